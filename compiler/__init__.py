@@ -1,0 +1,1 @@
+"""hardwire: compile small programs into exact transformer weights."""

@@ -1,0 +1,111 @@
+"""CompiledModel: weights + config + residual labels, saved as safetensors (never pickle)."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+FORMAT = "hardwire/1"
+
+
+def to_json(v):
+    if isinstance(v, Fraction):
+        return str(v) if v.denominator != 1 else int(v)
+    if isinstance(v, tuple):
+        return [to_json(x) for x in v]
+    return v
+
+
+@dataclass
+class CompiledModel:
+    """Everything the runtime needs; `config` and `labels` travel in the safetensors header."""
+    tensors: dict[str, np.ndarray]
+    config: dict
+    labels: list[str]
+    outputs: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        params = sum(int(t.size) for t in self.tensors.values())
+        nonzero = sum(int(np.count_nonzero(t)) for t in self.tensors.values())
+        c = self.config
+        return {"program": c["program"], "layers": c["n_layers"],
+                "heads": sum(layer["heads"] for layer in c["layers"]),
+                "d_model": c["d_model"], "d_head": max([x["d_head"] for x in c["layers"]], default=0),
+                "d_mlp": max([x["d_mlp"] for x in c["layers"]], default=0),
+                "params": params, "nonzero_params": nonzero}
+
+    def save(self, path: str) -> None:
+        """Write atomically: a temp file in the same folder, then rename."""
+        from safetensors.numpy import save_file
+        meta = {"format": FORMAT, "config": json.dumps(self.config), "labels": json.dumps(self.labels),
+                "outputs": json.dumps(self.outputs)}
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file({k: np.ascontiguousarray(v, dtype=np.float32 if v.dtype != np.int64 else v.dtype)
+                       for k, v in self.tensors.items()}, tmp, metadata=meta)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+def build(prog, layout, tok, pos, layers, compile_s: float | None = None) -> CompiledModel:
+    """Pack wired layers into standard shapes: per layer [heads, d_model, d_head] and a ReLU MLP."""
+    from .sops import ONEHOT
+    d = len(layout.labels)
+    tensors = {"embed.tokens": tok, "embed.positions": pos}
+    cfg_layers = []
+    for i, (heads, units) in enumerate(layers):
+        dh = max([max(h[0].shape[1], h[2].shape[1]) for h in heads], default=0)
+        if heads:
+            wq, wk, wv = (np.zeros((len(heads), d, dh)) for _ in range(3))
+            wo = np.zeros((len(heads), dh, d))
+            for h, (q, k, v, o, _) in enumerate(heads):
+                wq[h, :, :q.shape[1]], wk[h, :, :k.shape[1]] = q, k
+                wv[h, :, :v.shape[1]], wo[h, :o.shape[0], :] = v, o
+            tensors.update({f"layers.{i}.attn.W_Q": wq, f"layers.{i}.attn.W_K": wk,
+                            f"layers.{i}.attn.W_V": wv, f"layers.{i}.attn.W_O": wo})
+        m = len(units.reads)
+        if m:
+            w_in, w_out = np.zeros((d, m)), np.zeros((m, d))
+            for j, (r, w) in enumerate(zip(units.reads, units.writes)):
+                for dim, c in r.items():
+                    w_in[dim, j] += c
+                for dim, c in w.items():
+                    w_out[j, dim] += c
+            tensors.update({f"layers.{i}.mlp.W_in": w_in, f"layers.{i}.mlp.W_out": w_out})
+        cfg_layers.append({"heads": len(heads), "d_head": dh, "d_mlp": m,
+                           "scales": [round(h[4], 6) for h in heads]})
+    outputs = {}
+    for name, s in prog.outputs.items():
+        if (id(s), "") in layout.dims:
+            dims = layout.dims[(id(s), "")]
+        else:  # a constant output
+            dims = []
+        outputs[name] = {"encoding": s.encoding, "dims": dims, "values": [to_json(v) for v in s.values],
+                         "grid": [float(v) for v in s.values] if s.encoding != ONEHOT else None}
+    config = {"program": prog.name, "vocab": [to_json(v) for v in prog.vocab], "max_len": prog.max_len,
+              "causal": prog.causal, "distinct": prog.distinct, "params": prog.params,
+              "n_layers": len(layers), "d_model": d, "layers": cfg_layers, "bos_token_id": 0,
+              "compile_s": compile_s}
+    return CompiledModel(tensors, config, list(layout.labels), outputs)
+
+
+def compile_program(prog) -> CompiledModel:
+    """Checked program -> CompiledModel: lower, schedule, lay out, wire."""
+    from .lower import lower, schedule
+    from .wire import wire
+    t0 = time.perf_counter()
+    graph = lower(prog)
+    when = schedule(graph)
+    layout, tok, pos, layers = wire(prog, when)
+    model = build(prog, layout, tok, pos, layers)
+    model.config["compile_s"] = round(time.perf_counter() - t0, 4)
+    return model

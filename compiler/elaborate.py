@@ -1,0 +1,395 @@
+"""Source text -> checked Program: parse with Lark, resolve names, infer value sets and encodings."""
+from __future__ import annotations
+
+import itertools
+import operator
+from fractions import Fraction
+from importlib import resources
+from typing import Any
+
+import lark
+
+from .errors import HardwireError
+from .sops import (ONEHOT, SCALAR, Aggregate, Const, Indices, Map, Program, SelAnd, SelNot, SelOr,
+                   Select, SOp, Tokens, Width, sort_values)
+
+VALUE_BUDGET = 200_000  # largest value set (or map input product) the checker accepts
+_PARSER: lark.Lark | None = None
+
+
+def parser() -> lark.Lark:
+    global _PARSER
+    if _PARSER is None:
+        grammar = resources.files("compiler").joinpath("grammar.lark").read_text()
+        _PARSER = lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    return _PARSER
+
+
+def parse(text: str, file: str = "<input>") -> lark.Tree:
+    try:
+        return parser().parse(text)
+    except lark.UnexpectedInput as e:
+        got = text[e.pos_in_stream:e.pos_in_stream + 12].split("\n")[0] if e.pos_in_stream is not None else ""
+        expected = sorted(getattr(e, "expected", None) or getattr(e, "allowed", None) or [])
+        hint = f"; expected one of {', '.join(expected[:8])}" if expected else ""
+        raise HardwireError(f"syntax error at {got!r}{hint}", file, e.line, e.column) from None
+
+
+def _num(v):
+    return int(v) if isinstance(v, bool) else v
+
+
+def _div(a, b):
+    return Fraction(a) / Fraction(b)
+
+
+BINOPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
+          "%": operator.mod, "/": _div, "==": operator.eq, "!=": operator.ne, "<": operator.lt,
+          "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+          "and": lambda a, b: bool(a) and bool(b), "or": lambda a, b: bool(a) or bool(b)}
+
+
+def _lift(fn):
+    """None (an empty categorical aggregate) propagates through every elementwise function."""
+    def lifted(*args):
+        if any(a is None for a in args):
+            return None
+        r = fn(*args)
+        if isinstance(r, Fraction) and r.denominator == 1:
+            return int(r)
+        return r
+    return lifted
+
+
+class Elaborator:
+    def __init__(self, text: str, file: str, params: dict[str, int] | None):
+        self.text, self.file, self.overrides = text, file, dict(params or {})
+        self.env: dict[str, Any] = {}
+        self.prog = Program(name="program", vocab=(), max_len=0, causal=False, distinct=False, params={})
+
+    def err(self, msg: str, node) -> HardwireError:
+        meta = getattr(node, "meta", None)
+        line = getattr(meta, "line", None) if meta is not None and not getattr(meta, "empty", True) else None
+        col = getattr(meta, "column", None) if line is not None else None
+        if line is None and isinstance(node, lark.Token):
+            line, col = node.line, node.column
+        return HardwireError(msg, self.file, line, col)
+
+    # ---- header and statements -------------------------------------------------
+    def run(self, tree: lark.Tree) -> Program:
+        stmts = []
+        for node in tree.children:
+            kind = node.data
+            if kind == "h_program":
+                self.prog.name = str(node.children[0])
+            elif kind == "h_param":
+                name, val = str(node.children[0]), int(node.children[1])
+                val = int(self.overrides.pop(name, val))
+                self.prog.params[name] = val
+                self.env[name] = val
+            elif kind == "h_vocab":
+                vocab = [self.literal(c) for c in node.children]
+                if len(set(vocab)) != len(vocab):
+                    raise self.err("vocab lists a token twice", node)
+                self.prog.vocab = tuple(vocab)
+            elif kind == "h_max_len":
+                v = self.expr(node.children[0])
+                if not isinstance(v, int) or v < 1:
+                    raise self.err(f"max_len must be a positive integer, got {v!r}", node)
+                self.prog.max_len = v
+            elif kind == "h_causal":
+                self.prog.causal = True
+            elif kind == "h_distinct":
+                self.prog.distinct = True
+            else:
+                stmts.append(node)
+        if self.overrides:
+            raise HardwireError(f"unknown param {sorted(self.overrides)[0]!r}; the program declares "
+                                f"{sorted(self.prog.params) or 'none'}", self.file)
+        if not self.prog.vocab:
+            raise HardwireError("the program has no `vocab {...}` line", self.file, 1, 1)
+        if not self.prog.max_len:
+            raise HardwireError("the program has no `max_len N` line", self.file, 1, 1)
+        p = self.prog
+        self.env["tokens"] = Tokens("tokens", sort_values(p.vocab), ONEHOT)
+        self.env["indices"] = Indices("indices", tuple(range(p.max_len)), ONEHOT)
+        for node in stmts:
+            name_tok, body = node.children
+            name = str(name_tok)
+            if name in self.env and name not in ("tokens", "indices"):
+                raise self.err(f"{name!r} is defined twice", name_tok)
+            if name in ("tokens", "indices", "length"):
+                raise self.err(f"{name!r} is built in and cannot be redefined", name_tok)
+            v = self.expr(body)
+            if isinstance(v, SOp):
+                if v.label.startswith("_"):
+                    v.label = name
+            self.env[name] = v
+            p.defs[name] = v
+            if node.data == "output":
+                if not isinstance(v, SOp):
+                    v = Const(name, (v,), ONEHOT, value=v)
+                if not isinstance(v, SOp):
+                    raise self.err("an output must be a value at every position, not a selector", body)
+                p.outputs[name] = v
+        if not p.outputs:
+            raise HardwireError("the program has no `output name = ...` line", self.file)
+        return p
+
+    def literal(self, node) -> Any:
+        if node.data == "int_lit":
+            return int(node.children[0])
+        if node.data == "str_lit":
+            return str(node.children[0])[1:-1]
+        return node.data == "true_lit"
+
+    # ---- expressions -------------------------------------------------------------
+    def expr(self, node, local: dict | None = None) -> Any:
+        if isinstance(node, lark.Token):
+            raise self.err(f"unexpected {node!s}", node)
+        kind = node.data
+        if kind in ("int_lit", "str_lit", "true_lit", "false_lit"):
+            return self.literal(node)
+        if kind == "name":
+            name = str(node.children[0])
+            if local is not None and name in local:
+                return local[name]
+            if name == "length":
+                return self.length(node)
+            if name not in self.env:
+                known = ", ".join(sorted(k for k in self.env))
+                raise self.err(f"unknown name {name!r} (defined so far: {known})", node)
+            return self.env[name]
+        if kind == "bin_op" or kind == "cmp_op":
+            a, op, b = node.children
+            return self.apply(str(op), [self.expr(a, local), self.expr(b, local)], node)
+        if kind in ("and_op", "or_op"):
+            a, b = (self.expr(c, local) for c in node.children)
+            sels = [isinstance(x, (Select, SelAnd, SelOr, SelNot)) for x in (a, b)]
+            if all(sels):
+                return SelAnd(a, b) if kind == "and_op" else SelOr(a, b)
+            if any(sels):
+                raise self.err("cannot combine a selector with a value", node)
+            return self.apply("and" if kind == "and_op" else "or", [a, b], node)
+        if kind == "not_op":
+            a = self.expr(node.children[0], local)
+            if isinstance(a, (Select, SelAnd, SelOr, SelNot)):
+                return SelNot(a)
+            return self.apply("not", [a], node)
+        if kind == "neg_op":
+            return self.apply("neg", [self.expr(node.children[0], local)], node)
+        if kind == "call":
+            return self.call(node, local)
+        if kind in ("pred", "lambda_"):
+            raise self.err("a predicate or lambda may only appear as an argument of select or map", node)
+        raise self.err(f"unsupported construct {kind}", node)
+
+    def length(self, node) -> SOp:
+        if self.prog.causal:
+            raise self.err("`length` is unknown to a causal program; count the prefix with "
+                           "width(select(indices, indices, <=))", node)
+        if "length" not in self.env:
+            idx = self.env["indices"]
+            w = Width("length", tuple(range(1, self.prog.max_len + 1)), ONEHOT,
+                      selector=Select(idx, idx, "true"))
+            self.env["length"] = w
+        return self.env["length"]
+
+    def apply(self, op: str, args: list, node) -> Any:
+        for a in args:
+            if isinstance(a, (Select, SelAnd, SelOr, SelNot)):
+                raise self.err(f"operator {op!r} applies to values, not selectors (use & | !)", node)
+        if op == "not":
+            fn = lambda a: not a  # noqa: E731
+        elif op == "neg":
+            fn = lambda a: -a  # noqa: E731
+        else:
+            base = BINOPS[op]
+            fn = lambda a, b: base(_num(a), _num(b)) if op not in ("==", "!=", "and", "or") else base(a, b)  # noqa: E731
+        sops = [a for a in args if isinstance(a, SOp)]
+        if not sops:
+            try:
+                return _lift(fn)(*args)
+            except (ZeroDivisionError, TypeError) as e:
+                raise self.err(f"cannot compute {op} on {args!r}: {e}", node) from None
+        text = f"{op}({', '.join(a.label if isinstance(a, SOp) else repr(a) for a in args)})"
+        slots = [i for i, a in enumerate(args) if isinstance(a, SOp)]
+
+        def bound(*vals, _args=tuple(args), _slots=tuple(slots)):
+            full = list(_args)
+            for i, v in zip(_slots, vals):
+                full[i] = v
+            return fn(*full)
+        return self.make_map(bound, sops, text, node)
+
+    def make_map(self, fn, inputs: list[SOp], text: str, node, encoding: str | None = None) -> Any:
+        size = 1
+        for s in inputs:
+            size *= len(s.values)
+        if size > VALUE_BUDGET:
+            raise self.err(f"map over {size} input combinations exceeds the budget of {VALUE_BUDGET}", node)
+        lifted = _lift(fn)
+        out = set()
+        for combo in itertools.product(*(s.values for s in inputs)):
+            try:
+                out.add(lifted(*combo))
+            except (ZeroDivisionError, TypeError, ValueError) as e:
+                raise self.err(f"{text} fails on inputs {combo!r}: {e}", node) from None
+        values = sort_values(out)
+        if encoding is None:
+            numeric = all(isinstance(v, (int, Fraction)) and not isinstance(v, bool) for v in values if v is not None)
+            encoding = SCALAR if numeric and any(s.encoding == SCALAR for s in inputs) else ONEHOT
+        if encoding == SCALAR:
+            values = sort_values(0 if v is None else _num(v) for v in values)
+            bad = [v for v in values if not isinstance(v, (int, Fraction))]
+            if bad:
+                raise self.err(f"scalar encoding needs numbers, but {text} can be {bad[0]!r}", node)
+        if len(inputs) == 1 and inputs[0].encoding == encoding and text == "identity" \
+                and values == inputs[0].values:
+            return inputs[0]
+        m = node.meta
+        return Map("_" + text, values, encoding, m.line, m.column, fn=lifted, inputs=tuple(inputs), text=text)
+
+    def call(self, node, local) -> Any:
+        fname = str(node.children[0])
+        argn = [a for a in node.children[1:] if a is not None]
+        if fname == "map":
+            if not argn or getattr(argn[0], "data", None) != "lambda_":
+                raise self.err("map takes a lambda then its inputs: map(x -> x + 1, tokens)", node)
+            params_node, body = argn[0].children
+            names = [str(t) for t in params_node.children]
+            inputs = [self.expr(a, local) for a in argn[1:]]
+            if len(names) != len(inputs):
+                raise self.err(f"the lambda takes {len(names)} argument(s) but map gives it {len(inputs)}", node)
+
+            def fn(*vals, _body=body, _names=tuple(names)):
+                return self.expr(_body, dict(zip(_names, vals)))
+            consts = {n: v for n, v in zip(names, inputs) if not isinstance(v, SOp)}
+            sop_names = [n for n, v in zip(names, inputs) if isinstance(v, SOp)]
+            sops = [v for v in inputs if isinstance(v, SOp)]
+
+            def bound(*vals, _c=consts, _n=tuple(sop_names)):
+                return self.expr(body, {**_c, **dict(zip(_n, vals))})
+            text = f"map({', '.join(names)} -> {self.source(body)})"
+            if not sops:
+                return bound()
+            return self.make_map(bound, sops, text, node)
+        args = [self.pred_or_expr(a, local) for a in argn]
+        if fname == "select":
+            if len(args) != 3 or not isinstance(args[2], str) or not isinstance(argn[2], lark.Tree) \
+                    or argn[2].data not in ("pred", "true_lit", "false_lit"):
+                raise self.err("select takes (keys, queries, predicate), predicate one of == != < <= > >= true false", node)
+            keys, queries = (self.as_sop(a, node) for a in args[:2])
+            return Select(keys, queries, args[2])
+        if fname in ("aggregate", "width"):
+            want = 2 if fname == "aggregate" else 1
+            if len(args) != want or not isinstance(args[0], (Select, SelAnd, SelOr, SelNot)):
+                raise self.err(f"{fname} takes a selector{' and a value' if want == 2 else ''}", node)
+            if fname == "width":
+                return Width("_width", tuple(range(self.prog.max_len + 1)), ONEHOT, node.meta.line,
+                             node.meta.column, selector=args[0])
+            return self.aggregate(args[0], self.as_sop(args[1], node), node)
+        if fname in ("scalar", "onehot"):
+            if len(args) != 1:
+                raise self.err(f"{fname} takes one value", node)
+            x = args[0]
+            if not isinstance(x, SOp):
+                return x
+            enc = SCALAR if fname == "scalar" else ONEHOT
+            return self.make_map(lambda v: _num(v) if enc == SCALAR else v, [x], "identity", node, enc)
+        if fname in ("min", "max", "abs"):
+            fn = {"min": min, "max": max, "abs": abs}[fname]
+            sops = [a for a in args if isinstance(a, SOp)]
+            if not sops:
+                return fn(*args)
+            slots = [i for i, a in enumerate(args) if isinstance(a, SOp)]
+
+            def bound(*vals, _a=tuple(args), _s=tuple(slots)):
+                full = list(_a)
+                for i, v in zip(_s, vals):
+                    full[i] = v
+                return fn(*full)
+            return self.make_map(bound, sops, f"{fname}(...)", node)
+        raise self.err(f"unknown function {fname!r} (known: map select aggregate width scalar onehot min max abs)", node)
+
+    def source(self, node) -> str:
+        m = node.meta
+        return self.text[m.start_pos:m.end_pos] if not m.empty else "?"
+
+    def pred_or_expr(self, node, local):
+        if isinstance(node, lark.Tree) and node.data == "pred":
+            return str(node.children[0])
+        if isinstance(node, lark.Tree) and node.data in ("true_lit", "false_lit"):
+            return "true" if node.data == "true_lit" else "false"
+        return self.expr(node, local)
+
+    def as_sop(self, v, node) -> SOp:
+        if isinstance(v, SOp):
+            return v
+        if isinstance(v, (Select, SelAnd, SelOr, SelNot)):
+            raise self.err("expected a value here, got a selector", node)
+        return Const(repr(v), (v,), ONEHOT, value=v)
+
+    def aggregate(self, sel, x: SOp, node) -> Aggregate:
+        m = node.meta
+        if x.encoding == SCALAR:
+            return Aggregate("_aggregate", self.means(x.values, node), SCALAR, m.line, m.column,
+                             selector=sel, value=x)
+        if not self.selects_at_most_one(sel):
+            raise self.err("aggregate of a one-hot value must select at most one position, and this "
+                           "selector is not provably so: use `==` on a key that differs at every position "
+                           "(indices, tokens of a `distinct` program, an injective map of those, or a rank), "
+                           "or take a mean with scalar(...)", node)
+        return Aggregate("_aggregate", sort_values(set(x.values) | {None}), ONEHOT, m.line, m.column,
+                         selector=sel, value=x)
+
+    def means(self, values: tuple, node) -> tuple:
+        vals = sorted({Fraction(_num(v)) for v in values})
+        sums, out = {Fraction(0)}, {Fraction(0)}
+        for k in range(1, self.prog.max_len + 1):
+            sums = {s + v for s in sums for v in vals}
+            out |= {s / k for s in sums}
+            if len(out) > VALUE_BUDGET:
+                raise self.err(f"a mean of {len(vals)} values over {self.prog.max_len} positions has more "
+                               f"than {VALUE_BUDGET} possible values; lower max_len or the value set", node)
+        return sort_values(int(v) if v.denominator == 1 else v for v in out)
+
+    # ---- uniqueness proofs for one-hot aggregates --------------------------------------
+    def selects_at_most_one(self, sel) -> bool:
+        if isinstance(sel, Select):
+            return sel.pred == "==" and self.injective(sel.keys)
+        if isinstance(sel, SelAnd):
+            return self.selects_at_most_one(sel.left) or self.selects_at_most_one(sel.right)
+        return False
+
+    def injective(self, s: SOp) -> bool:
+        if isinstance(s, Indices):
+            return True
+        if isinstance(s, Tokens):
+            return self.prog.distinct
+        if isinstance(s, Map):
+            if not any(self.injective(i) for i in s.inputs):
+                return False
+            combos = list(itertools.product(*(i.values for i in s.inputs)))
+            return len({s.fn(*c) for c in combos}) == len(combos)
+        if isinstance(s, Width) and isinstance(s.selector, Select) and not self.prog.causal:
+            sel = s.selector
+            return sel.keys is sel.queries and sel.pred in ("<", ">") and self.injective(sel.keys)
+        return False
+
+
+def check_source(text: str, file: str = "<input>", params: dict[str, int] | None = None) -> Program:
+    """Parse and check a program; raises HardwireError with file:line:column on bad input."""
+    return Elaborator(text, file, params).run(parse(text, file))
+
+
+def check_file(path: str, params: dict[str, int] | None = None) -> Program:
+    try:
+        raw = open(path, "rb").read()
+    except OSError as e:
+        raise HardwireError(f"cannot read program: {e.strerror}", path) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise HardwireError(f"program is not UTF-8 text (byte {e.start})", path) from None
+    return check_source(text, path, params)

@@ -1,0 +1,39 @@
+"""Residual stream layout: a labelled dimension for every value the model carries."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .sops import ONEHOT, Const, SOp, Width
+
+BOS, NOT_BOS = 0, 1
+
+
+def fmt(v) -> str:
+    return "none" if v is None else str(v)
+
+
+@dataclass
+class Layout:
+    labels: list[str] = field(default_factory=lambda: ["bos", "not_bos"])
+    dims: dict[tuple[int, str], list[int]] = field(default_factory=dict)
+
+    def alloc(self, s: SOp, part: str = "") -> list[int]:
+        key = (id(s), part)
+        if key not in self.dims:
+            name = s.label + part
+            names = [f"{name}={fmt(v)}" for v in s.values] if s.encoding == ONEHOT and not part else [name]
+            start = len(self.labels)
+            self.labels += names
+            self.dims[key] = list(range(start, start + len(names)))
+        return self.dims[key]
+
+    def read(self, s: SOp, part: str = "") -> list[dict[int, float]]:
+        """Linear readers: one {dim: coeff} per one-hot value (or a single one for a scalar)."""
+        if isinstance(s, Const):
+            if s.encoding == ONEHOT:
+                return [{NOT_BOS: 1.0}]
+            return [{NOT_BOS: float(s.value)}]
+        return [{d: 1.0} for d in self.dims[(id(s), part)]]
+
+    def frac(self, w: Width) -> list[int]:
+        return self.alloc(w, ".frac")

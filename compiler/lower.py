@@ -1,0 +1,94 @@
+"""Checked program -> IR block graph (networkx) -> schedule (sublayer of every block)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from .sops import Aggregate, Const, Indices, Map, Program, SOp, Tokens, Width, selector_atoms
+
+EMBED, ATTN, MLP = "embed", "attn", "mlp"
+
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    """One block of the model: an embedding feature, an attention head or an MLP."""
+    kind: str
+    sop: SOp
+
+    def __repr__(self) -> str:
+        return f"{self.kind}:{self.sop.label}"
+
+
+def feature_of(s: SOp) -> str | None:
+    """'token' / 'position' if s depends only on tokens / only on indices (so it is embedded)."""
+    if isinstance(s, Tokens):
+        return "token"
+    if isinstance(s, Indices):
+        return "position"
+    if isinstance(s, Const):
+        return "const"
+    if isinstance(s, Map):
+        kinds = {feature_of(i) for i in s.inputs} - {"const"}
+        if len(kinds) == 1 and None not in kinds:
+            return kinds.pop()
+    return None
+
+
+def inputs_of(s: SOp) -> list[SOp]:
+    if isinstance(s, Map):
+        return list(s.inputs)
+    if isinstance(s, (Aggregate, Width)):
+        atoms = selector_atoms(s.selector)
+        out = [a.keys for a in atoms] + [a.queries for a in atoms]
+        return out + ([s.value] if isinstance(s, Aggregate) else [])
+    return []
+
+
+def lower(prog: Program) -> nx.DiGraph:
+    """Blocks as nodes, data dependencies as edges. A Width is a head plus an MLP."""
+    g = nx.DiGraph()
+    producer: dict[int, Block] = {}
+
+    def visit(s: SOp) -> Block | None:
+        if isinstance(s, Const):
+            return None
+        if id(s) in producer:
+            return producer[id(s)]
+        deps = [b for b in (visit(i) for i in inputs_of(s)) if b is not None]
+        if feature_of(s) in ("token", "position"):
+            block = Block(EMBED, s)
+            g.add_node(block)
+        elif isinstance(s, Map):
+            block = Block(MLP, s)
+            g.add_node(block)
+            g.add_edges_from((d, block) for d in deps)
+        elif isinstance(s, Aggregate):
+            block = Block(ATTN, s)
+            g.add_node(block)
+            g.add_edges_from((d, block) for d in deps)
+        else:  # Width: a head computes 1/(w+1), an MLP turns it into w
+            head = Block(ATTN, s)
+            g.add_node(head)
+            g.add_edges_from((d, head) for d in deps)
+            block = Block(MLP, s)
+            g.add_edge(head, block)
+        producer[id(s)] = block
+        return block
+
+    for s in prog.outputs.values():
+        visit(s)
+    return g
+
+
+def schedule(g: nx.DiGraph) -> dict[Block, int]:
+    """As-soon-as-possible sublayers: 2L is layer L's attention, 2L+1 its MLP, -1 the embedding."""
+    when: dict[Block, int] = {}
+    for b in nx.topological_sort(g):
+        if b.kind == EMBED:
+            when[b] = -1
+            continue
+        earliest = max((when[p] for p in g.predecessors(b)), default=-1) + 1
+        parity = 0 if b.kind == ATTN else 1
+        when[b] = earliest if earliest % 2 == parity else earliest + 1
+    return when

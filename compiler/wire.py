@@ -1,0 +1,216 @@
+"""Exact weights: embeddings, hard attention heads and lookup MLPs, from a schedule and a layout."""
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from .errors import HardwireError
+from .layout import BOS, NOT_BOS, Layout
+from .lower import ATTN, EMBED, MLP, Block, feature_of
+from .sops import (ONEHOT, SCALAR, Aggregate, Const, Indices, Map, Program, SelAnd, SelNot, Select, SOp,
+                   Tokens, Width, pred_holds, selector_atoms, selector_holds)
+
+LEAK_EXPONENT = 30.0  # softmax leak per key <= exp(-30) ~ 1e-13: far below float32 resolution
+
+
+def feature_value(s: SOp, token=None, index=None):
+    if isinstance(s, Tokens):
+        return token
+    if isinstance(s, Indices):
+        return index
+    if isinstance(s, Const):
+        return s.value
+    return s.fn(*(feature_value(i, token, index) for i in s.inputs))
+
+
+def write(vec: np.ndarray, s: SOp, layout: Layout, v) -> None:
+    dims = layout.dims[(id(s), "")]
+    if s.encoding == ONEHOT:
+        vec[dims[s.values.index(v)]] += 1.0
+    else:
+        vec[dims[0]] += float(0 if v is None else v)
+
+
+def embed(prog: Program, blocks: list[Block], layout: Layout, d: int):
+    tok = np.zeros((len(prog.vocab) + 1, d))
+    pos = np.zeros((prog.max_len + 1, d))
+    tok[0, BOS] = 1.0
+    pos[1:, NOT_BOS] = 1.0
+    for b in blocks:
+        if feature_of(b.sop) == "token":
+            for t_id, t in enumerate(prog.vocab, start=1):
+                write(tok[t_id], b.sop, layout, feature_value(b.sop, token=t))
+        else:
+            for i in range(prog.max_len):
+                write(pos[i + 1], b.sop, layout, feature_value(b.sop, index=i))
+    return tok, pos
+
+
+def selector_terms(sel):
+    """A conjunction of (possibly negated) atoms adds up; anything else needs one shared key and query."""
+    def conj(s):
+        if isinstance(s, Select):
+            return [(s.keys, s.queries, lambda k, q, a=s: pred_holds(a.pred, k, q))]
+        if isinstance(s, SelNot) and isinstance(s.inner, Select):
+            return [(s.inner.keys, s.inner.queries, lambda k, q, a=s.inner: not pred_holds(a.pred, k, q))]
+        if isinstance(s, SelAnd):
+            left, right = conj(s.left), conj(s.right)
+            return None if left is None or right is None else left + right
+        return None
+    terms = conj(sel)
+    if terms is not None:
+        return terms
+    atoms = selector_atoms(sel)
+    if len({id(a.keys) for a in atoms}) == 1 and len({id(a.queries) for a in atoms}) == 1:
+        k, q = atoms[0].keys, atoms[0].queries
+        return [(k, q, lambda kv, qv: selector_holds(sel, {id(k): kv}, {id(q): qv}))]
+    raise HardwireError("this selector mixes `|` or `!` over several keys/queries; combine the keys "
+                        "(and the queries) into one value with map first")
+
+
+def head(s: SOp, prog: Program, layout: Layout, d: int):
+    """W_Q, W_K (d x d_qk) and W_V (d x d_v), W_O (d_v x d) for one hard attention head."""
+    terms = selector_terms(s.selector)
+    m = len(terms)
+    is_width = isinstance(s, Width)
+    gap = 1.0 if is_width else 0.5
+    scale = (math.log(prog.max_len + 1) + LEAK_EXPONENT) / gap
+    cols_q, cols_k = [], []
+    for keys, queries, holds in terms:
+        kread, qread = layout.read(keys), layout.read(queries)
+        for kv, kr in zip(keys.values, kread):
+            qcol = {}
+            for qv, qr in zip(queries.values, qread):
+                if holds(kv, qv):
+                    for dim, c in qr.items():
+                        qcol[dim] = qcol.get(dim, 0.0) + c
+            cols_q.append(qcol)
+            cols_k.append(kr)
+    theta = m if is_width else m - 0.5
+    cols_q.append({NOT_BOS: theta, BOS: m + 1.0})
+    cols_k.append({BOS: 1.0})
+    wq, wk = np.zeros((d, len(cols_q))), np.zeros((d, len(cols_k)))
+    for j, (cq, ck) in enumerate(zip(cols_q, cols_k)):
+        for dim, c in cq.items():
+            wq[dim, j] += c * scale
+        for dim, c in ck.items():
+            wk[dim, j] += c
+    if is_width:
+        vcols = [({BOS: 1.0}, layout.frac(s)[0])]
+    else:
+        out = layout.alloc(s)
+        x = s.value
+        if s.encoding == SCALAR:
+            vcols = [(layout.read(x)[0], out[0])]
+        else:
+            vcols = [(r, out[s.values.index(v)]) for v, r in zip(x.values, layout.read(x))]
+            if None not in x.values:
+                vcols.append(({BOS: 1.0}, out[s.values.index(None)]))
+    wv, wo = np.zeros((d, len(vcols))), np.zeros((len(vcols), d))
+    for j, (r, o) in enumerate(vcols):
+        for dim, c in r.items():
+            wv[dim, j] += c
+        wo[j, o] = 1.0
+    return wq, wk, wv, wo, scale
+
+
+class Units:
+    """Hidden units of one MLP: each reads a linear form of the residual and writes a vector."""
+
+    def __init__(self):
+        self.reads: list[dict[int, float]] = []
+        self.writes: list[dict[int, float]] = []
+
+    def add(self, read: dict[int, float], write: dict[int, float]) -> None:
+        self.reads.append(read)
+        self.writes.append(write)
+
+
+def out_write(s: SOp, layout: Layout, v, coeff: float = 1.0) -> dict[int, float]:
+    dims = layout.dims[(id(s), "")]
+    if s.encoding == ONEHOT:
+        return {dims[s.values.index(v)]: coeff}
+    return {dims[0]: coeff * float(0 if v is None else v)}
+
+
+def lookup(s: Map, layout: Layout, units: Units) -> None:
+    """One hidden unit per combination of one-hot input values: ReLU(sum of indicators - (k-1))."""
+    k = len(s.inputs)
+    readers = [list(zip(i.values, layout.read(i))) for i in s.inputs]
+    for combo in itertools.product(*readers):
+        # the constant rides on not_bos and BOS pushes every unit off, so BOS stays at its default
+        read = {NOT_BOS: 1.0 - k, BOS: -(k + 1.0)}
+        for _, r in combo:
+            for dim, c in r.items():
+                read[dim] = read.get(dim, 0.0) + c
+        v = s.fn(*(val for val, _ in combo))
+        w = out_write(s, layout, v)
+        if any(w.values()):
+            units.add(read, w)
+
+
+def discretize(s: SOp, x_read: dict[int, float], grid: list, f, layout: Layout, units: Units) -> None:
+    """Piecewise-constant function of one scalar on a known grid: a steep ramp at each change."""
+    pts = [(Fraction(g), f(g)) for g in grid]
+    pts.sort(key=lambda p: p[0])
+    bound = max(abs(float(g)) for g, _ in pts) + 1.0
+    units.add({NOT_BOS: 1.0}, out_write(s, layout, pts[0][1]))
+    for (g0, v0), (g1, v1) in zip(pts, pts[1:]):
+        if v0 == v1:
+            continue
+        t, h = float((g0 + g1) / 2), float((g1 - g0) / 2)
+        big = bound / h + 2.0
+        w = {}
+        for dim, c in out_write(s, layout, v1).items():
+            w[dim] = w.get(dim, 0.0) + c
+        for dim, c in out_write(s, layout, v0).items():
+            w[dim] = w.get(dim, 0.0) - c
+        for shift, sign in ((0.5, 1.0), (-0.5, -1.0)):
+            read = {dim: c / h for dim, c in x_read.items()}
+            read[NOT_BOS] = read.get(NOT_BOS, 0.0) + (-t / h + shift)
+            read[BOS] = read.get(BOS, 0.0) - big
+            units.add(read, {dim: sign * c for dim, c in w.items()})
+
+
+def mlp(b: Block, layout: Layout, units: Units) -> None:
+    s = b.sop
+    layout.alloc(s)
+    if isinstance(s, Width):
+        grid = [Fraction(1, w + 1) for w in s.values]
+        discretize(s, layout.read(s, ".frac")[0], grid, lambda g: int(1 / g) - 1, layout, units)
+    elif all(i.encoding == ONEHOT for i in s.inputs):
+        lookup(s, layout, units)
+    elif len(s.inputs) == 1:
+        x = s.inputs[0]
+        discretize(s, layout.read(x)[0], list(x.values), s.fn, layout, units)
+    else:
+        raise HardwireError(f"{s.label}: an MLP over several inputs needs them one-hot; wrap the scalar "
+                            "inputs in onehot(...)", None, s.line, s.column)
+    if s.encoding == ONEHOT and None in s.values:
+        units.add({BOS: 1.0}, out_write(s, layout, None))
+
+
+def wire(prog: Program, blocks: dict[Block, int]):
+    """All weights as numpy arrays, layer by layer, plus the layout."""
+    layout = Layout()
+    order = sorted(blocks, key=lambda b: (blocks[b], b.kind, b.sop.label))
+    for b in order:  # allocate every residual subspace first, in schedule order
+        if b.kind == ATTN and isinstance(b.sop, Width):
+            layout.frac(b.sop)
+        else:
+            layout.alloc(b.sop)
+    d = len(layout.labels)
+    tok, pos = embed(prog, [b for b in order if b.kind == EMBED], layout, d)
+    n_layers = (max(blocks.values()) // 2 + 1) if blocks and max(blocks.values()) >= 0 else 0
+    layers = []
+    for layer in range(n_layers):
+        heads = [head(b.sop, prog, layout, d) for b in order if b.kind == ATTN and blocks[b] == 2 * layer]
+        units = Units()
+        for b in order:
+            if b.kind == MLP and blocks[b] == 2 * layer + 1:
+                mlp(b, layout, units)
+        layers.append((heads, units))
+    return layout, tok, pos, layers

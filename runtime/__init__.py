@@ -1,0 +1,1 @@
+"""hardwire's runtime: runs compiled weight files with PyTorch (needs torch and safetensors only)."""

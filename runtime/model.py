@@ -1,0 +1,133 @@
+"""A plain transformer (no biases, ReLU MLPs, hard-scaled softmax heads) that runs any artifact."""
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import torch
+
+from compiler.errors import HardwireError
+
+
+class Transformer(torch.nn.Module):
+    def __init__(self, tensors: dict[str, torch.Tensor], config: dict, labels: list[str], outputs: dict):
+        super().__init__()
+        self.config, self.labels, self.outputs = config, labels, outputs
+        self.w = torch.nn.ParameterDict({k.replace(".", "__"): torch.nn.Parameter(v, requires_grad=False)
+                                         for k, v in tensors.items()})
+        self.token_id = {json.dumps(v): i + 1 for i, v in enumerate(config["vocab"])}
+
+    def p(self, name: str) -> torch.Tensor | None:
+        key = name.replace(".", "__")
+        return self.w[key] if key in self.w else None
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, trace: bool = False):
+        """ids: [B, T] with BOS at 0; returns the final residual (and every layer's, with attention)."""
+        b, t = ids.shape
+        x = self.p("embed.tokens")[ids] + self.p("embed.positions")[:t].unsqueeze(0)
+        pos = torch.arange(t, device=ids.device)
+        mask = pos[None, None, :] < lengths[:, None, None]  # [B, 1, T] keys present
+        if self.config["causal"]:
+            mask = mask & (pos[None, :, None] >= pos[None, None, :])
+        residuals, patterns = [x], []
+        for i in range(self.config["n_layers"]):
+            wq = self.p(f"layers.{i}.attn.W_Q")
+            if wq is not None:
+                q = torch.einsum("btd,hde->bhte", x, wq)
+                k = torch.einsum("btd,hde->bhte", x, self.p(f"layers.{i}.attn.W_K"))
+                v = torch.einsum("btd,hde->bhte", x, self.p(f"layers.{i}.attn.W_V"))
+                scores = (q @ k.transpose(-1, -2)).masked_fill(~mask[:, None], float("-inf"))
+                att = torch.softmax(scores, dim=-1)
+                x = x + torch.einsum("bhte,hed->btd", att @ v, self.p(f"layers.{i}.attn.W_O"))
+                if trace:
+                    patterns.append(att)
+            w_in = self.p(f"layers.{i}.mlp.W_in")
+            if w_in is not None:
+                x = x + torch.relu(x @ w_in) @ self.p(f"layers.{i}.mlp.W_out")
+            residuals.append(x)
+        return (x, residuals, patterns) if trace else x
+
+    def encode(self, batch: list[list]) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config
+        rows = []
+        for seq in batch:
+            if not seq:
+                raise HardwireError("the input is empty; give at least one token")
+            if len(seq) > cfg["max_len"]:
+                raise HardwireError(f"input has {len(seq)} tokens but max_len is {cfg['max_len']}")
+            row = [0]
+            for i, tok in enumerate(seq):
+                tid = self.token_id.get(json.dumps(tok))
+                if tid is None:
+                    raise HardwireError(f"token {tok!r} at position {i} is not in the vocabulary {cfg['vocab']}")
+                row.append(tid)
+            rows.append(row)
+        t = max(len(r) for r in rows)
+        device = next(iter(self.w.values())).device
+        ids = torch.tensor([r + [0] * (t - len(r)) for r in rows], device=device)
+        lengths = torch.tensor([len(r) for r in rows], device=device)
+        return ids, lengths
+
+    def decode(self, x: torch.Tensor, lengths: torch.Tensor) -> list[dict[str, list]]:
+        results = []
+        for bi in range(x.shape[0]):
+            n = int(lengths[bi]) - 1
+            row = {}
+            for name, out in self.outputs.items():
+                values = out["values"]
+                if not out["dims"]:
+                    row[name] = [values[0]] * n
+                    continue
+                z = x[bi, 1:n + 1, out["dims"]]
+                if out["encoding"] == "onehot":
+                    row[name] = [values[j] for j in z.argmax(-1).tolist()]
+                else:
+                    grid = torch.tensor(out["grid"], dtype=z.dtype, device=z.device)
+                    idx = (z[:, 0:1] - grid[None, :]).abs().argmin(-1).tolist()
+                    row[name] = [values[j] for j in idx]
+            results.append(row)
+        return results
+
+    @torch.no_grad()
+    def run(self, batch: list[list]) -> list[dict[str, list]]:
+        """Decoded outputs for a batch of token lists (any lengths up to max_len)."""
+        ids, lengths = self.encode(batch)
+        return self.decode(self(ids, lengths), lengths)
+
+
+def parse_value(v):
+    """JSON output values back to Python: fractions were stored as 'a/b' strings."""
+    if isinstance(v, str) and "/" in v:
+        try:
+            return Fraction(v)
+        except ValueError:
+            return v
+    return v
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def from_compiled(model, device: str | None = None, dtype: torch.dtype = torch.float32) -> Transformer:
+    tensors = {k: torch.tensor(v, dtype=dtype) for k, v in model.tensors.items()}
+    return Transformer(tensors, model.config, model.labels, model.outputs).to(device or default_device())
+
+
+def load(path: str, device: str | None = None, dtype: torch.dtype = torch.float32) -> Transformer:
+    """Load a weight file written by `hardwire compile` (needs torch and safetensors only)."""
+    from safetensors import SafetensorError, safe_open
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != "hardwire/1":
+                raise HardwireError("not a hardwire weight file (no hardwire/1 header); compile one with "
+                                    "`hardwire compile PROG.hw -o OUT.safetensors`", path)
+            tensors = {k: f.get_tensor(k).to(dtype) for k in f.keys()}
+            config, labels = json.loads(meta["config"]), json.loads(meta["labels"])
+            outputs = json.loads(meta["outputs"])
+    except FileNotFoundError:
+        raise HardwireError("no such weight file", path) from None
+    except (SafetensorError, OSError, ValueError, KeyError) as e:
+        raise HardwireError(f"corrupt or foreign weight file ({str(e).splitlines()[0][:120]})", path) from None
+    return Transformer(tensors, config, labels, outputs).to(device or default_device())
