@@ -28,6 +28,7 @@ class CompiledModel:
     config: dict
     labels: list[str]
     outputs: dict = field(default_factory=dict)
+    compile_s: float = 0.0
 
     def summary(self) -> dict:
         params = sum(int(t.size) for t in self.tensors.values())
@@ -42,8 +43,10 @@ class CompiledModel:
     def save(self, path: str) -> None:
         """Write atomically: a temp file in the same folder, then rename."""
         from safetensors.numpy import save_file
-        meta = {"format": FORMAT, "config": json.dumps(self.config), "labels": json.dumps(self.labels),
-                "outputs": json.dumps(self.outputs)}
+        # one metadata key: safetensors writes a map's keys in no fixed order, and compiles must be
+        # byte-identical
+        meta = {"hardwire": json.dumps({"format": FORMAT, "config": self.config, "labels": self.labels,
+                                        "outputs": self.outputs}, sort_keys=True)}
         folder = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         os.close(fd)
@@ -56,7 +59,7 @@ class CompiledModel:
                 os.remove(tmp)
 
 
-def build(prog, layout, tok, pos, layers, compile_s: float | None = None) -> CompiledModel:
+def build(prog, layout, tok, pos, layers) -> CompiledModel:
     """Pack wired layers into standard shapes: per layer [heads, d_model, d_head] and a ReLU MLP."""
     from .sops import ONEHOT
     d = len(layout.labels)
@@ -93,8 +96,7 @@ def build(prog, layout, tok, pos, layers, compile_s: float | None = None) -> Com
                          "grid": [float(v) for v in s.values] if s.encoding != ONEHOT else None}
     config = {"program": prog.name, "vocab": [to_json(v) for v in prog.vocab], "max_len": prog.max_len,
               "causal": prog.causal, "distinct": prog.distinct, "params": prog.params,
-              "n_layers": len(layers), "d_model": d, "layers": cfg_layers, "bos_token_id": 0,
-              "compile_s": compile_s}
+              "n_layers": len(layers), "d_model": d, "layers": cfg_layers, "bos_token_id": 0}
     return CompiledModel(tensors, config, list(layout.labels), outputs)
 
 
@@ -107,5 +109,5 @@ def compile_program(prog) -> CompiledModel:
     when = schedule(graph)
     layout, tok, pos, layers = wire(prog, when)
     model = build(prog, layout, tok, pos, layers)
-    model.config["compile_s"] = round(time.perf_counter() - t0, 4)
+    model.compile_s = round(time.perf_counter() - t0, 4)  # kept out of the file: compiles are byte-identical
     return model

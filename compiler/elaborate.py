@@ -10,8 +10,23 @@ from typing import Any
 import lark
 
 from .errors import HardwireError
-from .sops import (ONEHOT, SCALAR, Aggregate, Const, Indices, Map, Program, SelAnd, SelNot, SelOr,
-                   Select, SOp, Tokens, Width, sort_values)
+from .sops import (
+    ONEHOT,
+    SCALAR,
+    Aggregate,
+    Const,
+    Indices,
+    Map,
+    Program,
+    SelAnd,
+    Select,
+    SelNot,
+    SelOr,
+    SOp,
+    Tokens,
+    Width,
+    sort_values,
+)
 
 VALUE_BUDGET = 200_000  # largest value set (or map input product) the checker accepts
 _PARSER: lark.Lark | None = None
@@ -200,12 +215,12 @@ class Elaborator:
             if isinstance(a, (Select, SelAnd, SelOr, SelNot)):
                 raise self.err(f"operator {op!r} applies to values, not selectors (use & | !)", node)
         if op == "not":
-            fn = lambda a: not a  # noqa: E731
+            fn = lambda a: not a
         elif op == "neg":
-            fn = lambda a: -a  # noqa: E731
+            fn = lambda a: -a
         else:
             base = BINOPS[op]
-            fn = lambda a, b: base(_num(a), _num(b)) if op not in ("==", "!=", "and", "or") else base(a, b)  # noqa: E731
+            fn = lambda a, b: base(_num(a), _num(b)) if op not in ("==", "!=", "and", "or") else base(a, b)
         sops = [a for a in args if isinstance(a, SOp)]
         if not sops:
             try:

@@ -5,8 +5,7 @@ from fractions import Fraction
 from typing import Any
 
 from .errors import HardwireError
-from .sops import (Aggregate, Const, Indices, Map, Program, SCALAR, SOp, Tokens, Width, selector_atoms,
-                   selector_holds)
+from .sops import SCALAR, Aggregate, Const, Indices, Map, Program, SOp, Tokens, Width, selector_atoms, selector_holds
 
 
 def validate_input(prog: Program, tokens: list) -> None:

@@ -1,9 +1,10 @@
 """Sequence operations: the typed program. Each SOp knows its finite value set and encoding."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
 ONEHOT, SCALAR = "onehot", "scalar"
 

@@ -10,8 +10,23 @@ import numpy as np
 from .errors import HardwireError
 from .layout import BOS, NOT_BOS, Layout
 from .lower import ATTN, EMBED, MLP, Block, feature_of
-from .sops import (ONEHOT, SCALAR, Aggregate, Const, Indices, Map, Program, SelAnd, SelNot, Select, SOp,
-                   Tokens, Width, pred_holds, selector_atoms, selector_holds)
+from .sops import (
+    ONEHOT,
+    SCALAR,
+    Const,
+    Indices,
+    Map,
+    Program,
+    SelAnd,
+    Select,
+    SelNot,
+    SOp,
+    Tokens,
+    Width,
+    pred_holds,
+    selector_atoms,
+    selector_holds,
+)
 
 LEAK_EXPONENT = 30.0  # softmax leak per key <= exp(-30) ~ 1e-13: far below float32 resolution
 

@@ -119,13 +119,12 @@ def load(path: str, device: str | None = None, dtype: torch.dtype = torch.float3
     from safetensors import SafetensorError, safe_open
     try:
         with safe_open(path, framework="pt") as f:
-            meta = f.metadata() or {}
+            meta = json.loads((f.metadata() or {}).get("hardwire", "{}"))
             if meta.get("format") != "hardwire/1":
                 raise HardwireError("not a hardwire weight file (no hardwire/1 header); compile one with "
                                     "`hardwire compile PROG.hw -o OUT.safetensors`", path)
             tensors = {k: f.get_tensor(k).to(dtype) for k in f.keys()}
-            config, labels = json.loads(meta["config"]), json.loads(meta["labels"])
-            outputs = json.loads(meta["outputs"])
+            config, labels, outputs = meta["config"], meta["labels"], meta["outputs"]
     except FileNotFoundError:
         raise HardwireError("no such weight file", path) from None
     except (SafetensorError, OSError, ValueError, KeyError) as e:
