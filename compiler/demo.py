@@ -1,0 +1,31 @@
+"""`make demo`: compile and check every program in programs/, print sizes, write bench/results/sizes.json."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+
+def run(samples: int) -> list[dict]:
+    from .cli import cmd_check
+    rows = []
+    for path in sorted(Path("programs").glob("*.hw")):
+        ns = argparse.Namespace(program=str(path), param=None, samples=samples, seed=0, dtype="float32",
+                                device="cpu")
+        rows.append(cmd_check(ns))
+    return rows
+
+
+if __name__ == "__main__":
+    rows = run(300)
+    cols = ["program", "layers", "heads", "d_model", "d_mlp", "params", "nonzero_params", "samples", "mismatches"]
+    print(" | ".join(cols))
+    for r in rows:
+        print(" | ".join(str(r[c]) for c in cols))
+    out = Path("bench/results/sizes.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sizes = {r["program"]: {c: r[c] for c in cols[1:7]} for r in rows}
+    out.write_text(json.dumps(sizes, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {out}")
+    raise SystemExit(1 if any(r["mismatches"] for r in rows) else 0)
