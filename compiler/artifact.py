@@ -88,10 +88,7 @@ def build(prog, layout, tok, pos, layers) -> CompiledModel:
                            "scales": [round(h[4], 6) for h in heads]})
     outputs = {}
     for name, s in prog.outputs.items():
-        if (id(s), "") in layout.dims:
-            dims = layout.dims[(id(s), "")]
-        else:  # a constant output
-            dims = []
+        dims = layout.dims.get((id(s), ""), [])  # none for a constant output
         outputs[name] = {"encoding": s.encoding, "dims": dims, "values": [to_json(v) for v in s.values],
                          "grid": [float(v) for v in s.values] if s.encoding != ONEHOT else None}
     config = {"program": prog.name, "vocab": [to_json(v) for v in prog.vocab], "max_len": prog.max_len,
@@ -102,9 +99,11 @@ def build(prog, layout, tok, pos, layers) -> CompiledModel:
 
 def compile_program(prog) -> CompiledModel:
     """Checked program -> CompiledModel: lower, schedule, lay out, wire."""
+    from .fuse import fuse_maps
     from .lower import lower, schedule
     from .wire import wire
     t0 = time.perf_counter()
+    prog = fuse_maps(prog)
     graph = lower(prog)
     when = schedule(graph)
     layout, tok, pos, layers = wire(prog, when)

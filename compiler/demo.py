@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 
-
 def run(samples: int) -> list[dict]:
     from .cli import cmd_check
     rows = []

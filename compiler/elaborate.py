@@ -23,6 +23,7 @@ from .sops import (
     SelNot,
     SelOr,
     SOp,
+    Table,
     Tokens,
     Width,
     sort_values,
@@ -129,6 +130,9 @@ class Elaborator:
         self.env["tokens"] = Tokens("tokens", sort_values(p.vocab), ONEHOT)
         self.env["indices"] = Indices("indices", tuple(range(p.max_len)), ONEHOT)
         for node in stmts:
+            if node.data == "table":
+                self.table(node)
+                continue
             name_tok, body = node.children
             name = str(name_tok)
             if name in self.env and name not in ("tokens", "indices"):
@@ -142,14 +146,69 @@ class Elaborator:
             self.env[name] = v
             p.defs[name] = v
             if node.data == "output":
+                if isinstance(v, (Select, SelAnd, SelOr, SelNot)):
+                    raise self.err("an output must be a value at every position, not a selector", body)
                 if not isinstance(v, SOp):
                     v = Const(name, (v,), ONEHOT, value=v)
-                if not isinstance(v, SOp):
-                    raise self.err("an output must be a value at every position, not a selector", body)
                 p.outputs[name] = v
         if not p.outputs:
             raise HardwireError("the program has no `output name = ...` line", self.file)
         return p
+
+    def table(self, node) -> None:
+        name_tok, *entries = node.children
+        name = str(name_tok)
+        if name in self.env:
+            raise self.err(f"{name!r} is defined twice", name_tok)
+        mapping: dict = {}
+        for e in entries:
+            if e is None:
+                continue
+            key, val = (self.tvalue(c) for c in e.children)
+            if key in mapping:
+                raise self.err(f"table {name!r} lists the key {key!r} twice", e)
+            mapping[key] = val
+        self.env[name] = Table(name, mapping)
+
+    def tvalue(self, node) -> Any:
+        if node.data == "symbol":
+            return str(node.children[0])
+        if node.data == "tuple_":
+            return tuple(self.tvalue(c) for c in node.children)
+        return self.literal(node)
+
+    def index(self, node, local) -> Any:
+        base, *idx = node.children
+        b = self.expr(base, local)
+        args = [self.expr(i, local) for i in idx]
+        if isinstance(b, Table):
+            key_fn = (lambda *a: a) if len(args) > 1 else (lambda a: a)
+            mapping = b.mapping
+            fn = lambda *a: mapping.get(key_fn(*a))
+            text = f"{b.name}[...]"
+        else:
+            if len(args) != 1 or not isinstance(args[0], int):
+                raise self.err("a tuple value is indexed by one integer literal, e.g. step[0]", node)
+            k = args[0]
+            fn = lambda t: t[k]
+            args, text = [b], f"[{k}]"
+        sops = [a for a in args if isinstance(a, SOp)]
+        slots = [i for i, a in enumerate(args) if isinstance(a, SOp)]
+
+        def bound(*vals, _a=tuple(args), _s=tuple(slots)):
+            full = list(_a)
+            for i, v in zip(_s, vals):
+                full[i] = v
+            try:
+                return fn(*full)
+            except (IndexError, TypeError):
+                raise TypeError(f"cannot index {full[0]!r}") from None
+        if not sops:
+            try:
+                return _lift(bound)()
+            except TypeError as e:
+                raise self.err(str(e), node) from None
+        return self.make_map(bound, sops, text, node)
 
     def literal(self, node) -> Any:
         if node.data == "int_lit":
@@ -195,6 +254,8 @@ class Elaborator:
             return self.apply("neg", [self.expr(node.children[0], local)], node)
         if kind == "call":
             return self.call(node, local)
+        if kind == "index":
+            return self.index(node, local)
         if kind in ("pred", "lambda_"):
             raise self.err("a predicate or lambda may only appear as an argument of select or map", node)
         raise self.err(f"unsupported construct {kind}", node)
@@ -293,7 +354,8 @@ class Elaborator:
         if fname == "select":
             if len(args) != 3 or not isinstance(args[2], str) or not isinstance(argn[2], lark.Tree) \
                     or argn[2].data not in ("pred", "true_lit", "false_lit"):
-                raise self.err("select takes (keys, queries, predicate), predicate one of == != < <= > >= true false", node)
+                raise self.err("select takes (keys, queries, predicate); the predicate is one of "
+                               "== != < <= > >= true false", node)
             keys, queries = (self.as_sop(a, node) for a in args[:2])
             return Select(keys, queries, args[2])
         if fname in ("aggregate", "width"):
@@ -325,7 +387,8 @@ class Elaborator:
                     full[i] = v
                 return fn(*full)
             return self.make_map(bound, sops, f"{fname}(...)", node)
-        raise self.err(f"unknown function {fname!r} (known: map select aggregate width scalar onehot min max abs)", node)
+        raise self.err(f"unknown function {fname!r} (known: map select aggregate width scalar onehot "
+                       "min max abs)", node)
 
     def source(self, node) -> str:
         m = node.meta

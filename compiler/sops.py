@@ -84,6 +84,13 @@ class Width(SOp):
 
 
 @dataclass
+class Table:
+    """A finite function written as a literal: `table delta { (A, 0) -> (B, 1, R), ... }`."""
+    name: str
+    mapping: dict
+
+
+@dataclass
 class Program:
     """A checked program: header facts and the named outputs."""
     name: str

@@ -24,7 +24,25 @@ def dyck1(xs):
     return {"balanced": out}
 
 
+def dyck2(xs):
+    out, r, q, ok = [], 0, 0, True
+    for t in xs:
+        r += {"(": 1, ")": -1}.get(t, 0)
+        q += {"[": 1, "]": -1}.get(t, 0)
+        ok = ok and r >= 0 and q >= 0
+        out.append(ok and r == 0 and q == 0)
+    return {"balanced": out}
+
+
+def pair_balance(xs):
+    return {"balance": [Fraction(xs[:i + 1].count("(") - xs[:i + 1].count(")"), i + 1) for i in range(len(xs))]}
+
+
 REFERENCES = {
+    "dyck2": dyck2,
+    "pair_balance": pair_balance,
+    "sort": lambda xs: {"sorted": sorted(xs)},
+    "caesar": lambda xs: {"shifted": [chr((ord(t) - ord("a") + 1) % 4 + ord("a")) for t in xs]},
     "parity_count": lambda xs: {"parity": [sum(xs[:i + 1]) % 2 for i in range(len(xs))]},
     "length": lambda xs: {"len": [len(xs)] * len(xs)},
     "reverse": lambda xs: {"reversed": xs[::-1]},

@@ -1,0 +1,79 @@
+"""Map fusion: a map whose only consumer is another map is folded into it (one MLP, not two).
+
+Works on a copy of the program, so the interpreter keeps the program as written.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+from .lower import feature_of, inputs_of
+from .sops import ONEHOT, Map, Program, SOp
+
+FUSE_BUDGET = 4096  # largest input product a fused lookup may have
+
+
+def uses(prog: Program) -> dict[int, int]:
+    count: dict[int, int] = {}
+    seen: set[int] = set()
+
+    def visit(s: SOp) -> None:
+        if id(s) in seen:
+            return
+        seen.add(id(s))
+        for i in inputs_of(s):
+            count[id(i)] = count.get(id(i), 0) + 1
+            visit(i)
+    for s in prog.outputs.values():
+        count[id(s)] = count.get(id(s), 0) + 1
+        visit(s)
+    return count
+
+
+def compose(outer, parts: list[tuple[object, list[int]]]):
+    """outer(*[inner(*args[idx]) or args[idx0]]): parts hold (inner fn or None, positions)."""
+    def fn(*args):
+        vals = [p[0](*(args[j] for j in p[1])) if p[0] is not None else args[p[1][0]] for p in parts]
+        return outer(*vals)
+    return fn
+
+
+def fuse_maps(prog: Program) -> Program:
+    prog = copy.deepcopy(prog)
+    count = uses(prog)
+    outputs = {id(s) for s in prog.outputs.values()}
+    done: set[int] = set()
+
+    def visit(s: SOp) -> None:
+        if id(s) in done:
+            return
+        done.add(id(s))
+        for i in inputs_of(s):
+            visit(i)
+        if not isinstance(s, Map) or feature_of(s) is not None:
+            return
+        flat: list[SOp] = []
+        parts = []
+
+        def slot(x: SOp) -> int:
+            for j, y in enumerate(flat):
+                if y is x:
+                    return j
+            flat.append(x)
+            return len(flat) - 1
+        for i in s.inputs:
+            fusable = (isinstance(i, Map) and count.get(id(i), 0) == 1 and id(i) not in outputs
+                       and feature_of(i) is None)
+            if fusable:
+                parts.append((i.fn, [slot(x) for x in i.inputs]))
+            else:
+                parts.append((None, [slot(i)]))
+        if all(p[0] is None for p in parts):
+            return
+        ok = len(flat) == 1 or all(x.encoding == ONEHOT for x in flat)
+        if not ok or math.prod(len(x.values) for x in flat) > FUSE_BUDGET:
+            return
+        s.fn, s.inputs = compose(s.fn, parts), tuple(flat)
+    for s in prog.outputs.values():
+        visit(s)
+    return prog

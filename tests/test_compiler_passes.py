@@ -1,0 +1,90 @@
+"""Compiler passes: schedule depth, layout labels, fusion, value sets, checker rejections."""
+import networkx as nx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from compiler.artifact import compile_program
+from compiler.elaborate import check_source
+from compiler.errors import HardwireError
+from compiler.fuse import fuse_maps
+from compiler.interpret import run
+from compiler.lower import ATTN, EMBED, lower, schedule
+from runtime.model import from_compiled, parse_value
+
+HEADER = 'program t\nvocab {0, 1, 2}\nmax_len 6\n'
+
+
+def chain(ops: list[str]) -> str:
+    """A random pipeline of maps, aggregates and widths, each step reading the last."""
+    lines, prev = [], "tokens"
+    for i, op in enumerate(ops):
+        name = f"v{i}"
+        if op == "map":
+            lines.append(f"{name} = ({prev} + {i}) % 3")
+        elif op == "width":
+            lines.append(f"{name} = width(select({prev}, {prev}, <=)) % 3")
+        elif op == "flip":
+            lines.append(f"{name} = aggregate(select(indices, length - indices - 1, ==), {prev})")
+        else:
+            lines.append(f"{name} = {prev} == 1")
+        prev = name
+    return HEADER + "\n".join(lines) + f"\noutput out = {prev}\n"
+
+
+@given(st.lists(st.sampled_from(["map", "width", "flip", "eq"]), min_size=1, max_size=5),
+       st.lists(st.integers(0, 2), min_size=1, max_size=6))
+def test_random_pipelines_compile_exactly(ops, xs):
+    prog = check_source(chain(ops))
+    model = from_compiled(compile_program(prog), "cpu")
+    got = {k: [parse_value(v) for v in vs] for k, vs in model.run([xs])[0].items()}
+    assert got == run(prog, xs)
+
+
+@given(st.lists(st.sampled_from(["map", "width", "flip", "eq"]), min_size=1, max_size=5))
+def test_schedule_respects_dependencies_and_is_no_deeper_than_needed(ops):
+    g = lower(fuse_maps(check_source(chain(ops))))
+    when = schedule(g)
+    for a, b in g.edges:
+        assert when[a] < when[b]
+    for b, t in when.items():
+        assert t == -1 if b.kind == EMBED else t % 2 == (0 if b.kind == ATTN else 1)
+    # depth bound: every block sits right after its latest input (as soon as possible)
+    for b in nx.topological_sort(g):
+        if b.kind != EMBED:
+            earliest = max((when[p] for p in g.predecessors(b)), default=-1) + 1
+            assert when[b] - earliest <= 1
+
+
+def test_layout_labels_name_every_dimension():
+    m = compile_program(check_source(HEADER + "output y = width(select(tokens, tokens, ==))\n"))
+    assert m.labels[:2] == ["bos", "not_bos"] and len(m.labels) == m.config["d_model"]
+    assert "tokens=2" in m.labels and "y=6" in m.labels and len(set(m.labels)) == len(m.labels)
+
+
+def test_fusion_makes_one_mlp_of_a_map_chain():
+    src = HEADER + "a = width(select(tokens, tokens, ==))\nb = a + 1\nc = b % 2\noutput y = c == 0\n"
+    m = compile_program(check_source(src))
+    # layer 0: the width head and its MLP; layer 1: b, c and y fused into one lookup
+    assert m.config["n_layers"] == 2 and m.config["layers"][1]["heads"] == 0
+
+
+@pytest.mark.parametrize("src,needle", [
+    ("output y = aggregate(select(tokens, tokens, ==), tokens)\n", "at most one position"),
+    ("output y = tokens // 0\n", "fails on inputs"),
+    ("output y = undefined\n", "unknown name"),
+    ("x = 1\nx = 2\noutput y = x\n", "defined twice"),
+    ("table t { 0 -> 1, 0 -> 2 }\noutput y = t[tokens]\n", "twice"),
+    ("output y = select(tokens, tokens, ==)\n", "not a selector"),
+])
+def test_checker_rejects_with_a_place(src, needle):
+    with pytest.raises(HardwireError) as e:
+        check_source(HEADER + src, "t.hw")
+    assert needle in str(e.value) and str(e.value).startswith("t.hw:")
+
+
+def test_value_sets_are_exact_for_means():
+    prog = check_source('program t\nvocab {0, 1}\nmax_len 3\ncausal\n'
+                        'output m = aggregate(select(indices, indices, <=), scalar(tokens))\n')
+    from fractions import Fraction as F
+    assert set(prog.outputs["m"].values) == {0, 1, F(1, 2), F(1, 3), F(2, 3)}
