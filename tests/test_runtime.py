@@ -1,0 +1,58 @@
+"""Runtime: float64, traces, batching of mixed lengths, saved files, and CUDA when present."""
+import pytest
+import torch
+
+from compiler.artifact import compile_program
+from compiler.elaborate import check_file
+from compiler.interpret import run
+from runtime.model import from_compiled, load, parse_value
+from tests.test_programs import PROGRAMS, REFERENCES
+
+
+def decoded(model, batch):
+    return [{k: [parse_value(v) for v in vs] for k, vs in row.items()} for row in model.run(batch)]
+
+
+def test_float64_and_float32_agree():
+    prog = check_file(str(PROGRAMS / "frac_prevs.hw"))
+    m = compile_program(prog)
+    xs = ["x", "y", "y", "x", "x"]
+    for dtype in (torch.float32, torch.float64):
+        assert decoded(from_compiled(m, "cpu", dtype), [xs])[0] == run(prog, xs)
+
+
+def test_trace_returns_every_layer_and_pattern():
+    prog = check_file(str(PROGRAMS / "reverse.hw"))
+    model = from_compiled(compile_program(prog), "cpu")
+    ids, lengths = model.encode([["a", "b", "c"]])
+    x, residuals, patterns = model(ids, lengths, trace=True)
+    assert len(residuals) == model.config["n_layers"] + 1
+    assert len(patterns) == sum(1 for layer in model.config["layers"] if layer["heads"])
+    for att in patterns:  # hard attention: every row puts (almost) all its weight on one key or a uniform set
+        assert torch.allclose(att.sum(-1), torch.ones_like(att.sum(-1)))
+    assert torch.equal(residuals[-1], x)
+
+
+def test_saved_file_runs_like_the_compiled_model(tmp_path):
+    prog = check_file(str(PROGRAMS / "sort.hw"))
+    m = compile_program(prog)
+    path = tmp_path / "sort.safetensors"
+    m.save(str(path))
+    batch = [[3, 1, 2, 3], [4], [2, 2, 1, 1, 4, 4, 3, 3]]
+    assert decoded(load(str(path), "cpu"), batch) == [run(prog, xs) for xs in batch]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_cuda_matches_interpreter(name):
+    import random
+    prog = check_file(str(PROGRAMS / f"{name}.hw"))
+    model = from_compiled(compile_program(prog), "cuda")
+    rng = random.Random(0)
+    vocab = list(prog.vocab)
+    batch = []
+    for _ in range(512):
+        n = rng.randint(1, min(prog.max_len, len(vocab)) if prog.distinct else prog.max_len)
+        batch.append(rng.sample(vocab, n) if prog.distinct else [rng.choice(vocab) for _ in range(n)])
+    assert decoded(model, batch) == [run(prog, xs) for xs in batch]
