@@ -338,8 +338,6 @@ class Elaborator:
             if len(names) != len(inputs):
                 raise self.err(f"the lambda takes {len(names)} argument(s) but map gives it {len(inputs)}", node)
 
-            def fn(*vals, _body=body, _names=tuple(names)):
-                return self.expr(_body, dict(zip(_names, vals)))
             consts = {n: v for n, v in zip(names, inputs) if not isinstance(v, SOp)}
             sop_names = [n for n, v in zip(names, inputs) if isinstance(v, SOp)]
             sops = [v for v in inputs if isinstance(v, SOp)]
