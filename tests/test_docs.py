@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from compiler.artifact import compile_program
+from compiler.cli import sample_input
 from compiler.elaborate import check_source
 from compiler.interpret import run
 from runtime.model import from_compiled, parse_value
@@ -23,10 +24,6 @@ def test_example_is_exact(src):
     prog = check_source(src, "docs/language.md")
     model = from_compiled(compile_program(prog), "cpu")
     rng = random.Random(0)
-    vocab = list(prog.vocab)
-    batch = []
-    for _ in range(40):
-        n = rng.randint(1, min(prog.max_len, len(vocab)) if prog.distinct else prog.max_len)
-        batch.append(rng.sample(vocab, n) if prog.distinct else [rng.choice(vocab) for _ in range(n)])
+    batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct) for _ in range(40)]
     for xs, got in zip(batch, model.run(batch)):
         assert {k: [parse_value(v) for v in vs] for k, vs in got.items()} == run(prog, xs)

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from compiler.artifact import compile_program
+from compiler.cli import sample_input
 from compiler.elaborate import check_file
 from compiler.interpret import run
 from runtime.model import from_compiled, load, parse_value
@@ -50,9 +51,5 @@ def test_cuda_matches_interpreter(name):
     prog = check_file(str(PROGRAMS / f"{name}.hw"))
     model = from_compiled(compile_program(prog), "cuda")
     rng = random.Random(0)
-    vocab = list(prog.vocab)
-    batch = []
-    for _ in range(512):
-        n = rng.randint(1, min(prog.max_len, len(vocab)) if prog.distinct else prog.max_len)
-        batch.append(rng.sample(vocab, n) if prog.distinct else [rng.choice(vocab) for _ in range(n)])
+    batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct) for _ in range(512)]
     assert decoded(model, batch) == [run(prog, xs) for xs in batch]
