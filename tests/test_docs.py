@@ -1,4 +1,4 @@
-"""Every ```hw example in docs/language.md compiles and matches the interpreter."""
+"""Every ```hw example in docs/language.md checks, compiles, and matches the interpreter."""
 import random
 import re
 from pathlib import Path
@@ -12,18 +12,23 @@ from compiler.interpret import run
 from runtime.model import from_compiled, parse_value
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
-EXAMPLES = re.findall(r"```hw\n(.*?)```", DOC.read_text(), re.S)
+EXAMPLES = re.findall(r"^```hw\n(.*?)^```", DOC.read_text(), re.S | re.M)
+NAMES = [m.group(1) if (m := re.search(r"^program (\w+)", s, re.M)) else f"block{i}"
+         for i, s in enumerate(EXAMPLES)]
+SAMPLES = 30
 
 
 def test_the_doc_has_examples():
-    assert len(EXAMPLES) >= 8
+    assert len(EXAMPLES) >= 10
+    assert len(set(NAMES)) == len(NAMES), "every example needs its own program name"
 
 
-@pytest.mark.parametrize("src", EXAMPLES, ids=[re.search(r"program (\w+)", s).group(1) for s in EXAMPLES])
+@pytest.mark.parametrize("src", EXAMPLES, ids=NAMES)
 def test_example_is_exact(src):
     prog = check_source(src, "docs/language.md")
     model = from_compiled(compile_program(prog), "cpu")
     rng = random.Random(0)
-    batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct) for _ in range(40)]
+    batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct) for _ in range(SAMPLES)]
     for xs, got in zip(batch, model.run(batch)):
-        assert {k: [parse_value(v) for v in vs] for k, vs in got.items()} == run(prog, xs)
+        decoded = {k: [parse_value(v) for v in vs] for k, vs in got.items()}
+        assert decoded == run(prog, xs), f"input {xs}"
