@@ -81,7 +81,8 @@ class Elaborator:
     def __init__(self, text: str, file: str, params: dict[str, int] | None):
         self.text, self.file, self.overrides = text, file, dict(params or {})
         self.env: dict[str, Any] = {}
-        self.prog = Program(name="program", vocab=(), max_len=0, causal=False, distinct=False, params={})
+        self.prog = Program(name="program", vocab=(), max_len=0, causal=False, distinct=False, params={},
+                            file=file)
 
     def err(self, msg: str, node) -> HardwireError:
         meta = getattr(node, "meta", None)

@@ -101,6 +101,7 @@ class Program:
     params: dict
     outputs: dict = field(default_factory=dict)
     defs: dict = field(default_factory=dict)
+    file: str | None = None
 
 
 PREDICATES: dict[str, Callable[[Any, Any], bool]] = {

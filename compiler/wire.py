@@ -64,7 +64,7 @@ def embed(prog: Program, blocks: list[Block], layout: Layout, d: int):
     return tok, pos
 
 
-def selector_terms(sel):
+def selector_terms(sel, where: tuple = (None, None, None)):
     """A conjunction of (possibly negated) atoms adds up; anything else needs one shared key and query."""
     def conj(s):
         if isinstance(s, Select):
@@ -83,12 +83,12 @@ def selector_terms(sel):
         k, q = atoms[0].keys, atoms[0].queries
         return [(k, q, lambda kv, qv: selector_holds(sel, {id(k): kv}, {id(q): qv}))]
     raise HardwireError("this selector mixes `|` or `!` over several keys/queries; combine the keys "
-                        "(and the queries) into one value with map first")
+                        "(and the queries) into one value with map first", *where)
 
 
 def head(s: SOp, prog: Program, layout: Layout, d: int):
     """W_Q, W_K (d x d_qk) and W_V (d x d_v), W_O (d_v x d) for one hard attention head."""
-    terms = selector_terms(s.selector)
+    terms = selector_terms(s.selector, (prog.file, s.line or None, s.column or None))
     m = len(terms)
     is_width = isinstance(s, Width)
     gap = 1.0 if is_width else 0.5
@@ -190,7 +190,7 @@ def discretize(s: SOp, x_read: dict[int, float], grid: list, f, layout: Layout, 
             units.add(read, {dim: sign * c for dim, c in w.items()})
 
 
-def mlp(b: Block, layout: Layout, units: Units) -> None:
+def mlp(b: Block, layout: Layout, units: Units, file: str | None = None) -> None:
     s = b.sop
     layout.alloc(s)
     if isinstance(s, Width):
@@ -203,7 +203,7 @@ def mlp(b: Block, layout: Layout, units: Units) -> None:
         discretize(s, layout.read(x)[0], list(x.values), s.fn, layout, units)
     else:
         raise HardwireError(f"{s.label}: an MLP over several inputs needs them one-hot; wrap the scalar "
-                            "inputs in onehot(...)", None, s.line, s.column)
+                            "inputs in onehot(...)", file, s.line, s.column)
     if s.encoding == ONEHOT and None in s.values:
         units.add({BOS: 1.0}, out_write(s, layout, None))
 
@@ -226,6 +226,6 @@ def wire(prog: Program, blocks: dict[Block, int]):
         units = Units()
         for b in order:
             if b.kind == MLP and blocks[b] == 2 * layer + 1:
-                mlp(b, layout, units)
+                mlp(b, layout, units, prog.file)
         layers.append((heads, units))
     return layout, tok, pos, layers

@@ -66,3 +66,15 @@ def test_compile_is_deterministic(tmp_path):
     for o in (a, b):
         assert main(["compile", str(PROGRAMS / "dyck1.hw"), "-o", str(o)]) == 0
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_wiring_refusals_name_file_line_column(tmp_path, capsys):
+    p = tmp_path / "mix.hw"
+    p.write_text("program b\nvocab {0, 1}\nmax_len 4\nx = scalar(tokens)\n"
+                 "output y = aggregate(select(indices, indices, <=), x) + indices\n")
+    out = tmp_path / "o.safetensors"
+    bad(["compile", str(p), "-o", str(out)], capsys, f"{p}:5:12:")
+    p.write_text("program b\nvocab {0, 1}\nmax_len 4\n"
+                 "output y = width(select(tokens, tokens, ==) | select(indices, indices, <))\n")
+    bad(["compile", str(p), "-o", str(out)], capsys, f"{p}:4:12:")
+    assert not out.exists()
