@@ -77,6 +77,18 @@ def _lift(fn):
     return lifted
 
 
+def over_sops(fn, args: list) -> tuple:
+    """Bind the constant arguments of fn: returns (function of the SOp arguments only, those SOps)."""
+    slots = [i for i, a in enumerate(args) if isinstance(a, SOp)]
+
+    def bound(*vals):
+        full = list(args)
+        for i, v in zip(slots, vals):
+            full[i] = v
+        return fn(*full)
+    return bound, [args[i] for i in slots]
+
+
 class Elaborator:
     def __init__(self, text: str, file: str, params: dict[str, int] | None):
         self.text, self.file, self.overrides = text, file, dict(params or {})
@@ -193,17 +205,13 @@ class Elaborator:
             k = args[0]
             fn = lambda t: t[k]
             args, text = [b], f"[{k}]"
-        sops = [a for a in args if isinstance(a, SOp)]
-        slots = [i for i, a in enumerate(args) if isinstance(a, SOp)]
 
-        def bound(*vals, _a=tuple(args), _s=tuple(slots)):
-            full = list(_a)
-            for i, v in zip(_s, vals):
-                full[i] = v
+        def checked(*full):
             try:
                 return fn(*full)
             except (IndexError, TypeError):
                 raise TypeError(f"cannot index {full[0]!r}") from None
+        bound, sops = over_sops(checked, args)
         if not sops:
             try:
                 return _lift(bound)()
@@ -290,13 +298,7 @@ class Elaborator:
             except (ZeroDivisionError, TypeError) as e:
                 raise self.err(f"cannot compute {op} on {args!r}: {e}", node) from None
         text = f"{op}({', '.join(a.label if isinstance(a, SOp) else repr(a) for a in args)})"
-        slots = [i for i, a in enumerate(args) if isinstance(a, SOp)]
-
-        def bound(*vals, _args=tuple(args), _slots=tuple(slots)):
-            full = list(_args)
-            for i, v in zip(_slots, vals):
-                full[i] = v
-            return fn(*full)
+        bound, sops = over_sops(fn, args)
         return self.make_map(bound, sops, text, node)
 
     def make_map(self, fn, inputs: list[SOp], text: str, node, encoding: str | None = None) -> Any:
@@ -375,16 +377,9 @@ class Elaborator:
             return self.make_map(lambda v: _num(v) if enc == SCALAR else v, [x], "identity", node, enc)
         if fname in ("min", "max", "abs"):
             fn = {"min": min, "max": max, "abs": abs}[fname]
-            sops = [a for a in args if isinstance(a, SOp)]
+            bound, sops = over_sops(fn, args)
             if not sops:
                 return fn(*args)
-            slots = [i for i, a in enumerate(args) if isinstance(a, SOp)]
-
-            def bound(*vals, _a=tuple(args), _s=tuple(slots)):
-                full = list(_a)
-                for i, v in zip(_s, vals):
-                    full[i] = v
-                return fn(*full)
             return self.make_map(bound, sops, f"{fname}(...)", node)
         raise self.err(f"unknown function {fname!r} (known: map select aggregate width scalar onehot "
                        "min max abs)", node)
