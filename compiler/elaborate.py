@@ -13,11 +13,15 @@ from .errors import HardwireError
 from .sops import (
     ONEHOT,
     SCALAR,
+    WORD,
     Aggregate,
     Const,
     Indices,
+    Lin,
+    Loop,
     Map,
     Program,
+    Register,
     SelAnd,
     Select,
     SelNot,
@@ -28,6 +32,7 @@ from .sops import (
     Width,
     sort_values,
 )
+from .words import Cases, WordOps, is_word
 
 VALUE_BUDGET = 200_000  # largest value set (or map input product) the checker accepts
 _PARSER: lark.Lark | None = None
@@ -89,10 +94,11 @@ def over_sops(fn, args: list) -> tuple:
     return bound, [args[i] for i in slots]
 
 
-class Elaborator:
+class Elaborator(WordOps):
     def __init__(self, text: str, file: str, params: dict[str, int] | None):
         self.text, self.file, self.overrides = text, file, dict(params or {})
         self.env: dict[str, Any] = {}
+        self.registers: list[Register] = []
         self.prog = Program(name="program", vocab=(), max_len=0, causal=False, distinct=False, params={},
                             file=file)
 
@@ -121,6 +127,13 @@ class Elaborator:
                 if len(set(vocab)) != len(vocab):
                     raise self.err("vocab lists a token twice", node)
                 self.prog.vocab = tuple(vocab)
+            elif kind == "h_word":
+                v = self.expr(node.children[0])
+                if not isinstance(v, int) or not 2 <= v <= 53:
+                    raise self.err(f"word width must be an integer from 2 to 53, got {v!r}", node)
+                self.prog.word_bits = v
+            elif kind == "h_vocab_word":
+                self.prog.word_vocab = True
             elif kind == "h_max_len":
                 v = self.expr(node.children[0])
                 if not isinstance(v, int) or v < 1:
@@ -135,16 +148,27 @@ class Elaborator:
         if self.overrides:
             raise HardwireError(f"unknown param {sorted(self.overrides)[0]!r}; the program declares "
                                 f"{sorted(self.prog.params) or 'none'}", self.file)
-        if not self.prog.vocab:
+        if self.prog.word_vocab and not self.prog.word_bits:
+            raise HardwireError("`vocab word` needs a word width: add a header line like `word 16`", self.file, 1, 1)
+        if not self.prog.vocab and not self.prog.word_vocab:
             raise HardwireError("the program has no `vocab {...}` line", self.file, 1, 1)
         if not self.prog.max_len:
             raise HardwireError("the program has no `max_len N` line", self.file, 1, 1)
         p = self.prog
-        self.env["tokens"] = Tokens("tokens", sort_values(p.vocab), ONEHOT)
+        if p.word_vocab:
+            self.env["tokens"] = Tokens("tokens", (), WORD, bits=p.word_bits)
+        else:
+            self.env["tokens"] = Tokens("tokens", sort_values(p.vocab), ONEHOT)
         self.env["indices"] = Indices("indices", tuple(range(p.max_len)), ONEHOT)
         for node in stmts:
             if node.data == "table":
                 self.table(node)
+                continue
+            if node.data == "state":
+                self.state(node)
+                continue
+            if node.data == "loop":
+                self.loop(node)
                 continue
             name_tok, body = node.children
             name = str(name_tok)
@@ -152,7 +176,7 @@ class Elaborator:
                 raise self.err(f"{name!r} is defined twice", name_tok)
             if name in ("tokens", "indices", "length"):
                 raise self.err(f"{name!r} is built in and cannot be redefined", name_tok)
-            v = self.expr(body)
+            v = self.value(body) if node.data == "output" else self.expr(body)
             if isinstance(v, SOp):
                 if v.label.startswith("_"):
                     v.label = name
@@ -167,6 +191,103 @@ class Elaborator:
         if not p.outputs:
             raise HardwireError("the program has no `output name = ...` line", self.file)
         return p
+
+    def value(self, body, local=None):
+        """An expression as a definition: a word expression is materialized only when used elsewhere."""
+        v = self.expr(body, local)
+        if isinstance(v, (Lin, Cases)):
+            v = self.word_sop(v, body)
+        return v
+
+    # ---- state and loops -----------------------------------------------------------
+    def state(self, node) -> None:
+        name_tok, body = node.children
+        name = str(name_tok)
+        if name in self.env:
+            raise self.err(f"{name!r} is defined twice", name_tok)
+        if self.prog.loop is not None:
+            raise self.err("declare `state` registers before the loop", node)
+        from .lower import feature_of
+        init = self.word_sop(self.expr(body), body)
+        if not isinstance(init, (Const, Tokens)) and feature_of(init) not in ("token", "position"):
+            raise self.err("a register starts from the input or a constant: a function of tokens or of "
+                           "indices alone, e.g. `state mem = tokens` or `state pc = word(0)`", body)
+        m = node.meta
+        reg = Register(name, (), WORD, m.line, m.column, init.bits, init=init)
+        self.env[name] = reg
+        self.registers.append(reg)
+
+    def loop(self, node) -> None:
+        until, *body = node.children
+        if self.prog.loop is not None:
+            raise self.err("a program has one loop", node)
+        if not self.registers:
+            raise self.err("a loop needs state: declare registers first, e.g. `state pc = word(0)`", node)
+        lp = Loop(registers=list(self.registers))
+        self.prog.loop = lp
+        outer = dict(self.env)
+        pending: dict[str, tuple] = {}
+        for st in body:
+            if st is None:
+                continue
+            if st.data == "assign":
+                name_tok, e = st.children
+                name = str(name_tok)
+                if name in self.env:
+                    raise self.err(f"{name!r} is defined twice", name_tok)
+                v = self.expr(e)
+                if isinstance(v, SOp) and v.label.startswith("_"):
+                    v.label = name
+                self.env[name] = v
+            elif st.data == "update":
+                name_tok, e = st.children
+                reg = self.env.get(str(name_tok))
+                if not isinstance(reg, Register):
+                    raise self.err(f"{name_tok!s} is not a state register; `:=` updates registers only", name_tok)
+                if reg.label in pending:
+                    raise self.err(f"register {reg.label!r} is updated twice in the loop", name_tok)
+                v = self.expr(e)
+                cases = v.cases if isinstance(v, Cases) else ((None, self.lin_of(v, e)),)
+                pending[reg.label] = (reg, cases, e)
+            else:  # emit
+                if lp.emit is not None:
+                    raise self.err("a loop emits at most one value per pass", st)
+                val, when = st.children
+                v = self.word_sop(self.expr(val), val)
+                w = None if when is None else self.guard_of(self.expr(when), when)
+                lp.emit = (v, w)
+        halt = None
+        if until is not None:
+            h = self.expr(until)
+            if isinstance(h, bool):
+                raise self.err("the halt condition is a constant", until)
+            halt = self.guard_of(h, until)
+        lp.halt = halt
+        frozen = ((halt, None),) if halt is not None else ()
+        for label, (reg, cases, e) in pending.items():
+            lp.updates[label] = self.word_mux(cases, e)
+            keep = tuple((g, Lin(((1, reg),), 0)) for g, _ in frozen)
+            lp.commits.append(self.word_mux(keep + cases, e, target=reg))
+        flags = []
+        if halt is not None:
+            flags.append(("halted", 2, ((halt, Lin((), 1)), (None, Lin((), 0)))))
+        if lp.emit is not None:
+            v, w = lp.emit
+            on = ((halt, Lin((), 0)),) if halt is not None else ()
+            on += ((w, Lin((), 1)), (None, Lin((), 0))) if w is not None else ((None, Lin((), 1)),)
+            flags.append(("emit_on", 2, on))
+            flags.append(("emit_val", v.bits, ((None, Lin(((1, v),), 0)),)))
+        for name, bits, cases in flags:
+            reg = Register("__" + name, (), WORD, node.meta.line, node.meta.column, bits,
+                           init=Const("0", (), WORD, bits=bits, value=0))
+            lp.flags[name] = reg
+            lp.registers.append(reg)
+            saved = self.prog.word_bits
+            self.prog.word_bits = bits
+            lp.commits.append(self.word_mux(cases, node, target=reg))
+            self.prog.word_bits = saved
+        # names defined in the body are local to it; registers keep their final values after it
+        self.env = {k: v for k, v in self.env.items() if k in outer}
 
     def table(self, node) -> None:
         name_tok, *entries = node.children
@@ -261,6 +382,13 @@ class Elaborator:
             return self.apply("not", [a], node)
         if kind == "neg_op":
             return self.apply("neg", [self.expr(node.children[0], local)], node)
+        if kind == "if_op":
+            c, x, y = (self.expr(ch, local) for ch in node.children)
+            if isinstance(c, bool):
+                return x if c else y
+            if is_word(x) or is_word(y):
+                return self.word_if(c, x, y, node)
+            return self.apply("if", [c, x, y], node)
         if kind == "call":
             return self.call(node, local)
         if kind == "index":
@@ -284,8 +412,12 @@ class Elaborator:
         for a in args:
             if isinstance(a, (Select, SelAnd, SelOr, SelNot)):
                 raise self.err(f"operator {op!r} applies to values, not selectors (use & | !)", node)
+        if any(is_word(a) for a in args):
+            return self.word_arith(op, args, node)
         if op == "not":
             fn = lambda a: not a
+        elif op == "if":
+            fn = lambda c, x, y: x if c else y
         elif op == "neg":
             fn = lambda a: -a
         else:
@@ -302,6 +434,10 @@ class Elaborator:
         return self.make_map(bound, sops, text, node)
 
     def make_map(self, fn, inputs: list[SOp], text: str, node, encoding: str | None = None) -> Any:
+        for s in inputs:
+            if s.encoding == WORD:
+                raise self.err(f"{text} would need a table over every {s.bits}-bit word; words support "
+                               "+ - * by a constant, comparisons and if", node)
         size = 1
         for s in inputs:
             size *= len(s.values)
@@ -357,6 +493,10 @@ class Elaborator:
                     or argn[2].data not in ("pred", "true_lit", "false_lit"):
                 raise self.err("select takes (keys, queries, predicate); the predicate is one of "
                                "== != < <= > >= true false", node)
+            if is_word(args[0]) or is_word(args[1]):
+                if args[2] != "==":
+                    raise self.err("a select on words compares them with == only", node)
+                return Select(self.word_sop(args[0], node), self.word_sop(args[1], node), "==")
             keys, queries = (self.as_sop(a, node) for a in args[:2])
             return Select(keys, queries, args[2])
         if fname in ("aggregate", "width"):
@@ -366,7 +506,14 @@ class Elaborator:
             if fname == "width":
                 return Width("_width", tuple(range(self.prog.max_len + 1)), ONEHOT, node.meta.line,
                              node.meta.column, selector=args[0])
-            return self.aggregate(args[0], self.as_sop(args[1], node), node)
+            value = self.word_sop(args[1], node) if is_word(args[1]) else self.as_sop(args[1], node)
+            return self.aggregate(args[0], value, node)
+        if fname == "word":
+            if len(args) != 1:
+                raise self.err("word takes one value", node)
+            if isinstance(args[0], int) and not isinstance(args[0], bool):
+                return self.word_const(args[0], node)
+            return self.word_sop(args[0], node)
         if fname in ("scalar", "onehot"):
             if len(args) != 1:
                 raise self.err(f"{fname} takes one value", node)
@@ -382,7 +529,7 @@ class Elaborator:
                 return fn(*args)
             return self.make_map(bound, sops, f"{fname}(...)", node)
         raise self.err(f"unknown function {fname!r} (known: map select aggregate width scalar onehot "
-                       "min max abs)", node)
+                       "word min max abs)", node)
 
     def source(self, node) -> str:
         m = node.meta
@@ -404,6 +551,11 @@ class Elaborator:
 
     def aggregate(self, sel, x: SOp, node) -> Aggregate:
         m = node.meta
+        if x.encoding == WORD:
+            if not self.selects_at_most_one(sel):
+                raise self.err("aggregate of a word must select at most one position: use `==` on a key that "
+                               "differs at every position (e.g. indices)", node)
+            return Aggregate("_aggregate", (), WORD, m.line, m.column, x.bits, selector=sel, value=x)
         if x.encoding == SCALAR:
             return Aggregate("_aggregate", self.means(x.values, node), SCALAR, m.line, m.column,
                              selector=sel, value=x)
@@ -440,7 +592,7 @@ class Elaborator:
         if isinstance(s, Tokens):
             return self.prog.distinct
         if isinstance(s, Map):
-            if not any(self.injective(i) for i in s.inputs):
+            if any(i.encoding == WORD for i in s.inputs) or not any(self.injective(i) for i in s.inputs):
                 return False
             combos = list(itertools.product(*(i.values for i in s.inputs)))
             return len({s.fn(*c) for c in combos}) == len(combos)

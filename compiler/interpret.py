@@ -1,11 +1,28 @@
 """The reference interpreter: the meaning of a program, with no knowledge of weights."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 from .errors import HardwireError
-from .sops import SCALAR, Aggregate, Const, Indices, Map, Program, SOp, Tokens, Width, selector_atoms, selector_holds
+from .sops import (
+    SCALAR,
+    WORD,
+    Aggregate,
+    Const,
+    Indices,
+    Map,
+    Program,
+    Register,
+    SOp,
+    Tokens,
+    Width,
+    selector_atoms,
+    selector_holds,
+    wrap,
+)
 
 
 def validate_input(prog: Program, tokens: list) -> None:
@@ -15,7 +32,12 @@ def validate_input(prog: Program, tokens: list) -> None:
     if len(tokens) > prog.max_len:
         raise HardwireError(f"input has {len(tokens)} tokens but max_len is {prog.max_len}")
     for i, t in enumerate(tokens):
-        if t not in prog.vocab:
+        if prog.word_vocab:
+            n = prog.word_bits
+            if isinstance(t, bool) or not isinstance(t, int) or wrap(t, n) != t:
+                raise HardwireError(f"token {t!r} at position {i} is not a {n}-bit word "
+                                    f"[{-(1 << (n - 1))}, {(1 << (n - 1)) - 1}]")
+        elif t not in prog.vocab:
             raise HardwireError(f"token {t!r} at position {i} is not in the vocabulary {list(prog.vocab)}")
     if prog.distinct and len(set(tokens)) != len(tokens):
         raise HardwireError("this program is declared `distinct`, but the input repeats a token")
@@ -40,6 +62,8 @@ def value(prog: Program, s: SOp, memo: dict, n: int) -> list:
         out = list(range(n))
     elif isinstance(s, Const):
         out = [s.value] * n
+    elif isinstance(s, Register):
+        out = memo["regs"][id(s)]
     elif isinstance(s, Map):
         cols = [value(prog, i, memo, n) for i in s.inputs]
         out = [s.fn(*vals) for vals in zip(*cols)]
@@ -56,7 +80,7 @@ def value(prog: Program, s: SOp, memo: dict, n: int) -> list:
                 mean = sum((Fraction(v) for v in chosen), Fraction(0)) / len(chosen) if chosen else Fraction(0)
                 out.append(int(mean) if mean.denominator == 1 else mean)
             elif not chosen:
-                out.append(None)
+                out.append(0 if s.encoding == WORD else None)
             elif len(set(chosen)) == 1:
                 out.append(chosen[0])
             else:
@@ -64,14 +88,69 @@ def value(prog: Program, s: SOp, memo: dict, n: int) -> list:
     else:
         raise TypeError(f"unknown SOp {type(s).__name__}")
     for i, v in enumerate(out):
-        if v not in s.values:
+        if (wrap(v, s.bits) != v if s.encoding == WORD else v not in s.values):
             raise AssertionError(f"{s.label} = {v!r} at {i} is outside its inferred value set")
     memo[id(s)] = out
     return out
 
 
-def run(prog: Program, tokens: list) -> dict[str, list]:
-    """Every output of `prog` on `tokens`, one value per position."""
+@dataclass
+class Result:
+    """What a run produced: the outputs and, for a loop, the passes taken and the values emitted."""
+    outputs: dict[str, list]
+    steps: int = 0
+    halted: bool = True
+    emitted: list = field(default_factory=list)
+
+
+def uniform(prog: Program, s: SOp, memo: dict, n: int, what: str):
+    """A loop's halt test and emitted value are one value for the whole sequence."""
+    vals = value(prog, s, memo, n)
+    if len(set(vals)) != 1:
+        raise HardwireError(f"the loop's {what} differs between positions ({vals[:4]}...); it must be the same "
+                            "value everywhere (compute it from aggregates or registers)")
+    return vals[0]
+
+
+def execute(prog: Program, tokens: list, max_steps: int = 10_000,
+            on_step: Callable[[int, dict], None] | None = None) -> Result:
+    """Run `prog` on `tokens`: a program with a loop runs passes until its halt test or `max_steps`.
+
+    on_step(step, registers) is called after every pass with each register's values by label.
+    """
     validate_input(prog, tokens)
-    memo: dict[Any, Any] = {"tokens": list(tokens)}
-    return {name: value(prog, s, memo, len(tokens)) for name, s in prog.outputs.items()}
+    n = len(tokens)
+    lp = prog.loop
+    regs: dict[int, list] = {}
+    steps, halted, emitted = 0, True, []
+    if lp is not None:
+        init = {"tokens": list(tokens)}
+        regs = {id(r): value(prog, r.init, init, n) for r in lp.registers}
+        halted = False
+        while True:
+            memo: dict[Any, Any] = {"tokens": list(tokens), "regs": regs}
+            if lp.halt is not None and uniform(prog, lp.halt, memo, n, "halt test") is True:
+                halted = True
+                break
+            if steps >= max_steps:
+                break
+            if lp.emit is not None:
+                v, when = lp.emit
+                if when is None or uniform(prog, when, memo, n, "emit condition") is True:
+                    emitted.append(uniform(prog, v, memo, n, "emitted value"))
+            new = dict(regs)
+            for r in lp.registers:
+                if r.label in lp.updates:
+                    new[id(r)] = value(prog, lp.updates[r.label], memo, n)
+            regs = new
+            steps += 1
+            if on_step is not None:
+                on_step(steps, {r.label: regs[id(r)] for r in lp.registers if not r.label.startswith("__")})
+    memo = {"tokens": list(tokens), "regs": regs}
+    outputs = {name: value(prog, s, memo, n) for name, s in prog.outputs.items()}
+    return Result(outputs, steps, halted, emitted)
+
+
+def run(prog: Program, tokens: list, max_steps: int = 10_000) -> dict[str, list]:
+    """Every output of `prog` on `tokens`, one value per position."""
+    return execute(prog, tokens, max_steps).outputs

@@ -6,17 +6,21 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-ONEHOT, SCALAR = "onehot", "scalar"
+ONEHOT, SCALAR, WORD = "onehot", "scalar", "word"
 
 
 @dataclass(eq=False)
 class SOp:
-    """A value at every position; `values` is every value it can take (sorted, finite)."""
+    """A value at every position; `values` is every value it can take (sorted, finite).
+
+    A WORD value is a `bits`-bit two's complement integer kept as bits; its values are not listed.
+    """
     label: str
     values: tuple
     encoding: str
     line: int = 0
     column: int = 0
+    bits: int = 0
 
     def __hash__(self) -> int:
         return id(self)
@@ -43,6 +47,50 @@ class Map(SOp):
     fn: Callable = None
     inputs: tuple = ()
     text: str = ""
+
+
+@dataclass
+class Lin:
+    """sum(coef * x) + const, wrapped to the word: a word expression not yet held in the residual."""
+    terms: tuple = ()  # ((coef, SOp), ...)
+    const: int = 0
+
+
+@dataclass(eq=False)
+class WordMux(Map):
+    """A word built from cases ((guard, Lin), ...): the first case whose guard is true (None: always).
+
+    With a `target` register it is a loop commit: it overwrites that register's bits.
+    """
+    cases: tuple = ()
+    target: SOp = None
+
+
+@dataclass(eq=False)
+class WordTest(Map):
+    """A boolean: `op(v, const)` where v is the Lin's value, wrapped to the word unless `wrapped` is False."""
+    lin: Lin = None
+    op: str = "=="
+    const: int = 0
+    wrapped: bool = True
+
+
+@dataclass(eq=False)
+class Register(SOp):
+    """A loop's state: a word at every position, `init` before the first pass, updated by `:=`."""
+    init: SOp = None
+
+
+@dataclass
+class Loop:
+    """`loop until halt { ... }`: `updates` as written (for the interpreter), `commits` as compiled
+    (guarded by the halt test, plus the internal halt and emit registers the runtime reads)."""
+    registers: list = field(default_factory=list)
+    updates: dict = field(default_factory=dict)   # register label -> SOp
+    halt: SOp | None = None
+    emit: tuple | None = None                     # (value SOp, when SOp | None)
+    commits: list = field(default_factory=list)   # WordMux with target
+    flags: dict = field(default_factory=dict)     # "halted" / "emit_on" / "emit_val" -> Register
 
 
 @dataclass(eq=False)
@@ -102,6 +150,19 @@ class Program:
     outputs: dict = field(default_factory=dict)
     defs: dict = field(default_factory=dict)
     file: str | None = None
+    word_bits: int = 0
+    word_vocab: bool = False
+    loop: Loop | None = None
+
+    def roots(self) -> list:
+        """Every value the compiled model must compute: the outputs and the loop's commits."""
+        return list(self.outputs.values()) + (list(self.loop.commits) if self.loop else [])
+
+
+def wrap(v: int, bits: int) -> int:
+    """v as a bits-wide two's complement integer."""
+    half = 1 << (bits - 1)
+    return ((v + half) % (1 << bits)) - half
 
 
 PREDICATES: dict[str, Callable[[Any, Any], bool]] = {

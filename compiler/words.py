@@ -1,0 +1,178 @@
+"""Words: `bits`-bit two's complement integers held as bits, with the few operations that compile exactly.
+
+A word expression stays symbolic (a `Lin`, or `Cases` for an `if`) until something needs it in the
+residual stream; then one MLP materializes it (`WordMux`). Comparisons read the Lin directly (`WordTest`).
+Anything else on a word (a lambda, division) would need a table over 2^bits values and is refused.
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+
+from .sops import ONEHOT, WORD, Const, Lin, Map, SOp, WordMux, WordTest, wrap
+
+COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+           ">": operator.gt, ">=": operator.ge}
+FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+@dataclass
+class Cases:
+    """`if g1 then e1 else if g2 then e2 else e3`: ((guard, Lin), ...), the last guard None."""
+    cases: tuple
+
+
+def is_word(v) -> bool:
+    return isinstance(v, (Lin, Cases)) or (isinstance(v, SOp) and v.encoding == WORD)
+
+
+def lin_value(lin: Lin, env: dict) -> int:
+    """The unwrapped integer sum(coef * x) + const, given each term's value by id."""
+    return sum(c * env[id(x)] for c, x in lin.terms) + lin.const
+
+
+def collect(items) -> list[SOp]:
+    """Distinct SOps in first-seen order."""
+    out: list[SOp] = []
+    for s in items:
+        if s is not None and not any(s is o for o in out):
+            out.append(s)
+    return out
+
+
+class WordOps:
+    """Typing and construction of word values; mixed into the Elaborator (needs err, make_map, prog)."""
+
+    def bits(self, node) -> int:
+        if not self.prog.word_bits:
+            raise self.err("words need a width: add a header line like `word 16`", node)
+        return self.prog.word_bits
+
+    def word_const(self, v: int, node) -> Const:
+        n = self.bits(node)
+        if wrap(v, n) != v:
+            raise self.err(f"{v} is outside the {n}-bit word range [{-(1 << (n - 1))}, {(1 << (n - 1)) - 1}]", node)
+        return Const(repr(v), (), WORD, bits=n, value=v)
+
+    def lin_of(self, v, node) -> Lin:
+        """A word view of v: an int, a word, an `if`, or a one-hot integer value."""
+        if isinstance(v, Lin):
+            return v
+        if isinstance(v, Cases):
+            return Lin(((1, self.word_mux(v.cases, node)),), 0)
+        if isinstance(v, bool) or not isinstance(v, (int, SOp)):
+            raise self.err(f"{v!r} is not a number, so it cannot be a word", node)
+        if isinstance(v, int):
+            return Lin((), v)
+        if v.encoding == WORD:
+            if isinstance(v, Const):
+                return Lin((), v.value)
+            return Lin(((1, v),), 0)
+        if v.encoding != ONEHOT:
+            raise self.err(f"{v.label} is a scalar mean; words mix only with one-hot integers", node)
+        n = self.bits(node)
+        bad = [x for x in v.values if isinstance(x, bool) or not isinstance(x, int) or wrap(x, n) != x]
+        if bad:
+            raise self.err(f"{v.label} can be {bad[0]!r}, which is not an integer in the {n}-bit word range", node)
+        from .lower import feature_of  # a function of tokens or indices alone is embedded as bits
+        if feature_of(v) in ("token", "position"):
+            return Lin(((1, self.word_mux(((None, Lin(((1, v),), 0)),), node)),), 0)
+        return Lin(((1, v),), 0)
+
+    def word_sop(self, v, node) -> SOp:
+        """v held in the residual as bits (one MLP unless it already is)."""
+        lin = self.lin_of(v, node)
+        if len(lin.terms) == 1 and lin.const == 0 and lin.terms[0][0] == 1 and lin.terms[0][1].encoding == WORD:
+            return lin.terms[0][1]
+        if not lin.terms:
+            return self.word_const(wrap(lin.const, self.bits(node)), node)
+        return self.word_mux(((None, lin),), node)
+
+    def word_arith(self, op: str, args: list, node):
+        if op == "neg":
+            a = self.lin_of(args[0], node)
+            return Lin(tuple((-c, x) for c, x in a.terms), -a.const)
+        if op in ("+", "-"):
+            a, b = (self.lin_of(x, node) for x in args)
+            s = 1 if op == "+" else -1
+            return Lin(a.terms + tuple((s * c, x) for c, x in b.terms), a.const + s * b.const)
+        if op == "*":
+            k = [x for x in args if isinstance(x, int) and not isinstance(x, bool)]
+            if not k:
+                raise self.err("a word can be multiplied only by an integer constant", node)
+            a = self.lin_of(args[1] if args[0] is k[0] else args[0], node)
+            return Lin(tuple((k[0] * c, x) for c, x in a.terms), k[0] * a.const)
+        if op in COMPARE:
+            return self.word_compare(op, *args, node=node)
+        raise self.err(f"operator {op!r} is not defined on words (words support + - * by a constant, "
+                       "comparisons and if)", node)
+
+    def word_compare(self, op: str, a, b, node) -> WordTest:
+        la, lb = self.lin_of(a, node), self.lin_of(b, node)
+        if not la.terms and not lb.terms:
+            raise self.err("comparison of two constants", node)
+        if not lb.terms:
+            return self.word_test(la, op, lb.const, True, node)
+        if not la.terms:
+            return self.word_test(lb, FLIP[op], la.const, True, node)
+        # two values: compare their (wrapped) values exactly as integers, with no wrap of the difference
+        xa, xb = self.word_sop(la, node), self.word_sop(lb, node)
+        return self.word_test(Lin(((1, xa), (-1, xb)), 0), op, 0, False, node)
+
+    def word_test(self, lin: Lin, op: str, const: int, wrapped: bool, node) -> WordTest:
+        n = self.bits(node)
+        inputs = collect(x for _, x in lin.terms)
+        cmp = COMPARE[op]
+
+        def fn(*vals):
+            env = {id(x): v for x, v in zip(inputs, vals)}
+            if any(v is None for v in vals):
+                return None
+            s = lin_value(lin, env)
+            return cmp(wrap(s, n) if wrapped else s, const)
+        m = node.meta
+        return WordTest("_test", (False, True), ONEHOT, m.line, m.column, fn=fn, inputs=tuple(inputs),
+                        text=f"word {op} {const}", lin=lin, op=op, const=const, wrapped=wrapped)
+
+    def guard_of(self, c, node) -> SOp:
+        if not isinstance(c, SOp) or c.encoding != ONEHOT or not set(c.values) <= {False, True, None}:
+            raise self.err("the condition of an `if` on words must be a boolean value", node)
+        return c
+
+    def word_if(self, c, x, y, node) -> Cases:
+        g = self.guard_of(c, node)
+        rest = y.cases if isinstance(y, Cases) else ((None, self.lin_of(y, node)),)
+        return Cases(((g, self.lin_of(x, node)),) + rest)
+
+    def word_mux(self, cases: tuple, node, target: SOp | None = None) -> WordMux:
+        """Cases as one value; guards are made exclusive (each case: its guard and no earlier one)."""
+        n = self.bits(node)
+        guards = [g for g, _ in cases]
+        exclusive = []
+        for i, g in enumerate(guards):
+            before = [p for p in guards[:i] if p is not None]
+            if not before:
+                exclusive.append(g)
+                continue
+            own = [] if g is None else [g]
+            fn = (lambda *v, k=len(before): all(x is not True for x in v[:k]) and (len(v) == k or v[k] is True))
+            exclusive.append(self.make_map(fn, before + own, "first true case", node))
+        inputs = collect(list(guards) + [x for _, lin in cases for _, x in lin.terms])
+
+        def fn(*vals):
+            env = {id(x): v for x, v in zip(inputs, vals)}
+            for g, lin in cases:
+                if g is None or env[id(g)] is True:
+                    if any(env[id(x)] is None for _, x in lin.terms):
+                        return None
+                    return wrap(lin_value(lin, env), n)
+            return 0
+        m = node.meta
+        label = target.label if target is not None else "_word"
+        return WordMux(label, (), WORD, m.line, m.column, n, fn=fn, inputs=tuple(inputs), text="word",
+                       cases=tuple((g, lin) for g, (_, lin) in zip(exclusive, cases)), target=target)
+
+
+def is_plain_map(s) -> bool:
+    """A lookup-table map (fusable), as opposed to a word operation."""
+    return type(s) is Map
