@@ -69,7 +69,7 @@ def run(image: list[int], mem: int = 256, bits: int = 16, max_steps: int = 10**6
     out: list[int] = []
     states: list[SubleqState] = []
     pc, steps = 0, 0
-    while pc >= 0 and steps < max_steps:
+    while pc >= 0 and steps < max_steps:  # A, B and C are all read before the step writes
         a = m[pc] if pc < mem else 0
         b = m[pc + 1] if pc + 1 < mem else 0
         ma = m[a] if 0 <= a < mem else 0
@@ -77,11 +77,12 @@ def run(image: list[int], mem: int = 256, bits: int = 16, max_steps: int = 10**6
             out.append(ma)
             pc = ((pc + 3 + half) & mask) - half
         else:
+            c = m[pc + 2] if pc + 2 < mem else 0  # read before the write, which may hit pc + 2
             d = (((m[b] if 0 <= b < mem else 0) - ma + half) & mask) - half
             if 0 <= b < mem:
                 m[b] = d
             if d <= 0:
-                pc = m[pc + 2] if pc + 2 < mem else 0
+                pc = c
             else:
                 pc = ((pc + 3 + half) & mask) - half
         steps += 1
