@@ -59,11 +59,13 @@ class CompiledModel:
                 os.remove(tmp)
 
 
-def build(prog, layout, tok, pos, layers) -> CompiledModel:
+def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> CompiledModel:
     """Pack wired layers into standard shapes: per layer [heads, d_model, d_head] and a ReLU MLP."""
-    from .sops import ONEHOT
+    from .sops import WORD, Const
     d = len(layout.labels)
     tensors = {"embed.tokens": tok, "embed.positions": pos}
+    if bits is not None:
+        tensors["embed.bits"] = bits
     cfg_layers = []
     for i, (heads, units) in enumerate(layers):
         dh = max([max(h[0].shape[1], h[2].shape[1]) for h in heads], default=0)
@@ -90,10 +92,18 @@ def build(prog, layout, tok, pos, layers) -> CompiledModel:
     for name, s in prog.outputs.items():
         dims = layout.dims.get((id(s), ""), [])  # none for a constant output
         outputs[name] = {"encoding": s.encoding, "dims": dims, "values": [to_json(v) for v in s.values],
-                         "grid": [float(v) for v in s.values] if s.encoding != ONEHOT else None}
+                         "grid": [float(v) for v in s.values] if s.encoding == "scalar" else None}
+        if s.encoding == WORD and isinstance(s, Const):
+            outputs[name]["value"] = s.value
     config = {"program": prog.name, "vocab": [to_json(v) for v in prog.vocab], "max_len": prog.max_len,
               "causal": prog.causal, "distinct": prog.distinct, "params": prog.params,
-              "n_layers": len(layers), "d_model": d, "layers": cfg_layers, "bos_token_id": 0}
+              "n_layers": len(layers), "d_model": d, "layers": cfg_layers, "bos_token_id": 0,
+              "word_bits": prog.word_bits, "word_vocab": prog.word_vocab}
+    if prog.loop is not None:
+        lp = prog.loop
+        config["loop"] = {"body_layers": body_layers,
+                          "registers": {r.label: layout.dims[(id(r), "")] for r in lp.registers},
+                          "flags": {k: layout.dims[(id(r), "")] for k, r in lp.flags.items()}}
     return CompiledModel(tensors, config, list(layout.labels), outputs)
 
 
@@ -101,12 +111,16 @@ def compile_program(prog) -> CompiledModel:
     """Checked program -> CompiledModel: lower, schedule, lay out, wire."""
     from .fuse import fuse_maps
     from .lower import lower, schedule
-    from .wire import wire
+    from .wire import n_layers, wire
     t0 = time.perf_counter()
     prog = fuse_maps(prog)
-    graph = lower(prog)
-    when = schedule(graph)
-    layout, tok, pos, layers = wire(prog, when)
-    model = build(prog, layout, tok, pos, layers)
+    segments, loop_index = [], None
+    if prog.loop is not None:
+        segments.append(schedule(lower(prog, prog.loop.commits), prog.loop.commits))
+        loop_index = 0
+    segments.append(schedule(lower(prog)))
+    layout, tok, pos, bits, layers = wire(prog, segments, loop_index)
+    body = 0 if prog.loop is None else n_layers(segments[0])
+    model = build(prog, layout, tok, pos, layers, bits, body)
     model.compile_s = round(time.perf_counter() - t0, 4)  # kept out of the file: compiles are byte-identical
     return model

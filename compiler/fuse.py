@@ -1,4 +1,4 @@
-"""Map fusion: a map whose only consumer is another map is folded into it (one MLP, not two).
+"""Map fusion: a map read only by other maps is folded into them (one MLP, not two).
 
 Works on a copy of the program, so the interpreter keeps the program as written.
 """
@@ -13,8 +13,12 @@ from .sops import ONEHOT, Map, Program, SOp
 FUSE_BUDGET = 4096  # largest input product a fused lookup may have
 
 
-def uses(prog: Program) -> dict[int, int]:
-    count: dict[int, int] = {}
+def pinned(prog: Program) -> set[int]:
+    """Values that must stay in the residual: roots, and inputs of anything but a plain map.
+
+    A plain map read only by other plain maps is folded into each of them (copied if several).
+    """
+    keep = {id(s) for s in prog.roots()}
     seen: set[int] = set()
 
     def visit(s: SOp) -> None:
@@ -22,12 +26,12 @@ def uses(prog: Program) -> dict[int, int]:
             return
         seen.add(id(s))
         for i in inputs_of(s):
-            count[id(i)] = count.get(id(i), 0) + 1
+            if type(s) is not Map or feature_of(s) is not None:
+                keep.add(id(i))
             visit(i)
-    for s in prog.outputs.values():
-        count[id(s)] = count.get(id(s), 0) + 1
+    for s in prog.roots():
         visit(s)
-    return count
+    return keep
 
 
 def compose(outer, parts: list[tuple[object, list[int]]]):
@@ -40,8 +44,7 @@ def compose(outer, parts: list[tuple[object, list[int]]]):
 
 def fuse_maps(prog: Program) -> Program:
     prog = copy.deepcopy(prog)
-    count = uses(prog)
-    outputs = {id(s) for s in prog.outputs.values()}
+    keep = pinned(prog)
     done: set[int] = set()
 
     def visit(s: SOp) -> None:
@@ -50,7 +53,7 @@ def fuse_maps(prog: Program) -> Program:
         done.add(id(s))
         for i in inputs_of(s):
             visit(i)
-        if not isinstance(s, Map) or feature_of(s) is not None:
+        if type(s) is not Map or feature_of(s) is not None:
             return
         flat: list[SOp] = []
         parts = []
@@ -62,8 +65,7 @@ def fuse_maps(prog: Program) -> Program:
             flat.append(x)
             return len(flat) - 1
         for i in s.inputs:
-            fusable = (isinstance(i, Map) and count.get(id(i), 0) == 1 and id(i) not in outputs
-                       and feature_of(i) is None)
+            fusable = type(i) is Map and id(i) not in keep and feature_of(i) is None
             if fusable:
                 parts.append((i.fn, [slot(x) for x in i.inputs]))
             else:
@@ -74,6 +76,6 @@ def fuse_maps(prog: Program) -> Program:
         if not ok or math.prod(len(x.values) for x in flat) > FUSE_BUDGET:
             return
         s.fn, s.inputs = compose(s.fn, parts), tuple(flat)
-    for s in prog.outputs.values():
+    for s in prog.roots():
         visit(s)
     return prog

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .sops import ONEHOT, Const, SOp, Width
+from .sops import ONEHOT, WORD, Const, SOp, Width
 
 BOS, NOT_BOS = 0, 1
 
@@ -21,7 +21,12 @@ class Layout:
         key = (id(s), part)
         if key not in self.dims:
             name = s.label + part
-            names = [f"{name}={fmt(v)}" for v in s.values] if s.encoding == ONEHOT and not part else [name]
+            if s.encoding == WORD and not part:
+                names = [f"{name}.b{k}" for k in range(s.bits)]
+            elif s.encoding == ONEHOT and not part:
+                names = [f"{name}={fmt(v)}" for v in s.values]
+            else:
+                names = [name]
             start = len(self.labels)
             self.labels += names
             self.dims[key] = list(range(start, start + len(names)))

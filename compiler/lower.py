@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from .sops import Aggregate, Const, Indices, Map, Program, SOp, Tokens, Width, selector_atoms
+from .sops import Aggregate, Const, Indices, Map, Program, Register, SOp, Tokens, Width, WordMux, selector_atoms
 
 EMBED, ATTN, MLP = "embed", "attn", "mlp"
 
@@ -28,14 +28,25 @@ def feature_of(s: SOp) -> str | None:
         return "position"
     if isinstance(s, Const):
         return "const"
+    if isinstance(s, Register):
+        return "register"
+    if isinstance(s, WordMux) and (s.target is not None or any(g is not None for g, _ in s.cases)):
+        return None
     if isinstance(s, Map):
         kinds = {feature_of(i) for i in s.inputs} - {"const"}
-        if len(kinds) == 1 and None not in kinds:
+        if len(kinds) == 1 and kinds <= {"token", "position"}:
             return kinds.pop()
     return None
 
 
 def inputs_of(s: SOp) -> list[SOp]:
+    if isinstance(s, WordMux):  # what the wiring reads: the exclusive guards and the terms
+        seen: list[SOp] = [s.target] if s.target is not None else []
+        for g, lin in s.cases:
+            for x in ([g] if g is not None else []) + [x for _, x in lin.terms]:
+                if not any(x is y for y in seen):
+                    seen.append(x)
+        return seen
     if isinstance(s, Map):
         return list(s.inputs)
     if isinstance(s, (Aggregate, Width)):
@@ -45,8 +56,11 @@ def inputs_of(s: SOp) -> list[SOp]:
     return []
 
 
-def lower(prog: Program) -> nx.DiGraph:
-    """Blocks as nodes, data dependencies as edges. A Width is a head plus an MLP."""
+def lower(prog: Program, roots: list[SOp] | None = None) -> nx.DiGraph:
+    """Blocks as nodes, data dependencies as edges. A Width is a head plus an MLP.
+
+    Registers are leaves, like embeddings: a loop body starts from their values at the start of a pass.
+    """
     g = nx.DiGraph()
     producer: dict[int, Block] = {}
 
@@ -55,11 +69,13 @@ def lower(prog: Program) -> nx.DiGraph:
             return None
         if id(s) in producer:
             return producer[id(s)]
-        deps = [b for b in (visit(i) for i in inputs_of(s)) if b is not None]
-        if feature_of(s) in ("token", "position"):
+        if feature_of(s) in ("token", "position", "register"):  # folded into the embedding tables
             block = Block(EMBED, s)
             g.add_node(block)
-        elif isinstance(s, Map):
+            producer[id(s)] = block
+            return block
+        deps = [b for b in (visit(i) for i in inputs_of(s)) if b is not None]
+        if isinstance(s, Map):
             block = Block(MLP, s)
             g.add_node(block)
             g.add_edges_from((d, block) for d in deps)
@@ -76,13 +92,16 @@ def lower(prog: Program) -> nx.DiGraph:
         producer[id(s)] = block
         return block
 
-    for s in prog.outputs.values():
+    for s in (prog.outputs.values() if roots is None else roots):
         visit(s)
     return g
 
 
-def schedule(g: nx.DiGraph) -> dict[Block, int]:
-    """As-soon-as-possible sublayers: 2L is layer L's attention, 2L+1 its MLP, -1 the embedding."""
+def schedule(g: nx.DiGraph, commits: list[SOp] | None = None) -> dict[Block, int]:
+    """As-soon-as-possible sublayers: 2L is layer L's attention, 2L+1 its MLP, -1 the embedding.
+
+    A loop body's commits all go to its last MLP, so every register changes at once, at the end of a pass.
+    """
     when: dict[Block, int] = {}
     for b in nx.topological_sort(g):
         if b.kind == EMBED:
@@ -91,4 +110,10 @@ def schedule(g: nx.DiGraph) -> dict[Block, int]:
         earliest = max((when[p] for p in g.predecessors(b)), default=-1) + 1
         parity = 0 if b.kind == ATTN else 1
         when[b] = earliest if earliest % 2 == parity else earliest + 1
+    if commits:
+        ids = {id(c) for c in commits}
+        last = max(t for b, t in when.items() if id(b.sop) in ids)
+        for b in when:
+            if id(b.sop) in ids:
+                when[b] = last
     return when

@@ -10,19 +10,24 @@ import numpy as np
 from .errors import HardwireError
 from .layout import BOS, NOT_BOS, Layout
 from .lower import ATTN, EMBED, MLP, Block, feature_of
+from . import wire_words
 from .sops import (
     ONEHOT,
     SCALAR,
+    WORD,
     Const,
     Indices,
     Map,
     Program,
+    Register,
     SelAnd,
     Select,
     SelNot,
     SOp,
     Tokens,
     Width,
+    WordMux,
+    WordTest,
     pred_holds,
     selector_atoms,
     selector_holds,
@@ -43,25 +48,38 @@ def feature_value(s: SOp, token=None, index=None):
 
 def write(vec: np.ndarray, s: SOp, layout: Layout, v) -> None:
     dims = layout.dims[(id(s), "")]
-    if s.encoding == ONEHOT:
+    if s.encoding == WORD:
+        for k, dim in enumerate(dims):
+            vec[dim] += float((v >> k) & 1)
+    elif s.encoding == ONEHOT:
         vec[dims[s.values.index(v)]] += 1.0
     else:
         vec[dims[0]] += float(0 if v is None else v)
 
 
 def embed(prog: Program, blocks: list[Block], layout: Layout, d: int):
-    tok = np.zeros((len(prog.vocab) + 1, d))
+    """Token and position tables; with `vocab word` a token is embedded by its bits (embed.bits)."""
+    tok = np.zeros((1 if prog.word_vocab else len(prog.vocab) + 1, d))
+    bits = np.zeros((prog.word_bits, d)) if prog.word_vocab else None
     pos = np.zeros((prog.max_len + 1, d))
     tok[0, BOS] = 1.0
     pos[1:, NOT_BOS] = 1.0
     for b in blocks:
-        if feature_of(b.sop) == "token":
+        s = b.sop
+        src = s.init if isinstance(s, Register) else s
+        if isinstance(src, Tokens) and prog.word_vocab:
+            for k, dim in enumerate(layout.dims[(id(s), "")]):
+                bits[k, dim] += 1.0
+        elif isinstance(src, Const):
+            for i in range(prog.max_len):
+                write(pos[i + 1], s, layout, src.value)
+        elif feature_of(src) == "token":
             for t_id, t in enumerate(prog.vocab, start=1):
-                write(tok[t_id], b.sop, layout, feature_value(b.sop, token=t))
+                write(tok[t_id], s, layout, feature_value(src, token=t))
         else:
             for i in range(prog.max_len):
-                write(pos[i + 1], b.sop, layout, feature_value(b.sop, index=i))
-    return tok, pos
+                write(pos[i + 1], s, layout, feature_value(src, index=i))
+    return tok, pos, bits
 
 
 def selector_terms(sel, where: tuple = (None, None, None)):
@@ -88,6 +106,11 @@ def selector_terms(sel, where: tuple = (None, None, None)):
 
 def head(s: SOp, prog: Program, layout: Layout, d: int):
     """W_Q, W_K (d x d_qk) and W_V (d x d_v), W_O (d_v x d) for one hard attention head."""
+    if wire_words.is_word_select(s.selector):
+        return wire_words.word_head(s, s.selector, layout, d, prog.max_len)
+    if any(a.keys.encoding == WORD for a in selector_atoms(s.selector)):
+        raise HardwireError("a select on words cannot be combined with other selects (yet)", prog.file,
+                            s.line or None, s.column or None)
     terms = selector_terms(s.selector, (prog.file, s.line or None, s.column or None))
     m = len(terms)
     is_width = isinstance(s, Width)
@@ -192,7 +215,13 @@ def discretize(s: SOp, x_read: dict[int, float], grid: list, f, layout: Layout, 
 
 def mlp(b: Block, layout: Layout, units: Units, file: str | None = None) -> None:
     s = b.sop
+    if isinstance(s, WordMux):
+        wire_words.mux(s, layout, units)
+        return
     layout.alloc(s)
+    if isinstance(s, WordTest):
+        wire_words.test(s, layout, units)
+        return
     if isinstance(s, Width):
         grid = [Fraction(1, w + 1) for w in s.values]
         discretize(s, layout.read(s, ".frac")[0], grid, lambda g: int(1 / g) - 1, layout, units)
@@ -208,24 +237,57 @@ def mlp(b: Block, layout: Layout, units: Units, file: str | None = None) -> None
         units.add({BOS: 1.0}, out_write(s, layout, None))
 
 
-def wire(prog: Program, blocks: dict[Block, int]):
-    """All weights as numpy arrays, layer by layer, plus the layout."""
+def n_layers(when: dict[Block, int]) -> int:
+    last = max(when.values(), default=-1)
+    return last // 2 + 1 if last >= 0 else 0
+
+
+def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None = None):
+    """All weights as numpy arrays, layer by layer, plus the layout.
+
+    `segments` are schedules laid one after the other (a loop body, then what follows it). The loop body's
+    last MLP also erases every value the body wrote except the registers, so each pass starts clean.
+    """
     layout = Layout()
-    order = sorted(blocks, key=lambda b: (blocks[b], b.kind, b.sop.label))
-    for b in order:  # allocate every residual subspace first, in schedule order
-        if b.kind == ATTN and isinstance(b.sop, Width):
-            layout.frac(b.sop)
-        else:
-            layout.alloc(b.sop)
-    d = len(layout.labels)
-    tok, pos = embed(prog, [b for b in order if b.kind == EMBED], layout, d)
-    n_layers = (max(blocks.values()) // 2 + 1) if blocks and max(blocks.values()) >= 0 else 0
-    layers = []
-    for layer in range(n_layers):
-        heads = [head(b.sop, prog, layout, d) for b in order if b.kind == ATTN and blocks[b] == 2 * layer]
-        units = Units()
+    orders = [sorted(w, key=lambda b: (w[b], b.kind, b.sop.label)) for w in segments]
+    embeds: list[Block] = []
+    for order in orders:  # allocate every residual subspace first, in schedule order
         for b in order:
-            if b.kind == MLP and blocks[b] == 2 * layer + 1:
-                mlp(b, layout, units, prog.file)
-        layers.append((heads, units))
-    return layout, tok, pos, layers
+            if b.kind == EMBED:
+                if (id(b.sop), "") not in layout.dims:
+                    embeds.append(b)
+                layout.alloc(b.sop)
+            elif b.kind == ATTN and isinstance(b.sop, Width):
+                layout.frac(b.sop)
+            elif not (isinstance(b.sop, WordMux) and b.sop.target is not None):
+                layout.alloc(b.sop)
+    d = len(layout.labels)
+    tok, pos, bits = embed(prog, embeds, layout, d)
+    layers = []
+    for k, (order, when) in enumerate(zip(orders, segments)):
+        count = n_layers(when)
+        for layer in range(count):
+            heads = [head(b.sop, prog, layout, d) for b in order if b.kind == ATTN and when[b] == 2 * layer]
+            units = Units()
+            for b in order:
+                if b.kind == MLP and when[b] == 2 * layer + 1:
+                    mlp(b, layout, units, prog.file)
+            if k == loop_index and layer == count - 1:
+                erase_temporaries(order, layout, units)
+            layers.append((heads, units))
+    return layout, tok, pos, bits, layers
+
+
+def erase_temporaries(order: list[Block], layout: Layout, units: Units) -> None:
+    """x - (ReLU(x) - ReLU(-x)) = 0 on every dimension the loop body wrote, registers excepted."""
+    dims: list[int] = []
+    for b in order:
+        if b.kind == EMBED or (isinstance(b.sop, WordMux) and b.sop.target is not None):
+            continue
+        part = ".frac" if (b.kind == ATTN and isinstance(b.sop, Width)) else ""
+        for dim in layout.dims[(id(b.sop), part)]:
+            if dim not in dims:
+                dims.append(dim)
+    for dim in dims:
+        units.add({dim: 1.0}, {dim: -1.0})
+        units.add({dim: -1.0}, {dim: 1.0})

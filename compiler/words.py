@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 
-from .sops import ONEHOT, WORD, Const, Lin, Map, SOp, WordMux, WordTest, wrap
+from .sops import ONEHOT, WORD, Const, Lin, SOp, WordMux, WordTest, wrap
 
 COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
            ">": operator.gt, ">=": operator.ge}
@@ -76,7 +76,11 @@ class WordOps:
             raise self.err(f"{v.label} can be {bad[0]!r}, which is not an integer in the {n}-bit word range", node)
         from .lower import feature_of  # a function of tokens or indices alone is embedded as bits
         if feature_of(v) in ("token", "position"):
-            return Lin(((1, self.word_mux(((None, Lin(((1, v),), 0)),), node)),), 0)
+            views = self.__dict__.setdefault("_word_views", {})
+            if id(v) not in views:
+                views[id(v)] = (v, self.word_mux(((None, Lin(((1, v),), 0)),), node))
+                views[id(v)][1].label = f"word({v.label})"
+            return Lin(((1, views[id(v)][1]),), 0)
         return Lin(((1, v),), 0)
 
     def word_sop(self, v, node) -> SOp:
@@ -131,7 +135,7 @@ class WordOps:
             s = lin_value(lin, env)
             return cmp(wrap(s, n) if wrapped else s, const)
         m = node.meta
-        return WordTest("_test", (False, True), ONEHOT, m.line, m.column, fn=fn, inputs=tuple(inputs),
+        return WordTest("_test", (False, True), ONEHOT, m.line, m.column, n, fn=fn, inputs=tuple(inputs),
                         text=f"word {op} {const}", lin=lin, op=op, const=const, wrapped=wrapped)
 
     def guard_of(self, c, node) -> SOp:
@@ -145,8 +149,14 @@ class WordOps:
         return Cases(((g, self.lin_of(x, node)),) + rest)
 
     def word_mux(self, cases: tuple, node, target: SOp | None = None) -> WordMux:
-        """Cases as one value; guards are made exclusive (each case: its guard and no earlier one)."""
+        """Cases as one value; guards are made exclusive (each case: its guard and no earlier one).
+
+        A commit (target set) only copies words and constants, so that it re-quantizes the register:
+        any arithmetic in its cases is materialized first, one MLP earlier.
+        """
         n = self.bits(node)
+        if target is not None:
+            cases = tuple((g, lin if is_copy(lin) else Lin(((1, self.word_sop(lin, node)),), 0)) for g, lin in cases)
         guards = [g for g, _ in cases]
         exclusive = []
         for i, g in enumerate(guards):
@@ -173,6 +183,7 @@ class WordOps:
                        cases=tuple((g, lin) for g, (_, lin) in zip(exclusive, cases)), target=target)
 
 
-def is_plain_map(s) -> bool:
-    """A lookup-table map (fusable), as opposed to a word operation."""
-    return type(s) is Map
+def is_copy(lin: Lin) -> bool:
+    """A constant, or one word as it is: what a mux copies without arithmetic."""
+    return not lin.terms or (len(lin.terms) == 1 and lin.const == 0 and lin.terms[0][0] == 1
+                             and lin.terms[0][1].encoding == WORD)

@@ -21,35 +21,58 @@ class Transformer(torch.nn.Module):
         key = name.replace(".", "__")
         return self.w[key] if key in self.w else None
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, trace: bool = False):
-        """ids: [B, T] with BOS at 0; returns the final residual (and every layer's, with attention)."""
+    def embed(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The residual stream before layer 0, and the attention mask [B, T, T] (keys present, causal)."""
         b, t = ids.shape
-        x = self.p("embed.tokens")[ids] + self.p("embed.positions")[:t].unsqueeze(0)
+        bits = self.p("embed.bits")
+        if bits is None:
+            x = self.p("embed.tokens")[ids]
+        else:  # `vocab word`: a token is embedded by its two's complement bits
+            k = torch.arange(bits.shape[0], device=ids.device)
+            tb = ((ids[..., None] >> k) & 1).to(bits.dtype)
+            tb[:, 0] = 0
+            x = tb @ bits + self.p("embed.tokens")[0] * (torch.arange(t, device=ids.device) == 0)[None, :, None]
+        x = x + self.p("embed.positions")[:t].unsqueeze(0)
         pos = torch.arange(t, device=ids.device)
-        mask = pos[None, None, :] < lengths[:, None, None]  # [B, 1, T] keys present
+        mask = (pos[None, None, :] < lengths[:, None, None]).expand(b, t, t)
         if self.config["causal"]:
             mask = mask & (pos[None, :, None] >= pos[None, None, :])
+        return x, mask
+
+    def layer(self, x: torch.Tensor, mask: torch.Tensor, i: int):
+        """One layer: hard-scaled softmax heads, then a ReLU MLP, each added to the residual."""
+        att = None
+        wq = self.p(f"layers.{i}.attn.W_Q")
+        if wq is not None:
+            q = torch.einsum("btd,hde->bhte", x, wq)
+            k = torch.einsum("btd,hde->bhte", x, self.p(f"layers.{i}.attn.W_K"))
+            v = torch.einsum("btd,hde->bhte", x, self.p(f"layers.{i}.attn.W_V"))
+            scores = (q @ k.transpose(-1, -2)).masked_fill(~mask[:, None], float("-inf"))
+            att = torch.softmax(scores, dim=-1)
+            x = x + torch.einsum("bhte,hed->btd", att @ v, self.p(f"layers.{i}.attn.W_O"))
+        w_in = self.p(f"layers.{i}.mlp.W_in")
+        if w_in is not None:
+            x = x + torch.relu(x @ w_in) @ self.p(f"layers.{i}.mlp.W_out")
+        return x, att
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, trace: bool = False):
+        """ids: [B, T] with BOS at 0; returns the final residual (and every layer's, with attention).
+
+        A program with a loop runs its body once here; runtime.loop runs it until it halts.
+        """
+        x, mask = self.embed(ids, lengths)
         residuals, patterns = [x], []
         for i in range(self.config["n_layers"]):
-            wq = self.p(f"layers.{i}.attn.W_Q")
-            if wq is not None:
-                q = torch.einsum("btd,hde->bhte", x, wq)
-                k = torch.einsum("btd,hde->bhte", x, self.p(f"layers.{i}.attn.W_K"))
-                v = torch.einsum("btd,hde->bhte", x, self.p(f"layers.{i}.attn.W_V"))
-                scores = (q @ k.transpose(-1, -2)).masked_fill(~mask[:, None], float("-inf"))
-                att = torch.softmax(scores, dim=-1)
-                x = x + torch.einsum("bhte,hed->btd", att @ v, self.p(f"layers.{i}.attn.W_O"))
-                if trace:
-                    patterns.append(att)
-            w_in = self.p(f"layers.{i}.mlp.W_in")
-            if w_in is not None:
-                x = x + torch.relu(x @ w_in) @ self.p(f"layers.{i}.mlp.W_out")
+            x, att = self.layer(x, mask, i)
+            if trace and att is not None:
+                patterns.append(att)
             residuals.append(x)
         return (x, residuals, patterns) if trace else x
 
     def encode(self, batch: list[list]) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
         rows = []
+        word = cfg.get("word_vocab") and cfg.get("word_bits")
         for seq in batch:
             if not seq:
                 raise HardwireError("the input is empty; give at least one token")
@@ -57,6 +80,13 @@ class Transformer(torch.nn.Module):
                 raise HardwireError(f"input has {len(seq)} tokens but max_len is {cfg['max_len']}")
             row = [0]
             for i, tok in enumerate(seq):
+                if word:
+                    half = 1 << (word - 1)
+                    if isinstance(tok, bool) or not isinstance(tok, int) or not -half <= tok < half:
+                        raise HardwireError(f"token {tok!r} at position {i} is not a {word}-bit word "
+                                            f"[{-half}, {half - 1}]")
+                    row.append(tok)
+                    continue
                 tid = self.token_id.get(json.dumps(tok))
                 if tid is None:
                     raise HardwireError(f"token {tok!r} at position {i} is not in the vocabulary {cfg['vocab']}")
@@ -76,10 +106,12 @@ class Transformer(torch.nn.Module):
             for name, out in self.outputs.items():
                 values = out["values"]
                 if not out["dims"]:
-                    row[name] = [values[0]] * n
+                    row[name] = [out.get("value", values[0] if values else None)] * n
                     continue
                 z = x[bi, 1:n + 1, out["dims"]]
-                if out["encoding"] == "onehot":
+                if out["encoding"] == "word":
+                    row[name] = decode_words(z)
+                elif out["encoding"] == "onehot":
                     row[name] = [values[j] for j in z.argmax(-1).tolist()]
                 else:
                     grid = torch.tensor(out["grid"], dtype=z.dtype, device=z.device)
@@ -93,6 +125,14 @@ class Transformer(torch.nn.Module):
         """Decoded outputs for a batch of token lists (any lengths up to max_len)."""
         ids, lengths = self.encode(batch)
         return self.decode(self(ids, lengths), lengths)
+
+
+def decode_words(z: torch.Tensor) -> list[int]:
+    """[..., bits] of 0/1 (rounded) -> two's complement integers."""
+    n = z.shape[-1]
+    b = (z > 0.5).long()
+    w = torch.tensor([1 << k for k in range(n - 1)] + [-(1 << (n - 1))], device=z.device)
+    return (b * w).sum(-1).tolist()
 
 
 def parse_value(v):

@@ -1,0 +1,160 @@
+"""Exact weights for words: hard heads that match bits, and MLPs built from unit steps.
+
+A step [D >= t] of an integer-valued linear form D is two ReLUs, ReLU(2(D-t)+1.5) - ReLU(2(D-t)+0.5):
+exactly 0 or 1 while D is within 1/4 of an integer. Every bit of a sum, and every comparison, is a
+union of intervals of such a D (for bit j, D sums only the low j+1 bits of each term, so its range
+stays a few times 2^(j+1)). A mux copies bits gated by a guard with steps of magnitude ~1: it
+re-quantizes, so a register rewritten by a mux carries no error from one pass to the next.
+"""
+from __future__ import annotations
+
+import math
+
+from .layout import BOS, NOT_BOS, Layout
+from .sops import WORD, Lin, Select, SOp, WordMux, WordTest
+
+Read = dict[int, float]
+
+
+def term_read(layout: Layout, x: SOp, j: int | None) -> tuple[Read, int, int]:
+    """A linear form congruent to x mod 2^(j+1), with its range: the low j+1 bits of a word, else its
+    value (j None: the full signed value)."""
+    dims = layout.dims[(id(x), "")]
+    if x.encoding == WORD:
+        if j is not None and j < x.bits - 1:
+            return {dims[k]: float(2 ** k) for k in range(j + 1)}, 0, 2 ** (j + 1) - 1
+        top = x.bits - 1
+        r = {dims[k]: float(2 ** k) for k in range(top)}
+        r[dims[top]] = -float(2 ** top)
+        return r, -(2 ** top), 2 ** top - 1
+    vals = [v if j is None else v % (2 ** (j + 1)) for v in x.values]
+    return {d: float(v) for d, v in zip(dims, vals)}, min(vals), max(vals)
+
+
+def lin_read(layout: Layout, lin: Lin, j: int | None) -> tuple[Read, int, int, int]:
+    """(form, its min, its max, constant) for bit j of a Lin (j None: its full signed value)."""
+    total: Read = {}
+    lo = hi = 0
+    for coef, x in lin.terms:
+        r, a, b = term_read(layout, x, j)
+        for d, c in r.items():
+            total[d] = total.get(d, 0.0) + coef * c
+        lo, hi = lo + min(coef * a, coef * b), hi + max(coef * a, coef * b)
+    const = lin.const if j is None else lin.const % (2 ** (j + 1))
+    return total, lo, hi, const
+
+
+def add_step(units, read: Read, const: float, t: int, out: Read, big: float, gate: int | None = None) -> None:
+    """Units writing out * [D + const >= t], off at BOS and (if gated) when the guard's dim is 0."""
+    for shift, sign in ((1.5, 1.0), (0.5, -1.0)):
+        r = {d: 2.0 * c for d, c in read.items()}
+        r[NOT_BOS] = r.get(NOT_BOS, 0.0) + 2.0 * (const - t) + shift
+        r[BOS] = r.get(BOS, 0.0) - big
+        if gate is not None:
+            r[NOT_BOS] -= big
+            r[gate] = r.get(gate, 0.0) + big
+        units.add(r, {d: sign * c for d, c in out.items()})
+
+
+def add_interval(units, read, const, lo, hi, a, b, out, gate=None) -> None:
+    """out * [a <= D + const <= b] for D + const known to lie in [lo, hi]."""
+    a, b = max(a, lo), min(b, hi)
+    if a > b:
+        return
+    big = 2.0 * (abs(lo) + abs(hi) + abs(a) + abs(b)) + 4.0
+    if a > lo:
+        add_step(units, read, const, a, out, big, gate)
+    elif gate is None:
+        units.add({NOT_BOS: 1.0}, dict(out))
+    else:
+        add_step(units, {gate: 1.0}, 0.0, 1, out, 4.0)  # the guard itself, snapped
+    if b < hi:
+        add_step(units, read, const, b + 1, {d: -c for d, c in out.items()}, big, gate)
+
+
+def bit_intervals(lo: int, hi: int, j: int):
+    """Integers D in [lo, hi] whose bit j is set: D mod 2^(j+1) >= 2^j."""
+    p = 2 ** (j + 1)
+    for m in range(math.floor(lo / p) - 1, math.floor(hi / p) + 1):
+        yield m * p + p // 2, m * p + p - 1
+
+
+def mux(s: WordMux, layout: Layout, units) -> None:
+    """The word s: each case's bits gated by its (exclusive) guard. A commit also erases the old value."""
+    target = s.target if s.target is not None else s
+    out = layout.dims[(id(target), "")]
+    n = s.bits
+    for g, lin in s.cases:
+        gate = None if g is None else layout.dims[(id(g), "")][g.values.index(True)]
+        pure = len(lin.terms) == 1 and lin.terms[0][0] == 1 and lin.const == 0 and lin.terms[0][1].encoding == WORD \
+            and lin.terms[0][1].bits == n
+        for j in range(n):
+            if not lin.terms:  # a constant: its set bits, gated
+                if (lin.const >> j) & 1:
+                    if gate is None:
+                        units.add({NOT_BOS: 1.0}, {out[j]: 1.0})
+                    else:
+                        add_step(units, {gate: 1.0}, 0.0, 1, {out[j]: 1.0}, 4.0)
+            elif pure:  # a copy: [x_j + guard >= 2], magnitudes ~1, so it re-quantizes
+                xj = layout.dims[(id(lin.terms[0][1]), "")][j]
+                read = {xj: 1.0} if gate is None else {xj: 1.0, gate: 1.0}
+                add_step(units, read, 0.0, 1 if gate is None else 2, {out[j]: 1.0}, 6.0)
+            else:
+                read, lo, hi, const = lin_read(layout, lin, j)
+                for a, b in bit_intervals(lo + const, hi + const, j):
+                    add_interval(units, read, const, lo + const, hi + const, a, b, {out[j]: 1.0}, gate)
+    if s.target is not None:
+        for d in out:  # erase the old value exactly: x - (ReLU(x) - ReLU(-x)) = 0
+            units.add({d: 1.0}, {d: -1.0})
+            units.add({d: -1.0}, {d: 1.0})
+
+
+def truth_intervals(op: str, c: int, lo: int, hi: int, n: int, wrapped: bool):
+    """Integers S in [lo, hi] with op(value, c), value = S wrapped to n bits (or S itself)."""
+    windows = []
+    if wrapped:
+        p, half = 2 ** n, 2 ** (n - 1)
+        for m in range(math.floor((lo + half) / p), math.floor((hi + half) / p) + 1):
+            windows.append((m * p - half, m * p + half - 1, m * p))
+    else:
+        windows.append((lo, hi, 0))
+    for wlo, whi, off in windows:
+        t = c + off
+        spans = {"==": [(t, t)], "!=": [(wlo, t - 1), (t + 1, whi)], "<": [(wlo, t - 1)], "<=": [(wlo, t)],
+                 ">": [(t + 1, whi)], ">=": [(t, whi)]}[op]
+        for a, b in spans:
+            a, b = max(a, wlo, lo), min(b, whi, hi)
+            if a <= b:
+                yield a, b
+
+
+def test(s: WordTest, layout: Layout, units) -> None:
+    """A boolean from a comparison of a Lin: true on a union of intervals of its integer value."""
+    dims = layout.dims[(id(s), "")]
+    t_dim, f_dim = dims[s.values.index(True)], dims[s.values.index(False)]
+    read, lo, hi, const = lin_read(layout, s.lin, None)
+    units.add({NOT_BOS: 1.0}, {f_dim: 1.0})
+    for a, b in truth_intervals(s.op, s.const, lo + const, hi + const, s.bits, s.wrapped):
+        add_interval(units, read, const, lo + const, hi + const, a, b, {t_dim: 1.0, f_dim: -1.0})
+
+
+def is_word_select(sel) -> bool:
+    return isinstance(sel, Select) and sel.keys.encoding == WORD
+
+
+def word_head(s, sel: Select, layout: Layout, d: int, max_len: int):
+    """Match every bit: score sum_j (2q_j - 1)(2k_j - 1) is n on a match, <= n-2 otherwise; BOS gets n-1."""
+    import numpy as np
+    n = sel.queries.bits
+    qd, kd = layout.dims[(id(sel.queries), "")], layout.dims[(id(sel.keys), "")]
+    scale = math.log(max_len + 1) + 30.0  # gap 1 between a match and BOS
+    wq, wk = np.zeros((d, n + 1)), np.zeros((d, n + 1))
+    for j in range(n):
+        wq[qd[j], j], wq[NOT_BOS, j] = 2.0 * scale, -scale
+        wk[kd[j], j], wk[NOT_BOS, j] = 2.0, -1.0
+    wq[NOT_BOS, n], wq[BOS, n], wk[BOS, n] = (n - 1.0) * scale, (n + 1.0) * scale, 1.0
+    src, dst = layout.dims[(id(s.value), "")], layout.dims[(id(s), "")]
+    wv, wo = np.zeros((d, len(src))), np.zeros((len(src), d))
+    for j, (a, b) in enumerate(zip(src, dst)):
+        wv[a, j], wo[j, b] = 1.0, 1.0
+    return wq, wk, wv, wo, scale

@@ -1,0 +1,91 @@
+"""Loop-until-halt: run a looped program's body (the same layers) pass after pass, batched.
+
+Each machine in the batch halts on its own pass: its halt flag (a register the body writes) says the
+pass just run was a no-op, and from then on its residual stream is left as it is. The runtime reads
+only the flag registers between passes; every change to the state is made by the transformer.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from .model import Transformer, decode_words
+
+
+@dataclass
+class LoopResult:
+    outputs: dict[str, list]
+    steps: int
+    halted: bool
+    emitted: list[int] = field(default_factory=list)
+
+
+def flag(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
+    """A 0/1 flag register (bit 0), read at the first input position of every row."""
+    return x[:, 1, dims[0]] > 0.5
+
+
+def progress_bar(total: int, enabled: bool):
+    """tqdm when installed and wanted; otherwise a no-op with the same two methods."""
+    if enabled:
+        try:
+            from tqdm import tqdm
+            return tqdm(total=total, unit="step", file=sys.stderr, mininterval=0.5)
+        except ImportError:
+            pass
+
+    class Null:
+        def update(self, n: int) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+    return Null()
+
+
+@torch.no_grad()
+def run_loop(model: Transformer, batch: list[list], max_steps: int = 10_000, progress: bool = False,
+             on_step: Callable[[int, dict], None] | None = None) -> list[LoopResult]:
+    """Run every input of the batch until it halts or has taken `max_steps` steps.
+
+    on_step(step, registers) gets, after every pass, each register's words for row 0 (for tests).
+    """
+    loop = model.config["loop"]
+    body, flags = loop["body_layers"], loop["flags"]
+    ids, lengths = model.encode(batch)
+    x, mask = model.embed(ids, lengths)
+    b = x.shape[0]
+    steps = torch.zeros(b, dtype=torch.long, device=x.device)
+    halted = torch.zeros(b, dtype=torch.bool, device=x.device)
+    emitted: list[list[int]] = [[] for _ in range(b)]
+    bar = progress_bar(max_steps, progress and max_steps >= 10_000)
+    for t in range(max_steps + 1):
+        y = x
+        for i in range(body):
+            y, _ = model.layer(y, mask, i)
+        if "halted" in flags:
+            now = flag(y, flags["halted"]) & ~halted
+            halted |= now
+        ran = ~halted
+        if t == max_steps or not bool(ran.any()):
+            break  # a pass beyond max_steps only tells whether the machine had halted
+        steps += ran.long()
+        if "emit_on" in flags:
+            on = flag(y, flags["emit_on"]) & ran
+            if bool(on.any()):
+                vals = decode_words(y[:, 1, flags["emit_val"]])
+                for r in torch.nonzero(on).flatten().tolist():
+                    emitted[r].append(vals[r])
+        x = torch.where(ran[:, None, None], y, x)
+        bar.update(1)
+        if on_step is not None:
+            on_step(t + 1, {name: decode_words(x[0, 1:int(lengths[0]), dims])
+                            for name, dims in loop["registers"].items() if not name.startswith("__")})
+    bar.close()
+    for i in range(body, model.config["n_layers"]):
+        x, _ = model.layer(x, mask, i)
+    outputs = model.decode(x, lengths)
+    return [LoopResult(outputs[r], int(steps[r]), bool(halted[r]), emitted[r]) for r in range(b)]
