@@ -1,4 +1,8 @@
-"""The `hardwire` command line: compile, run, check. Bad input: one line on stderr, exit 2."""
+"""The `hardwire` command line: compile, run, check, subleq.
+
+Bad input: one line on stderr, exit 2. check: exit 1 on mismatches. A loop that reaches its step limit
+without halting: exit 3.
+"""
 from __future__ import annotations
 
 import argparse
@@ -20,10 +24,16 @@ def params_arg(items: list[str]) -> dict[str, int]:
     return out
 
 
-def parse_input(text: str, vocab: list) -> list:
-    """Whitespace-separated tokens; integers where the vocabulary holds integers."""
+def parse_input(text: str, vocab: list, words: bool = False) -> list:
+    """Whitespace-separated tokens; integers where the vocabulary holds integers (all, for `vocab word`)."""
     out = []
     for word in text.split():
+        if words:
+            try:
+                out.append(int(word))
+            except ValueError:
+                raise HardwireError(f"{word!r} is not an integer, and this program reads words") from None
+            continue
         try:
             v = int(word)
             out.append(v if v in vocab else word)
@@ -49,12 +59,19 @@ def cmd_compile(a) -> dict:
 def cmd_run(a) -> dict:
     from runtime.model import load
     model = load(a.model, a.device)
-    tokens = parse_input(a.input, model.config["vocab"])
+    tokens = parse_input(a.input, model.config["vocab"], bool(model.config.get("word_vocab")))
+    if "loop" in model.config:
+        from runtime.loop import run_loop
+        r = run_loop(model, [tokens], max_steps=a.max_steps, progress=not a.json)[0]
+        return {"input": tokens, "outputs": r.outputs, "steps": r.steps, "halted": r.halted, "emitted": r.emitted}
     result = model.run([tokens])[0]
     return {"input": tokens, "outputs": result}
 
 
-def sample_input(rng: random.Random, vocab: list, max_len: int, distinct: bool) -> list:
+def sample_input(rng: random.Random, vocab: list, max_len: int, distinct: bool, word_bits: int = 0) -> list:
+    if word_bits:
+        half = 1 << (word_bits - 1)
+        return [rng.randint(-half, half - 1) for _ in range(rng.randint(1, max_len))]
     n = rng.randint(1, min(max_len, len(vocab)) if distinct else max_len)
     return rng.sample(vocab, n) if distinct else [rng.choice(vocab) for _ in range(n)]
 
@@ -64,20 +81,30 @@ def cmd_check(a) -> dict:
 
     from .artifact import compile_program, to_json
     from .elaborate import check_file
-    from .interpret import run
+    from .interpret import execute, run
     prog = check_file(a.program, params_arg(a.param))
     compiled = compile_program(prog)
     import torch
     model = from_compiled(compiled, a.device, torch.float64 if a.dtype == "float64" else torch.float32)
     rng = random.Random(a.seed)
-    inputs = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct) for _ in range(a.samples)]
+    bits = prog.word_bits if prog.word_vocab else 0
+    inputs = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits) for _ in range(a.samples)]
     t0 = time.perf_counter()
     got = []
     for i in range(0, len(inputs), 256):
-        got += model.run(inputs[i:i + 256])
+        if prog.loop is not None:
+            from runtime.loop import run_loop
+            got += [{**r.outputs, "(steps)": [r.steps], "(halted)": [r.halted], "(emitted)": r.emitted}
+                    for r in run_loop(model, inputs[i:i + 256], max_steps=a.max_steps)]
+        else:
+            got += model.run(inputs[i:i + 256])
     mismatches = []
     for x, g in zip(inputs, got):
-        want = run(prog, x)
+        if prog.loop is not None:
+            r = execute(prog, x, a.max_steps)
+            want = {**r.outputs, "(steps)": [r.steps], "(halted)": [r.halted], "(emitted)": r.emitted}
+        else:
+            want = run(prog, x)
         g = {k: [parse_value(v) for v in vs] for k, vs in g.items()}
         if g != want:
             mismatches.append({"input": x, "model": {k: [to_json(v) for v in vs] for k, vs in g.items()},
@@ -87,8 +114,15 @@ def cmd_check(a) -> dict:
 
 
 def render(cmd: str, info: dict) -> str:
+    if cmd == "subleq":
+        from .subleq_cmd import render_subleq
+        return render_subleq(info)
     if cmd == "run":
-        return "\n".join(f"{k}: {' '.join(show(v) for v in vs)}" for k, vs in info["outputs"].items())
+        lines = [f"{k}: {' '.join(show(v) for v in vs)}" for k, vs in info["outputs"].items()]
+        if "steps" in info:
+            lines.append(f"emitted: {' '.join(map(str, info['emitted']))}")
+            lines.append(f"steps: {info['steps']} ({'halted' if info['halted'] else 'step limit reached'})")
+        return "\n".join(lines)
     lines = [f"{k}: {v}" for k, v in info.items() if k != "examples"]
     for ex in info.get("examples", []):
         lines.append(f"mismatch on {ex['input']}: model {ex['model']} interpreter {ex['interpreter']}")
@@ -115,14 +149,19 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--json", action="store_true", help="print one JSON object")
     for p in (r, k):
         p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+        p.add_argument("--max-steps", type=int, default=10_000, help="step limit for a program with a loop")
+    from .subleq_cmd import add_parser, cmd_subleq
+    add_parser(sub)
     a = ap.parse_args(argv)
     try:
-        info = {"compile": cmd_compile, "run": cmd_run, "check": cmd_check}[a.cmd](a)
+        info = {"compile": cmd_compile, "run": cmd_run, "check": cmd_check, "subleq": cmd_subleq}[a.cmd](a)
     except HardwireError as e:
         print(f"hardwire: error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(info, default=str) if a.json else render(a.cmd, info))
-    return 1 if a.cmd == "check" and info["mismatches"] else 0
+    if a.cmd == "check" and info["mismatches"] or a.cmd == "subleq" and not info["matches_reference"]:
+        return 1
+    return 3 if info.get("halted") is False else 0
 
 
 if __name__ == "__main__":

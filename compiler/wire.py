@@ -7,10 +7,10 @@ from fractions import Fraction
 
 import numpy as np
 
+from . import wire_words
 from .errors import HardwireError
 from .layout import BOS, NOT_BOS, Layout
 from .lower import ATTN, EMBED, MLP, Block, feature_of
-from . import wire_words
 from .sops import (
     ONEHOT,
     SCALAR,

@@ -165,8 +165,7 @@ class WordOps:
                 exclusive.append(g)
                 continue
             own = [] if g is None else [g]
-            fn = (lambda *v, k=len(before): all(x is not True for x in v[:k]) and (len(v) == k or v[k] is True))
-            exclusive.append(self.make_map(fn, before + own, "first true case", node))
+            exclusive.append(self.make_map(first_true(len(before)), before + own, "first true case", node))
         inputs = collect(list(guards) + [x for _, lin in cases for _, x in lin.terms])
 
         def fn(*vals):
@@ -181,6 +180,11 @@ class WordOps:
         label = target.label if target is not None else "_word"
         return WordMux(label, (), WORD, m.line, m.column, n, fn=fn, inputs=tuple(inputs), text="word",
                        cases=tuple((g, lin) for g, (_, lin) in zip(exclusive, cases)), target=target)
+
+
+def first_true(k: int):
+    """Guard of a case after k earlier guards: none of them true, and its own (if any) true."""
+    return lambda *v: all(x is not True for x in v[:k]) and (len(v) == k or v[k] is True)
 
 
 def is_copy(lin: Lin) -> bool:

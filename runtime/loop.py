@@ -33,7 +33,8 @@ def progress_bar(total: int, enabled: bool):
     if enabled:
         try:
             from tqdm import tqdm
-            return tqdm(total=total, unit="step", file=sys.stderr, mininterval=0.5)
+            return tqdm(total=None, unit="step", file=sys.stderr, mininterval=0.5, delay=2.0,
+                        desc=f"looping (limit {total:,})")
         except ImportError:
             pass
 
@@ -61,7 +62,7 @@ def run_loop(model: Transformer, batch: list[list], max_steps: int = 10_000, pro
     steps = torch.zeros(b, dtype=torch.long, device=x.device)
     halted = torch.zeros(b, dtype=torch.bool, device=x.device)
     emitted: list[list[int]] = [[] for _ in range(b)]
-    bar = progress_bar(max_steps, progress and max_steps >= 10_000)
+    bar = progress_bar(max_steps, progress)
     for t in range(max_steps + 1):
         y = x
         for i in range(body):

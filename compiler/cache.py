@@ -1,0 +1,40 @@
+"""Compiled models cached on disk, keyed by the program text, its params and the compiler's own source.
+
+The folder is $HARDWIRE_CACHE, else ~/.cache/hardwire. Entries are written atomically, so a crash
+never leaves a half-written model; a stale entry is simply never looked up again.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from importlib import resources
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("HARDWIRE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "hardwire")
+    return Path(root)
+
+
+def compiler_digest() -> str:
+    """A hash of the compiler's sources: a change to any pass invalidates every cached model."""
+    h = hashlib.sha256()
+    pkg = resources.files("compiler")
+    for name in sorted(p.name for p in pkg.iterdir() if p.name.endswith((".py", ".lark"))):
+        h.update(name.encode())
+        h.update(pkg.joinpath(name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cached_model_path(program: str, params: dict[str, int]) -> Path:
+    """Compile `program` with `params` unless an identical compile is cached; return the weight file."""
+    from .artifact import compile_program
+    from .elaborate import check_file
+    text = Path(program).read_bytes()
+    key = hashlib.sha256(text + repr(sorted(params.items())).encode() + compiler_digest().encode()).hexdigest()[:20]
+    stem = Path(program).stem + "".join(f"-{k}{v}" for k, v in sorted(params.items()))
+    path = cache_dir() / f"{stem}-{key}.safetensors"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        compile_program(check_file(program, params)).save(str(path))
+    return path

@@ -1,0 +1,74 @@
+"""`hardwire subleq IMAGE`: run a SUBLEQ image on the compiled computer and compare with the emulator."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from . import subleq_asm, subleq_ref
+from .errors import HardwireError
+
+FLOAT32_MAX_BITS = 20  # measured: float32 is exact through 20-bit words (see docs/subleq.md), float64 to 32+
+
+
+def program_path() -> str:
+    path = Path(__file__).resolve().parents[1] / "programs" / "subleq.hw"
+    if not path.exists():
+        raise HardwireError("programs/subleq.hw is missing; run hardwire from a source checkout (pip install -e .)")
+    return str(path)
+
+
+def cmd_subleq(a) -> dict:
+    import torch
+
+    from runtime.loop import run_loop
+    from runtime.model import load
+
+    from .cache import cached_model_path
+    if a.mem < 3 or a.bits < 2 or a.mem > 2 ** (a.bits - 1):
+        raise HardwireError(f"--mem {a.mem} needs addresses up to {a.mem - 1}, which {a.bits}-bit words cannot "
+                            f"hold (at most {2 ** (a.bits - 1)} words); raise --bits or lower --mem")
+    if a.asm:
+        image = subleq_asm.assemble_file(a.image, a.bits)
+        if len(image) > a.mem:
+            raise HardwireError(f"the program assembles to {len(image)} words but memory holds only {a.mem}; "
+                                "raise --mem", a.image)
+    else:
+        image = subleq_ref.load_image(a.image, a.mem, a.bits)
+    image = image + [0] * (a.mem - len(image))
+    dtype = a.dtype or ("float32" if a.bits <= FLOAT32_MAX_BITS else "float64")
+    t0 = time.perf_counter()
+    path = cached_model_path(program_path(), {"mem": a.mem, "bits": a.bits})
+    model = load(str(path), a.device, torch.float64 if dtype == "float64" else torch.float32)
+    t1 = time.perf_counter()
+    got = run_loop(model, [image], max_steps=a.max_steps, progress=not a.json)[0]
+    t2 = time.perf_counter()
+    want = subleq_ref.run(image, mem=a.mem, bits=a.bits, max_steps=a.max_steps)
+    same = (got.steps, got.halted, got.emitted, got.outputs["memory"]) == (want.steps, want.halted, want.output,
+                                                                            want.mem)
+    return {"steps": got.steps, "halted": got.halted, "output": got.emitted, "text": subleq_ref.text(got.emitted),
+            "memory": got.outputs["memory"], "matches_reference": same, "mem": a.mem, "bits": a.bits,
+            "dtype": dtype, "device": str(next(model.parameters()).device), "load_s": round(t1 - t0, 3),
+            "run_s": round(t2 - t1, 3), "steps_per_s": round(got.steps / max(t2 - t1, 1e-9), 1)}
+
+
+def render_subleq(info: dict) -> str:
+    status = "halted" if info["halted"] else "did not halt (step limit)"
+    printable = all(v in (9, 10, 13) or 32 <= v < 127 for v in info["output"])
+    shown = info["text"] if printable else " ".join(map(str, info["output"])) + "\n"
+    return (f"{shown}{'' if shown.endswith(chr(10)) or not shown else chr(10)}"
+            f"-- {info['steps']} steps, {status}; matches the emulator: {info['matches_reference']} "
+            f"({info['bits']}-bit words, {info['mem']} words of memory, {info['dtype']} on {info['device']}, "
+            f"{info['steps_per_s']:.0f} steps/s)")
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("subleq", help="run a SUBLEQ image on the compiled looped transformer")
+    s.add_argument("image", help="whitespace-separated integers (# comments), or assembly with --asm")
+    s.add_argument("--mem", type=int, default=256, help="memory size in words (default 256)")
+    s.add_argument("--bits", type=int, default=16, help="word width (default 16)")
+    s.add_argument("--max-steps", type=int, default=1_000_000, help="stop after this many instructions")
+    s.add_argument("--asm", action="store_true", help="IMAGE is assembly (see compiler/subleq_asm.py)")
+    s.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help=f"default: float32 up to {FLOAT32_MAX_BITS}-bit words, else float64")
+    s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
