@@ -39,20 +39,34 @@ class Transformer(torch.nn.Module):
             mask = mask & (pos[None, :, None] >= pos[None, None, :])
         return x, mask
 
+    def packed(self, i: int):
+        """Layer i's weights as the forward pass uses them: Q, K, V in one [d, 3*h*dh] matrix."""
+        cache = self.__dict__.setdefault("_packed", {})
+        key = (i, self.w[next(iter(self.w))].device, self.w[next(iter(self.w))].dtype)
+        if key not in cache:
+            wq = self.p(f"layers.{i}.attn.W_Q")
+            qkv = wo = None
+            if wq is not None:
+                h, d, e = wq.shape
+                qkv = torch.cat([self.p(f"layers.{i}.attn.W_{n}").permute(1, 0, 2).reshape(d, h * e)
+                                 for n in "QKV"], dim=1)
+                wo = self.p(f"layers.{i}.attn.W_O").reshape(h * e, d)
+            cache[key] = (qkv, wo, self.p(f"layers.{i}.mlp.W_in"), self.p(f"layers.{i}.mlp.W_out"))
+        return cache[key]
+
     def layer(self, x: torch.Tensor, mask: torch.Tensor, i: int):
         """One layer: hard-scaled softmax heads, then a ReLU MLP, each added to the residual."""
         att = None
-        wq = self.p(f"layers.{i}.attn.W_Q")
-        if wq is not None:
-            q = torch.einsum("btd,hde->bhte", x, wq)
-            k = torch.einsum("btd,hde->bhte", x, self.p(f"layers.{i}.attn.W_K"))
-            v = torch.einsum("btd,hde->bhte", x, self.p(f"layers.{i}.attn.W_V"))
+        qkv, wo, w_in, w_out = self.packed(i)
+        if qkv is not None:
+            b, t, _ = x.shape
+            h = self.config["layers"][i]["heads"]
+            q, k, v = (x @ qkv).view(b, t, 3, h, -1).permute(2, 0, 3, 1, 4)  # each [b, h, t, dh]
             scores = (q @ k.transpose(-1, -2)).masked_fill(~mask[:, None], float("-inf"))
             att = torch.softmax(scores, dim=-1)
-            x = x + torch.einsum("bhte,hed->btd", att @ v, self.p(f"layers.{i}.attn.W_O"))
-        w_in = self.p(f"layers.{i}.mlp.W_in")
+            x = x + (att @ v).transpose(1, 2).reshape(b, t, -1) @ wo
         if w_in is not None:
-            x = x + torch.relu(x @ w_in) @ self.p(f"layers.{i}.mlp.W_out")
+            x = x + torch.relu(x @ w_in) @ w_out
         return x, att
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, trace: bool = False):
