@@ -114,6 +114,9 @@ def cmd_check(a) -> dict:
 
 
 def render(cmd: str, info: dict) -> str:
+    if cmd == "bench":
+        from .bench import table
+        return table(info)
     if cmd == "subleq":
         from .subleq_cmd import render_subleq
         return render_subleq(info)
@@ -150,11 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     for p in (r, k):
         p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
         p.add_argument("--max-steps", type=int, default=10_000, help="step limit for a program with a loop")
-    from .subleq_cmd import add_parser, cmd_subleq
-    add_parser(sub)
+    from . import bench, subleq_cmd
+    subleq_cmd.add_parser(sub)
+    bench.add_parser(sub)
     a = ap.parse_args(argv)
     try:
-        info = {"compile": cmd_compile, "run": cmd_run, "check": cmd_check, "subleq": cmd_subleq}[a.cmd](a)
+        info = {"compile": cmd_compile, "run": cmd_run, "check": cmd_check, "subleq": subleq_cmd.cmd_subleq,
+                "bench": bench.cmd_bench}[a.cmd](a)
     except HardwireError as e:
         print(f"hardwire: error: {e}", file=sys.stderr)
         return 2

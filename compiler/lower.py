@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from .sops import Aggregate, Const, Indices, Map, Program, Register, SOp, Tokens, Width, WordMux, selector_atoms
+from .sops import WORD, Aggregate, Const, Indices, Map, Program, Register, SOp, Tokens, Width, WordMux, selector_atoms
 
 EMBED, ATTN, MLP = "embed", "attn", "mlp"
 
@@ -33,6 +33,8 @@ def feature_of(s: SOp) -> str | None:
     if isinstance(s, WordMux) and (s.target is not None or any(g is not None for g, _ in s.cases)):
         return None
     if isinstance(s, Map):
+        if any(i.encoding == WORD for i in s.inputs):
+            return None  # a table over every word would be 2^bits rows: computed by an MLP instead
         kinds = {feature_of(i) for i in s.inputs} - {"const"}
         if len(kinds) == 1 and kinds <= {"token", "position"}:
             return kinds.pop()

@@ -64,6 +64,7 @@ class WordMux(Map):
     """
     cases: tuple = ()
     target: SOp = None
+    polarity: tuple = ()  # per case: gate on the guard's True dimension, or (False) on its False one
 
 
 @dataclass(eq=False)

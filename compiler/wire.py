@@ -141,7 +141,9 @@ def head(s: SOp, prog: Program, layout: Layout, d: int):
     else:
         out = layout.alloc(s)
         x = s.value
-        if s.encoding == SCALAR:
+        if s.encoding == WORD:  # copy the bits; an empty selection reads BOS, whose words are 0
+            vcols = [({src: 1.0}, dst) for src, dst in zip(layout.dims[(id(x), "")], out)]
+        elif s.encoding == SCALAR:
             vcols = [(layout.read(x)[0], out[0])]
         else:
             vcols = [(r, out[s.values.index(v)]) for v, r in zip(x.values, layout.read(x))]

@@ -84,8 +84,8 @@ def mux(s: WordMux, layout: Layout, units) -> None:
     target = s.target if s.target is not None else s
     out = layout.dims[(id(target), "")]
     n = s.bits
-    for g, lin in s.cases:
-        gate = None if g is None else layout.dims[(id(g), "")][g.values.index(True)]
+    for (g, lin), pol in zip(s.cases, s.polarity):
+        gate = None if g is None else layout.dims[(id(g), "")][g.values.index(pol)]
         pure = len(lin.terms) == 1 and lin.terms[0][0] == 1 and lin.const == 0 and lin.terms[0][1].encoding == WORD \
             and lin.terms[0][1].bits == n
         for j in range(n):

@@ -158,14 +158,19 @@ class WordOps:
         if target is not None:
             cases = tuple((g, lin if is_copy(lin) else Lin(((1, self.word_sop(lin, node)),), 0)) for g, lin in cases)
         guards = [g for g, _ in cases]
-        exclusive = []
+        exclusive, polarity = [], []
         for i, g in enumerate(guards):
             before = [p for p in guards[:i] if p is not None]
             if not before:
                 exclusive.append(g)
+            elif g is None and len(before) == 1 and None not in before[0].values:
+                exclusive.append(before[0])  # `else` after one test: that test's False dimension
+                polarity.append(False)
                 continue
-            own = [] if g is None else [g]
-            exclusive.append(self.make_map(first_true(len(before)), before + own, "first true case", node))
+            else:
+                own = [] if g is None else [g]
+                exclusive.append(self.make_map(first_true(len(before)), before + own, "first true case", node))
+            polarity.append(True)
         inputs = collect(list(guards) + [x for _, lin in cases for _, x in lin.terms])
 
         def fn(*vals):
@@ -179,7 +184,8 @@ class WordOps:
         m = node.meta
         label = target.label if target is not None else "_word"
         return WordMux(label, (), WORD, m.line, m.column, n, fn=fn, inputs=tuple(inputs), text="word",
-                       cases=tuple((g, lin) for g, (_, lin) in zip(exclusive, cases)), target=target)
+                       cases=tuple((g, lin) for g, (_, lin) in zip(exclusive, cases)), target=target,
+                       polarity=tuple(polarity))
 
 
 def first_true(k: int):

@@ -1,0 +1,144 @@
+"""`hardwire bench subleq`: compiled sizes over memory and word widths, and measured steps per second.
+
+Throughput is measured on a machine that never halts (every pass is a real step), so steps = batch x
+passes; the plain-Python emulator runs the same image in the same process, for a ratio.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+MEMS, BITS = (64, 256, 1024, 4096), (8, 16, 32)
+QUICK_MEMS, QUICK_BITS = (64,), (8,)
+
+
+def counter_image(mem: int) -> list[int]:
+    """A program that never halts: mem[mem-1] counts up forever (0: sub; 3: clear a scratch word, jump 0)."""
+    image = [mem - 2, mem - 1, 0, mem - 3, mem - 3, 0] + [0] * (mem - 6)
+    image[mem - 2] = -1
+    return image
+
+
+def sizes(mems, bits) -> list[dict]:
+    from .artifact import compile_program
+    from .elaborate import check_file
+    from .subleq_cmd import program_path
+    rows = []
+    for b in bits:
+        for m in mems:
+            if m > 2 ** (b - 1):
+                rows.append({"mem": m, "bits": b, "skipped": f"{b}-bit words address at most {2 ** (b - 1)} words"})
+                continue
+            model = compile_program(check_file(program_path(), {"mem": m, "bits": b}))
+            rows.append({"mem": m, "bits": b, **model.summary(), "compile_s": model.compile_s})
+    return rows
+
+
+def throughput(device: str, batches, mem: int, bits: int, passes: dict[int, int]) -> dict:
+    import torch
+
+    from runtime.loop import run_loop
+    from runtime.model import from_compiled
+
+    from . import subleq_ref
+    from .artifact import compile_program
+    from .elaborate import check_file
+    from .subleq_cmd import FLOAT32_MAX_BITS, program_path
+    dtype = torch.float32 if bits <= FLOAT32_MAX_BITS else torch.float64
+    model = from_compiled(compile_program(check_file(program_path(), {"mem": mem, "bits": bits})), device, dtype)
+    image = counter_image(mem)
+    out = {"mem": mem, "bits": bits, "dtype": str(dtype).replace("torch.", "")}
+    for b in batches:
+        n = passes[b]
+        run_loop(model, [image] * b, max_steps=2)  # warm-up
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        got = run_loop(model, [image] * b, max_steps=n)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        want = subleq_ref.run(image, mem=mem, bits=bits, max_steps=n)
+        exact = all(g.outputs["memory"] == want.mem and g.steps == n for g in got)
+        out[f"batch_{b}"] = {"steps_per_s": round(b * n / dt, 1), "passes": n, "seconds": round(dt, 3),
+                             "exact": exact}
+    t0 = time.perf_counter()
+    subleq_ref.run(image, mem=mem, bits=bits, max_steps=200_000)
+    out["emulator_steps_per_s"] = round(200_000 / (time.perf_counter() - t0), 1)
+    return out
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def bench_subleq(quick: bool = False, out_dir: str = "bench/results") -> dict:
+    import torch
+    mems, bits = (QUICK_MEMS, QUICK_BITS) if quick else (MEMS, BITS)
+    mem, width = (64, 8) if quick else (256, 16)
+    batches = (1, 64) if quick else (1, 64, 1024)
+    cpu_passes = {1: 50, 64: 5, 1024: 2} if quick else {1: 300, 64: 30, 1024: 3}
+    result = {"date": datetime.date.today().isoformat(), "quick": quick, "torch": torch.__version__,
+              "cpu_name": cpu_name(), "cpu_threads": torch.get_num_threads(), "sizes": sizes(mems, bits),
+              "cpu": throughput("cpu", batches, mem, width, cpu_passes)}
+    if torch.cuda.is_available():
+        result["device_name"] = torch.cuda.get_device_name()
+        result["cuda"] = throughput("cuda", batches, mem, width, {1: 1000, 64: 1000, 1024: 200})
+    else:
+        result["device_name"] = result["cpu_name"]
+    name = "subleq_quick.json" if quick else "subleq.json"
+    write_json(Path(out_dir) / name, result)
+    return result
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Atomic: a temp file beside it, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def table(result: dict) -> str:
+    """The sizes and rates as a markdown table."""
+    lines = ["| mem | bits | layers | heads | d_model | d_mlp | params | non-zero |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in result["sizes"]:
+        if "skipped" in r:
+            lines.append(f"| {r['mem']} | {r['bits']} | skipped: {r['skipped']} | | | | | |")
+        else:
+            lines.append(f"| {r['mem']} | {r['bits']} | {r['layers']} | {r['heads']} | {r['d_model']} | "
+                         f"{r['d_mlp']} | {r['params']:,} | {r['nonzero_params']:,} |")
+    for dev in ("cpu", "cuda"):
+        if dev in result:
+            t = result[dev]
+            rates = ", ".join(f"batch {k[6:]}: {v['steps_per_s']:,.0f} steps/s" for k, v in t.items()
+                              if k.startswith("batch_"))
+            lines.append(f"\n{dev} (mem {t['mem']}, {t['bits']}-bit, {t['dtype']}): {rates}; "
+                         f"plain-Python emulator: {t['emulator_steps_per_s']:,.0f} steps/s")
+    return "\n".join(lines)
+
+
+def add_parser(sub) -> None:
+    b = sub.add_parser("bench", help="measure compiled sizes and throughput; writes bench/results/*.json")
+    b.add_argument("what", choices=["subleq"], help="which benchmark")
+    b.add_argument("--quick", action="store_true", help="small sizes on CPU only (what CI runs)")
+    b.add_argument("--out", default="bench/results", help="folder for the JSON results")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def cmd_bench(a) -> dict:
+    return bench_subleq(a.quick, a.out)
