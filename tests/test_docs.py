@@ -8,7 +8,8 @@ import pytest
 from compiler.artifact import compile_program
 from compiler.cli import sample_input
 from compiler.elaborate import check_source
-from compiler.interpret import run
+from compiler.interpret import execute, run
+from runtime.loop import run_loop
 from runtime.model import from_compiled, parse_value
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
@@ -16,6 +17,7 @@ EXAMPLES = re.findall(r"^```hw\n(.*?)^```", DOC.read_text(), re.S | re.M)
 NAMES = [m.group(1) if (m := re.search(r"^program (\w+)", s, re.M)) else f"block{i}"
          for i, s in enumerate(EXAMPLES)]
 SAMPLES = 30
+MAX_STEPS = 300
 
 
 def test_the_doc_has_examples():
@@ -28,7 +30,14 @@ def test_example_is_exact(src):
     prog = check_source(src, "docs/language.md")
     model = from_compiled(compile_program(prog), "cpu")
     rng = random.Random(0)
-    batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct) for _ in range(SAMPLES)]
+    bits = prog.word_bits if prog.word_vocab else 0
+    batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits) for _ in range(SAMPLES)]
+    if prog.loop is not None:
+        for xs, got in zip(batch, run_loop(model, batch, max_steps=MAX_STEPS)):
+            want = execute(prog, xs, MAX_STEPS)
+            assert (got.outputs, got.steps, got.halted, got.emitted) == \
+                (want.outputs, want.steps, want.halted, want.emitted), f"input {xs}"
+        return
     for xs, got in zip(batch, model.run(batch)):
         decoded = {k: [parse_value(v) for v in vs] for k, vs in got.items()}
         assert decoded == run(prog, xs), f"input {xs}"
