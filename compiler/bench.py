@@ -73,6 +73,37 @@ def throughput(device: str, batches, mem: int, bits: int, passes: dict[int, int]
     return out
 
 
+def precision(bits_list=(16, 20, 22, 24, 32), mem: int = 16, images: int = 200, steps: int = 200) -> dict:
+    """Mismatches against the emulator per word width and dtype, on random images (seeded)."""
+    import random
+
+    import torch
+
+    from runtime.loop import run_loop
+    from runtime.model import from_compiled
+
+    from . import subleq_ref
+    from .artifact import compile_program
+    from .elaborate import check_file
+    from .subleq_cmd import program_path
+    out = {}
+    for bits in bits_list:
+        compiled = compile_program(check_file(program_path(), {"mem": mem, "bits": bits}))
+        rng = random.Random(1)
+        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+        batch = [[rng.choice([rng.randint(-1, mem + 1), rng.randint(lo, hi)]) for _ in range(mem)]
+                 for _ in range(images)]
+        wants = [subleq_ref.run(img, mem=mem, bits=bits, max_steps=steps) for img in batch]
+        row = {}
+        for dtype in (torch.float32, torch.float64):
+            got = run_loop(from_compiled(compiled, "cpu", dtype), batch, max_steps=steps)
+            row[str(dtype).replace("torch.", "")] = sum(
+                (g.steps, g.halted, g.emitted, g.outputs["memory"]) != (w.steps, w.halted, w.output, w.mem)
+                for g, w in zip(got, wants))
+        out[str(bits)] = {**row, "images": images, "steps": steps, "mem": mem}
+    return out
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -92,6 +123,8 @@ def bench_subleq(quick: bool = False, out_dir: str = "bench/results") -> dict:
     result = {"date": datetime.date.today().isoformat(), "quick": quick, "torch": torch.__version__,
               "cpu_name": cpu_name(), "cpu_threads": torch.get_num_threads(), "sizes": sizes(mems, bits),
               "cpu": throughput("cpu", batches, mem, width, cpu_passes)}
+    if not quick:
+        result["precision_mismatches"] = precision()
     if torch.cuda.is_available():
         result["device_name"] = torch.cuda.get_device_name()
         result["cuda"] = throughput("cuda", batches, mem, width, {1: 1000, 64: 1000, 1024: 200})
@@ -122,6 +155,10 @@ def table(result: dict) -> str:
         else:
             lines.append(f"| {r['mem']} | {r['bits']} | {r['layers']} | {r['heads']} | {r['d_model']} | "
                          f"{r['d_mlp']} | {r['params']:,} | {r['nonzero_params']:,} |")
+    if "precision_mismatches" in result:
+        lines.append("\n| bits | float32 mismatches | float64 mismatches |\n|---|---|---|")
+        for bits, r in result["precision_mismatches"].items():
+            lines.append(f"| {bits} | {r['float32']} / {r['images']} | {r['float64']} / {r['images']} |")
     for dev in ("cpu", "cuda"):
         if dev in result:
             t = result[dev]
