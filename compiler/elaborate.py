@@ -201,19 +201,30 @@ class Elaborator(WordOps):
 
     # ---- state and loops -----------------------------------------------------------
     def state(self, node) -> None:
-        name_tok, body = node.children
+        """`state r = init` (a word) or `state r in {v, ...} = init` (one-hot over the listed values)."""
+        name_tok, *literals, body = node.children
+        literals = [self.literal(c) for c in literals if c is not None]
         name = str(name_tok)
         if name in self.env:
             raise self.err(f"{name!r} is defined twice", name_tok)
         if self.prog.loop is not None:
             raise self.err("declare `state` registers before the loop", node)
         from .lower import feature_of
-        init = self.word_sop(self.expr(body), body)
+        m = node.meta
+        if literals:
+            init = self.as_sop(self.expr(body), body)
+            extra = [v for v in init.values if v not in literals]
+            if init.encoding != ONEHOT or extra:
+                raise self.err(f"register {name!r} holds {literals}, but its initial value can be "
+                               f"{extra[0] if extra else init.label!r}", body)
+            values, enc, bits = sort_values(literals), ONEHOT, 0
+        else:
+            init = self.word_sop(self.expr(body), body)
+            values, enc, bits = (), WORD, init.bits
         if not isinstance(init, (Const, Tokens)) and feature_of(init) not in ("token", "position"):
             raise self.err("a register starts from the input or a constant: a function of tokens or of "
                            "indices alone, e.g. `state mem = tokens` or `state pc = word(0)`", body)
-        m = node.meta
-        reg = Register(name, (), WORD, m.line, m.column, init.bits, init=init)
+        reg = Register(name, values, enc, m.line, m.column, bits, init=init)
         self.env[name] = reg
         self.registers.append(reg)
 
@@ -246,8 +257,11 @@ class Elaborator(WordOps):
                     raise self.err(f"{name_tok!s} is not a state register; `:=` updates registers only", name_tok)
                 if reg.label in pending:
                     raise self.err(f"register {reg.label!r} is updated twice in the loop", name_tok)
-                v = self.expr(e)
-                cases = v.cases if isinstance(v, Cases) else ((None, self.lin_of(v, e)),)
+                if reg.encoding == ONEHOT:
+                    cases = self.onehot_cases(e)
+                else:
+                    v = self.expr(e)
+                    cases = v.cases if isinstance(v, Cases) else ((None, self.lin_of(v, e)),)
                 pending[reg.label] = (reg, cases, e)
             else:  # emit
                 if lp.emit is not None:
@@ -265,6 +279,11 @@ class Elaborator(WordOps):
         lp.halt = halt
         frozen = ((halt, None),) if halt is not None else ()
         for label, (reg, cases, e) in pending.items():
+            if reg.encoding == ONEHOT:
+                lp.updates[label] = self.as_sop(self.expr(e), e)
+                keep = tuple((g, reg) for g, _ in frozen)
+                lp.commits.append(self.onehot_mux(keep + cases, e, target=reg))
+                continue
             lp.updates[label] = self.word_mux(cases, e)
             keep = tuple((g, Lin(((1, reg),), 0)) for g, _ in frozen)
             lp.commits.append(self.word_mux(keep + cases, e, target=reg))
@@ -289,6 +308,15 @@ class Elaborator(WordOps):
         # names defined in the body are local to it; registers keep their final values after it
         self.env = {k: v for k, v in self.env.items() if k in outer}
 
+    def onehot_cases(self, e) -> tuple:
+        """An update `r := if c then x else ...` of a one-hot register, as mux cases (no lookup MLP)."""
+        if isinstance(e, lark.Tree) and e.data == "if_op":
+            c, x, y = e.children
+            cond = self.expr(c)
+            if not isinstance(cond, bool):
+                return ((self.guard_of(cond, c), self.expr(x)),) + self.onehot_cases(y)
+        return ((None, self.expr(e)),)
+
     def table(self, node) -> None:
         name_tok, *entries = node.children
         name = str(name_tok)
@@ -309,6 +337,8 @@ class Elaborator(WordOps):
             return str(node.children[0])
         if node.data == "tuple_":
             return tuple(self.tvalue(c) for c in node.children)
+        if node.data == "neg_int":
+            return -int(node.children[0])
         return self.literal(node)
 
     def index(self, node, local) -> Any:
@@ -433,7 +463,7 @@ class Elaborator(WordOps):
         bound, sops = over_sops(fn, args)
         return self.make_map(bound, sops, text, node)
 
-    def make_map(self, fn, inputs: list[SOp], text: str, node, encoding: str | None = None) -> Any:
+    def make_map(self, fn, inputs: list[SOp], text: str, node, encoding: str | None = None, lift: bool = True) -> Any:
         for s in inputs:
             if s.encoding == WORD:
                 raise self.err(f"{text} would need a table over every {s.bits}-bit word; words support "
@@ -443,7 +473,7 @@ class Elaborator(WordOps):
             size *= len(s.values)
         if size > VALUE_BUDGET:
             raise self.err(f"map over {size} input combinations exceeds the budget of {VALUE_BUDGET}", node)
-        lifted = _lift(fn)
+        lifted = _lift(fn) if lift else fn
         out = set()
         for combo in itertools.product(*(s.values for s in inputs)):
             try:
@@ -514,6 +544,15 @@ class Elaborator(WordOps):
             if isinstance(args[0], int) and not isinstance(args[0], bool):
                 return self.word_const(args[0], node)
             return self.word_sop(args[0], node)
+        if fname == "default":
+            if len(args) != 2 or not isinstance(args[0], SOp) or isinstance(args[1], SOp):
+                raise self.err("default takes a value and a constant: default(x, 0) is x, or 0 where x is none",
+                               node)
+            x, d = args
+            if x.encoding != ONEHOT:
+                return x
+            return self.make_map(lambda v, d=d: d if v is None else v, [x], f"default(..., {d!r})", node,
+                                 lift=False)
         if fname in ("scalar", "onehot"):
             if len(args) != 1:
                 raise self.err(f"{fname} takes one value", node)
@@ -529,7 +568,7 @@ class Elaborator(WordOps):
                 return fn(*args)
             return self.make_map(bound, sops, f"{fname}(...)", node)
         raise self.err(f"unknown function {fname!r} (known: map select aggregate width scalar onehot "
-                       "word min max abs)", node)
+                       "word default min max abs)", node)
 
     def source(self, node) -> str:
         m = node.meta

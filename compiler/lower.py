@@ -5,7 +5,21 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from .sops import WORD, Aggregate, Const, Indices, Map, Program, Register, SOp, Tokens, Width, WordMux, selector_atoms
+from .sops import (
+    WORD,
+    Aggregate,
+    Const,
+    Indices,
+    Lin,
+    Map,
+    Mux,
+    Program,
+    Register,
+    SOp,
+    Tokens,
+    Width,
+    selector_atoms,
+)
 
 EMBED, ATTN, MLP = "embed", "attn", "mlp"
 
@@ -30,7 +44,7 @@ def feature_of(s: SOp) -> str | None:
         return "const"
     if isinstance(s, Register):
         return "register"
-    if isinstance(s, WordMux) and (s.target is not None or any(g is not None for g, _ in s.cases)):
+    if isinstance(s, Mux) and (s.target is not None or any(g is not None for g, _ in s.cases)):
         return None
     if isinstance(s, Map):
         if any(i.encoding == WORD for i in s.inputs):
@@ -42,10 +56,11 @@ def feature_of(s: SOp) -> str | None:
 
 
 def inputs_of(s: SOp) -> list[SOp]:
-    if isinstance(s, WordMux):  # what the wiring reads: the exclusive guards and the terms
+    if isinstance(s, Mux):  # what the wiring reads: the exclusive guards and the case values
         seen: list[SOp] = [s.target] if s.target is not None else []
-        for g, lin in s.cases:
-            for x in ([g] if g is not None else []) + [x for _, x in lin.terms]:
+        for g, val in s.cases:
+            vals = [x for _, x in val.terms] if isinstance(val, Lin) else [val] if isinstance(val, SOp) else []
+            for x in ([g] if g is not None else []) + vals:
                 if not any(x is y for y in seen):
                     seen.append(x)
         return seen

@@ -57,14 +57,25 @@ class Lin:
 
 
 @dataclass(eq=False)
-class WordMux(Map):
-    """A word built from cases ((guard, Lin), ...): the first case whose guard is true (None: always).
+class Mux(Map):
+    """A value chosen by cases ((guard, value), ...): the first case whose guard is true (None: always).
 
-    With a `target` register it is a loop commit: it overwrites that register's bits.
+    Guards are exclusive by construction. With a `target` register it is a loop commit: it overwrites
+    that register's dimensions, copying with unit steps, which re-quantizes them.
     """
     cases: tuple = ()
     target: SOp = None
     polarity: tuple = ()  # per case: gate on the guard's True dimension, or (False) on its False one
+
+
+@dataclass(eq=False)
+class WordMux(Mux):
+    """A word mux: each case's value is a Lin."""
+
+
+@dataclass(eq=False)
+class OneHotMux(Mux):
+    """A one-hot mux: each case's value is a one-hot SOp or a constant."""
 
 
 @dataclass(eq=False)

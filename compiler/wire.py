@@ -18,6 +18,8 @@ from .sops import (
     Const,
     Indices,
     Map,
+    Mux,
+    OneHotMux,
     Program,
     Register,
     SelAnd,
@@ -220,6 +222,9 @@ def mlp(b: Block, layout: Layout, units: Units, file: str | None = None) -> None
     if isinstance(s, WordMux):
         wire_words.mux(s, layout, units)
         return
+    if isinstance(s, OneHotMux):
+        wire_words.onehot_mux(s, layout, units)
+        return
     layout.alloc(s)
     if isinstance(s, WordTest):
         wire_words.test(s, layout, units)
@@ -261,7 +266,7 @@ def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None
                 layout.alloc(b.sop)
             elif b.kind == ATTN and isinstance(b.sop, Width):
                 layout.frac(b.sop)
-            elif not (isinstance(b.sop, WordMux) and b.sop.target is not None):
+            elif not (isinstance(b.sop, Mux) and b.sop.target is not None):
                 layout.alloc(b.sop)
     d = len(layout.labels)
     tok, pos, bits = embed(prog, embeds, layout, d)
@@ -284,7 +289,7 @@ def erase_temporaries(order: list[Block], layout: Layout, units: Units) -> None:
     """x - (ReLU(x) - ReLU(-x)) = 0 on every dimension the loop body wrote, registers excepted."""
     dims: list[int] = []
     for b in order:
-        if b.kind == EMBED or (isinstance(b.sop, WordMux) and b.sop.target is not None):
+        if b.kind == EMBED or (isinstance(b.sop, Mux) and b.sop.target is not None):
             continue
         part = ".frac" if (b.kind == ATTN and isinstance(b.sop, Width)) else ""
         for dim in layout.dims[(id(b.sop), part)]:

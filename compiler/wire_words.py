@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from .layout import BOS, NOT_BOS, Layout
-from .sops import WORD, Lin, Select, SOp, WordMux, WordTest
+from .sops import WORD, Const, Lin, Select, SOp, WordMux, WordTest
 
 Read = dict[int, float]
 
@@ -109,6 +109,27 @@ def mux(s: WordMux, layout: Layout, units) -> None:
             units.add({d: -1.0}, {d: 1.0})
 
 
+def onehot_mux(s, layout: Layout, units) -> None:
+    """A one-hot register rewritten from exclusive cases: [x_v + guard >= 2] into v's dimension."""
+    out = layout.dims[(id(s.target), "")]
+    values = s.target.values
+    for (g, val), pol in zip(s.cases, s.polarity):
+        gate = None if g is None else layout.dims[(id(g), "")][g.values.index(pol)]
+        for v, dim in zip(values, out):
+            if not isinstance(val, SOp) or isinstance(val, Const):
+                const = val.value if isinstance(val, Const) else val
+                if const == v:
+                    read = {NOT_BOS: 1.0} if gate is None else {gate: 1.0}
+                    add_step(units, read, 0.0, 1, {dim: 1.0}, 6.0)
+            elif v in val.values:
+                xv = layout.dims[(id(val), "")][val.values.index(v)]
+                read = {xv: 1.0} if gate is None else {xv: 1.0, gate: 1.0}
+                add_step(units, read, 0.0, 1 if gate is None else 2, {dim: 1.0}, 6.0)
+    for d in out:
+        units.add({d: 1.0}, {d: -1.0})
+        units.add({d: -1.0}, {d: 1.0})
+
+
 def truth_intervals(op: str, c: int, lo: int, hi: int, n: int, wrapped: bool):
     """Integers S in [lo, hi] with op(value, c), value = S wrapped to n bits (or S itself)."""
     windows = []
@@ -154,7 +175,13 @@ def word_head(s, sel: Select, layout: Layout, d: int, max_len: int):
         wk[kd[j], j], wk[NOT_BOS, j] = 2.0, -1.0
     wq[NOT_BOS, n], wq[BOS, n], wk[BOS, n] = (n - 1.0) * scale, (n + 1.0) * scale, 1.0
     src, dst = layout.dims[(id(s.value), "")], layout.dims[(id(s), "")]
-    wv, wo = np.zeros((d, len(src))), np.zeros((len(src), d))
-    for j, (a, b) in enumerate(zip(src, dst)):
+    if s.encoding == WORD:
+        pairs = list(zip(src, dst))
+    else:  # a one-hot value: each value's dimension to the same value's; an empty selection reads `none`
+        pairs = [(a, dst[s.values.index(v)]) for v, a in zip(s.value.values, src)]
+        if None in s.values and None not in s.value.values:
+            pairs.append((BOS, dst[s.values.index(None)]))
+    wv, wo = np.zeros((d, len(pairs))), np.zeros((len(pairs), d))
+    for j, (a, b) in enumerate(pairs):
         wv[a, j], wo[j, b] = 1.0, 1.0
     return wq, wk, wv, wo, scale

@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 
-from .sops import ONEHOT, WORD, Const, Lin, SOp, WordMux, WordTest, wrap
+from .sops import ONEHOT, WORD, Const, Lin, OneHotMux, SOp, WordMux, WordTest, wrap
 
 COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
            ">": operator.gt, ">=": operator.ge}
@@ -158,19 +158,7 @@ class WordOps:
         if target is not None:
             cases = tuple((g, lin if is_copy(lin) else Lin(((1, self.word_sop(lin, node)),), 0)) for g, lin in cases)
         guards = [g for g, _ in cases]
-        exclusive, polarity = [], []
-        for i, g in enumerate(guards):
-            before = [p for p in guards[:i] if p is not None]
-            if not before:
-                exclusive.append(g)
-            elif g is None and len(before) == 1 and None not in before[0].values:
-                exclusive.append(before[0])  # `else` after one test: that test's False dimension
-                polarity.append(False)
-                continue
-            else:
-                own = [] if g is None else [g]
-                exclusive.append(self.make_map(first_true(len(before)), before + own, "first true case", node))
-            polarity.append(True)
+        exclusive, polarity = self.exclusive_guards(guards, node)
         inputs = collect(list(guards) + [x for _, lin in cases for _, x in lin.terms])
 
         def fn(*vals):
@@ -186,6 +174,47 @@ class WordOps:
         return WordMux(label, (), WORD, m.line, m.column, n, fn=fn, inputs=tuple(inputs), text="word",
                        cases=tuple((g, lin) for g, (_, lin) in zip(exclusive, cases)), target=target,
                        polarity=tuple(polarity))
+
+
+    def exclusive_guards(self, guards: list, node) -> tuple[list, list]:
+        """Case i's guard becomes `guards[i] and no earlier guard`, as a boolean (and which dimension)."""
+        exclusive, polarity = [], []
+        for i, g in enumerate(guards):
+            before = [p for p in guards[:i] if p is not None]
+            if not before:
+                exclusive.append(g)
+            elif g is None and len(before) == 1 and None not in before[0].values:
+                exclusive.append(before[0])  # `else` after one test: that test's False dimension
+                polarity.append(False)
+                continue
+            else:
+                own = [] if g is None else [g]
+                exclusive.append(self.make_map(first_true(len(before)), before + own, "first true case", node))
+            polarity.append(True)
+        return exclusive, polarity
+
+    def onehot_mux(self, cases: tuple, node, target: SOp) -> OneHotMux:
+        """A commit of a one-hot register: each case a one-hot value (or a constant) in its value set."""
+        for _, v in cases:
+            vals = v.values if isinstance(v, SOp) else (v,)
+            extra = [x for x in vals if x not in target.values]
+            if extra:
+                raise self.err(f"register {target.label!r} may only hold {list(target.values)}, but this update "
+                               f"can give {extra[0]!r}", node)
+        guards = [g for g, _ in cases]
+        exclusive, polarity = self.exclusive_guards(guards, node)
+        inputs = collect(list(guards) + [v for _, v in cases if isinstance(v, SOp)])
+
+        def fn(*vals):
+            env = {id(x): v for x, v in zip(inputs, vals)}
+            for g, v in cases:
+                if g is None or env[id(g)] is True:
+                    return env[id(v)] if isinstance(v, SOp) else v
+            return None
+        m = node.meta
+        return OneHotMux(target.label, target.values, target.encoding, m.line, m.column, fn=fn,
+                         inputs=tuple(inputs), text="mux", cases=tuple((g, v) for g, (_, v) in zip(exclusive, cases)),
+                         target=target, polarity=tuple(polarity))
 
 
 def first_true(k: int):
