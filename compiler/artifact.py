@@ -102,7 +102,9 @@ def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> Co
     if prog.loop is not None:
         lp = prog.loop
         config["loop"] = {"body_layers": body_layers,
-                          "registers": {r.label: layout.dims[(id(r), "")] for r in lp.registers},
+                          "registers": {r.label: {"dims": layout.dims[(id(r), "")], "encoding": r.encoding,
+                                                  "values": [to_json(v) for v in r.values]}
+                                        for r in lp.registers},
                           "flags": {k: layout.dims[(id(r), "")] for k, r in lp.flags.items()}}
     return CompiledModel(tensors, config, list(layout.labels), outputs)
 

@@ -117,6 +117,9 @@ def render(cmd: str, info: dict) -> str:
     if cmd == "bench":
         from .bench import table
         return table(info)
+    if cmd == "tm":
+        from .tm_cmd import render_tm
+        return render_tm(info)
     if cmd == "subleq":
         from .subleq_cmd import render_subleq
         return render_subleq(info)
@@ -153,18 +156,19 @@ def main(argv: list[str] | None = None) -> int:
     for p in (r, k):
         p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
         p.add_argument("--max-steps", type=int, default=10_000, help="step limit for a program with a loop")
-    from . import bench, subleq_cmd
+    from . import bench, subleq_cmd, tm_cmd
     subleq_cmd.add_parser(sub)
+    tm_cmd.add_parser(sub)
     bench.add_parser(sub)
     a = ap.parse_args(argv)
     try:
         info = {"compile": cmd_compile, "run": cmd_run, "check": cmd_check, "subleq": subleq_cmd.cmd_subleq,
-                "bench": bench.cmd_bench}[a.cmd](a)
+                "tm": tm_cmd.cmd_tm, "bench": bench.cmd_bench}[a.cmd](a)
     except HardwireError as e:
         print(f"hardwire: error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(info, default=str) if a.json else render(a.cmd, info))
-    if a.cmd == "check" and info["mismatches"] or a.cmd == "subleq" and not info["matches_reference"]:
+    if a.cmd == "check" and info["mismatches"] or a.cmd in ("subleq", "tm") and not info["matches_reference"]:
         return 1
     return 3 if info.get("halted") is False else 0
 

@@ -47,6 +47,14 @@ def progress_bar(total: int, enabled: bool):
     return Null()
 
 
+def decode_register(x: torch.Tensor, reg: dict) -> list:
+    """One register's value at every position of one row."""
+    z = x[:, reg["dims"]]
+    if reg["encoding"] == "word":
+        return decode_words(z)
+    return [reg["values"][j] for j in z.argmax(-1).tolist()]
+
+
 @torch.no_grad()
 def run_loop(model: Transformer, batch: list[list], max_steps: int = 10_000, progress: bool = False,
              on_step: Callable[[int, dict], None] | None = None) -> list[LoopResult]:
@@ -83,8 +91,8 @@ def run_loop(model: Transformer, batch: list[list], max_steps: int = 10_000, pro
         x = torch.where(ran[:, None, None], y, x)
         bar.update(1)
         if on_step is not None:
-            on_step(t + 1, {name: decode_words(x[0, 1:int(lengths[0]), dims])
-                            for name, dims in loop["registers"].items() if not name.startswith("__")})
+            on_step(t + 1, {name: decode_register(x[0, 1:int(lengths[0])], reg)
+                            for name, reg in loop["registers"].items() if not name.startswith("__")})
     bar.close()
     for i in range(body, model.config["n_layers"]):
         x, _ = model.layer(x, mask, i)

@@ -1,0 +1,99 @@
+"""Turing machines: spec parsing, the simulator against the corpus, and the compiled machines step by step."""
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compiler import tm as tmlib
+from compiler.artifact import compile_program
+from compiler.cli import main
+from compiler.elaborate import check_source
+from compiler.errors import HardwireError
+from runtime.loop import run_loop
+from runtime.model import from_compiled
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / ".." / "shared" / "corpus" / "tm" / "machines.tsv"
+ROWS = list(csv.DictReader(CORPUS.open(), delimiter="\t")) if CORPUS.exists() else []
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("HARDWIRE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@st.composite
+def machines(draw):
+    n, k = draw(st.integers(2, 5)), draw(st.integers(2, 3))
+    states = [chr(ord("A") + i) for i in range(n)]
+
+    def triple():
+        if draw(st.integers(0, 19)) == 0:
+            return "---"
+        nxt = draw(st.sampled_from(states + ["Z"] * (1 if draw(st.booleans()) else 0) or states))
+        return f"{draw(st.integers(0, k - 1))}{draw(st.sampled_from('LR'))}{nxt}"
+    spec = "_".join("".join(triple() for _ in range(k)) for _ in range(n))
+    tape = draw(st.lists(st.integers(0, k - 1), max_size=6))
+    return spec, tape
+
+
+def test_simulator_on_the_corpus():
+    assert ROWS, "shared TM corpus missing"
+    for row in ROWS:
+        r = tmlib.simulate(tmlib.parse_spec(row["spec"]), max_steps=10_000)
+        assert (r.steps, r.halted, r.ones, r.head_min, r.head_max) == (
+            int(row["steps"]), row["halted"] == "True", int(row["nonblank"]), int(row["head_min"]),
+            int(row["head_max"])), row["name"]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r["name"] for r in ROWS])
+def test_corpus_on_the_looped_transformer(row, capsys):
+    assert main(["tm", row["spec"], "--mode", "loop", "--device", "cpu", "--json"]) == 0
+    import json
+    info = json.loads(capsys.readouterr().out)
+    assert (info["steps"], info["halted"], info["ones"], info["matches_reference"]) == (
+        int(row["steps"]), row["halted"] == "True", int(row["nonblank"]), True)
+
+
+@given(machines())
+@settings(max_examples=40)
+def test_looped_machine_matches_simulator_every_step(case):
+    spec, tape_in = case
+    machine = tmlib.parse_spec(spec)
+    trace: list = []
+    ref = tmlib.simulate(machine, tape_in, max_steps=60, trace=trace)
+    cells, offset = tmlib.window_for(machine, tape_in, ref, None)
+    prog = check_source(tmlib.loop_program(machine, cells, offset), "generated")
+    model = from_compiled(compile_program(prog), "cpu", torch.float32)
+    tokens = [0] * cells
+    for i, s in enumerate(tape_in):
+        tokens[i + offset] = s
+    seen = []
+    got, = run_loop(model, [tokens], max_steps=60, on_step=lambda t, regs: seen.append(
+        (regs["q"][0], regs["head"][0] - offset, {c - offset: v for c, v in enumerate(regs["tape"]) if v})))
+    assert seen == trace
+    assert (got.steps, got.halted) == (ref.steps, ref.halted)
+
+
+@pytest.mark.parametrize("spec,needle", [
+    ("1RB1LB_1LA1R", "group 2 '1LA1R' (state B): has 5 characters"),
+    ("1RB1LB_1XA1RZ", "group 2 '1XA1RZ' (state B): '1XA' for symbol 0 is not a transition"),
+    ("1RB1LB_1LA1RC", "goes to state C"),
+    ("1RB2LB_1LA1RZ", "writes symbol 2"),
+    ("", "empty"),
+])
+def test_malformed_specs(spec, needle, capsys):
+    with pytest.raises(HardwireError, match=None) as e:
+        tmlib.parse_spec(spec)
+    assert needle in str(e.value)
+    assert main(["tm", spec or " "]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+
+
+def test_tape_too_small(capsys):
+    assert main(["tm", "1RB1LB_1LA0LC_1RZ1LD_1RD0RA", "--tape", "8", "--device", "cpu"]) == 2
+    assert "raise --tape to at least 14" in capsys.readouterr().err
