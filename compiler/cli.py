@@ -61,8 +61,9 @@ def cmd_run(a) -> dict:
     model = load(a.model, a.device)
     tokens = parse_input(a.input, model.config["vocab"], bool(model.config.get("word_vocab")))
     if "loop" in model.config:
-        from runtime.loop import run_loop
-        r = run_loop(model, [tokens], max_steps=a.max_steps, progress=not a.json)[0]
+        from runtime.loop import run_loop, trace_writer
+        with trace_writer(a.trace) as on_step:
+            r = run_loop(model, [tokens], max_steps=a.max_steps, progress=not a.json, on_step=on_step)[0]
         return {"input": tokens, "outputs": r.outputs, "steps": r.steps, "halted": r.halted, "emitted": r.emitted}
     result = model.run([tokens])[0]
     return {"input": tokens, "outputs": result}
@@ -153,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--param", action="append", metavar="NAME=VALUE", help="set a compile-time param")
     for p in (c, r, k):
         p.add_argument("--json", action="store_true", help="print one JSON object")
+    r.add_argument("--trace", default=None, metavar="FILE.jsonl",
+                   help="for a loop: write every register after every pass, one JSON line per step")
     for p in (r, k):
         p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
         p.add_argument("--max-steps", type=int, default=10_000, help="step limit for a program with a loop")

@@ -40,7 +40,9 @@ def cmd_subleq(a) -> dict:
     path = cached_model_path(program_path(), {"mem": a.mem, "bits": a.bits})
     model = load(str(path), a.device, torch.float64 if dtype == "float64" else torch.float32)
     t1 = time.perf_counter()
-    got = run_loop(model, [image], max_steps=a.max_steps, progress=not a.json)[0]
+    from runtime.loop import trace_writer
+    with trace_writer(a.trace) as on_step:
+        got = run_loop(model, [image], max_steps=a.max_steps, progress=not a.json, on_step=on_step)[0]
     t2 = time.perf_counter()
     want = subleq_ref.run(image, mem=a.mem, bits=a.bits, max_steps=a.max_steps)
     same = (got.steps, got.halted, got.emitted, got.outputs["memory"]) == (want.steps, want.halted, want.output,
@@ -71,4 +73,5 @@ def add_parser(sub) -> None:
     s.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help=f"default: float32 up to {FLOAT32_MAX_BITS}-bit words, else float64")
     s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    s.add_argument("--trace", default=None, metavar="FILE.jsonl", help="write pc and memory after every step")
     s.add_argument("--json", action="store_true", help="print one JSON object")

@@ -6,6 +6,8 @@ only the flag registers between passes; every change to the state is made by the
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +47,16 @@ def progress_bar(total: int, enabled: bool):
         def close(self) -> None:
             pass
     return Null()
+
+
+@contextlib.contextmanager
+def trace_writer(path: str | None):
+    """An on_step callback writing {"step": t, register: values, ...} lines to path (None: no trace)."""
+    if path is None:
+        yield None
+        return
+    with open(path, "w") as f:
+        yield lambda t, regs: f.write(json.dumps({"step": t, **regs}) + "\n")
 
 
 def decode_register(x: torch.Tensor, reg: dict) -> list:

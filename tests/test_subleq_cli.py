@@ -25,11 +25,15 @@ def test_hello_world(capsys):
     assert capsys.readouterr().out.startswith("Hello, world!\n-- 71 steps, halted; matches the emulator: True")
 
 
-def test_assembly_and_small_words(capsys):
+def test_assembly_small_words_and_trace(capsys, tmp_path):
     prog = ROOT / "programs" / "subleq" / "countdown.sqa"
-    assert main(["subleq", str(prog), "--asm", "--mem", "64", "--bits", "8", "--device", "cpu", "--json"]) == 0
+    trace = tmp_path / "trace.jsonl"
+    assert main(["subleq", str(prog), "--asm", "--mem", "64", "--bits", "8", "--device", "cpu", "--json",
+                 "--trace", str(trace)]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["output"] == list(range(9, -1, -1)) and info["matches_reference"]
+    lines = [json.loads(x) for x in trace.read_text().splitlines()]
+    assert len(lines) == info["steps"] and lines[-1]["m"] == info["memory"] and lines[-1]["pc"][0] < 0
 
 
 def test_step_limit_exit_code(tmp_path, capsys):
