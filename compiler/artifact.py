@@ -99,6 +99,8 @@ def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> Co
               "causal": prog.causal, "distinct": prog.distinct, "params": prog.params,
               "n_layers": len(layers), "d_model": d, "layers": cfg_layers, "bos_token_id": 0,
               "word_bits": prog.word_bits, "word_vocab": prog.word_vocab}
+    if prog.generate is not None:
+        config["generate"] = {"output": prog.generate, "stop": [to_json(v) for v in prog.stop]}
     if prog.loop is not None:
         lp = prog.loop
         config["loop"] = {"body_layers": body_layers,

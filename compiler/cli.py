@@ -60,6 +60,9 @@ def cmd_run(a) -> dict:
     from runtime.model import load
     model = load(a.model, a.device)
     tokens = parse_input(a.input, model.config["vocab"], bool(model.config.get("word_vocab")))
+    if "generate" in model.config:
+        from runtime.generate import generate
+        return {"input": tokens, "generated": generate(model, [tokens])[0]}
     if "loop" in model.config:
         from runtime.loop import run_loop, trace_writer
         with trace_writer(a.trace) as on_step:
@@ -125,6 +128,8 @@ def render(cmd: str, info: dict) -> str:
         from .subleq_cmd import render_subleq
         return render_subleq(info)
     if cmd == "run":
+        if "generated" in info:
+            return "generated: " + " ".join(show(v) for v in info["generated"])
         lines = [f"{k}: {' '.join(show(v) for v in vs)}" for k, vs in info["outputs"].items()]
         if "steps" in info:
             lines.append(f"emitted: {' '.join(map(str, info['emitted']))}")

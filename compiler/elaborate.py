@@ -141,6 +141,10 @@ class Elaborator(WordOps):
                 self.prog.max_len = v
             elif kind == "h_causal":
                 self.prog.causal = True
+            elif kind == "h_generate":
+                self.prog.generate = str(node.children[0])
+                self.prog.stop = tuple(self.literal(c) for c in node.children[1:] if c is not None)
+                gen_node = node
             elif kind == "h_distinct":
                 self.prog.distinct = True
             else:
@@ -190,6 +194,8 @@ class Elaborator(WordOps):
                 p.outputs[name] = v
         if not p.outputs:
             raise HardwireError("the program has no `output name = ...` line", self.file)
+        if p.generate is not None:
+            self.check_generate(gen_node)
         return p
 
     def value(self, body, local=None):
@@ -307,6 +313,25 @@ class Elaborator(WordOps):
             self.prog.word_bits = saved
         # names defined in the body are local to it; registers keep their final values after it
         self.env = {k: v for k, v in self.env.items() if k in outer}
+
+    def check_generate(self, node) -> None:
+        """`generate next`: a causal program whose output `next` is always a token of the vocabulary."""
+        p = self.prog
+        if not p.causal:
+            raise self.err("a generating program must be `causal`: each next token may depend only on the prefix",
+                           node)
+        if p.loop is not None or p.word_vocab:
+            raise self.err("a generating program cannot also loop or read words (yet)", node)
+        out = p.outputs.get(p.generate)
+        if out is None:
+            raise self.err(f"generate names {p.generate!r}, but there is no `output {p.generate} = ...`", node)
+        extra = [v for v in out.values if v not in p.vocab]
+        if extra:
+            raise self.err(f"output {p.generate!r} can be {extra[0]!r}, which is not in the vocabulary, so it "
+                           "cannot be the next token", node)
+        bad = [v for v in p.stop if v not in p.vocab]
+        if bad:
+            raise self.err(f"stop token {bad[0]!r} is not in the vocabulary", node)
 
     def onehot_cases(self, e) -> tuple:
         """An update `r := if c then x else ...` of a one-hot register, as mux cases (no lookup MLP)."""
@@ -529,6 +554,15 @@ class Elaborator(WordOps):
                 return Select(self.word_sop(args[0], node), self.word_sop(args[1], node), "==")
             keys, queries = (self.as_sop(a, node) for a in args[:2])
             return Select(keys, queries, args[2])
+        if fname == "latest":
+            if len(args) != 2 or not isinstance(args[0], (Select, SelAnd, SelOr, SelNot)):
+                raise self.err("latest takes a selector and a value: the value at the last selected position", node)
+            x = self.as_sop(args[1], node)
+            if x.encoding != ONEHOT:
+                raise self.err("latest reads a one-hot value", node)
+            m = node.meta
+            return Aggregate("_latest", sort_values(set(x.values) | {None}), ONEHOT, m.line, m.column,
+                             selector=args[0], value=x, latest=True)
         if fname in ("aggregate", "width"):
             want = 2 if fname == "aggregate" else 1
             if len(args) != want or not isinstance(args[0], (Select, SelAnd, SelOr, SelNot)):
@@ -568,7 +602,7 @@ class Elaborator(WordOps):
                 return fn(*args)
             return self.make_map(bound, sops, f"{fname}(...)", node)
         raise self.err(f"unknown function {fname!r} (known: map select aggregate width scalar onehot "
-                       "word default min max abs)", node)
+                       "latest word default min max abs)", node)
 
     def source(self, node) -> str:
         m = node.meta

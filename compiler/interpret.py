@@ -76,7 +76,9 @@ def value(prog: Program, s: SOp, memo: dict, n: int) -> list:
         out = []
         for q, row in enumerate(selection(prog, s.selector, memo, n)):
             chosen = [x[k] for k in range(n) if row[k]]
-            if s.encoding == SCALAR:
+            if s.latest:
+                out.append(chosen[-1] if chosen else None)
+            elif s.encoding == SCALAR:
                 mean = sum((Fraction(v) for v in chosen), Fraction(0)) / len(chosen) if chosen else Fraction(0)
                 out.append(int(mean) if mean.denominator == 1 else mean)
             elif not chosen:
@@ -149,6 +151,22 @@ def execute(prog: Program, tokens: list, max_steps: int = 10_000,
     memo = {"tokens": list(tokens), "regs": regs}
     outputs = {name: value(prog, s, memo, n) for name, s in prog.outputs.items()}
     return Result(outputs, steps, halted, emitted)
+
+
+def generate(prog: Program, prompt: list, max_len: int | None = None) -> list:
+    """A generating program: append its `generate` output at the last position until a stop token or
+    max_len tokens; returns the tokens generated (not the prompt)."""
+    tokens = list(prompt)
+    limit = min(max_len or prog.max_len, prog.max_len)
+    validate_input(prog, tokens)
+    out = []
+    while len(tokens) < limit:
+        nxt = run(prog, tokens)[prog.generate][-1]
+        tokens.append(nxt)
+        out.append(nxt)
+        if nxt in prog.stop:
+            break
+    return out
 
 
 def run(prog: Program, tokens: list, max_steps: int = 10_000) -> dict[str, list]:

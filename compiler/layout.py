@@ -16,6 +16,13 @@ def fmt(v) -> str:
 class Layout:
     labels: list[str] = field(default_factory=lambda: ["bos", "not_bos"])
     dims: dict[tuple[int, str], list[int]] = field(default_factory=dict)
+    index: int | None = None  # a scalar copy of the position index, for `latest`
+
+    def index_dim(self) -> int:
+        if self.index is None:
+            self.index = len(self.labels)
+            self.labels.append("index")
+        return self.index
 
     def alloc(self, s: SOp, part: str = "") -> list[int]:
         key = (id(s), part)

@@ -132,9 +132,13 @@ class SelOr:
 
 @dataclass(eq=False)
 class Aggregate(SOp):
-    """Mean of a scalar over the selected keys (0 if none); the one selected value for onehot."""
+    """Mean of a scalar over the selected keys (0 if none); the one selected value for onehot.
+
+    With `latest`, the value at the last selected key (the largest index), whatever else is selected.
+    """
     selector: Any = None
     value: SOp = None
+    latest: bool = False
 
 
 @dataclass(eq=False)
@@ -165,6 +169,8 @@ class Program:
     word_bits: int = 0
     word_vocab: bool = False
     loop: Loop | None = None
+    generate: str | None = None   # the output whose value at the last position is the next token
+    stop: tuple = ()              # generation ends after appending one of these (or at max_len)
 
     def roots(self) -> list:
         """Every value the compiled model must compute: the outputs and the loop's commits."""

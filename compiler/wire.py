@@ -130,6 +130,14 @@ def head(s: SOp, prog: Program, layout: Layout, d: int):
             cols_q.append(qcol)
             cols_k.append(kr)
     theta = m if is_width else m - 0.5
+    if getattr(s, "latest", False):
+        # match terms weigh G > 2 max_len, and the key's index is added: the last selected key wins by 1
+        big = 2.0 * (prog.max_len + 1)
+        cols_q = [{dim: c * big for dim, c in col.items()} for col in cols_q]
+        cols_q.append({NOT_BOS: 1.0})
+        cols_k.append({layout.index_dim(): 1.0})
+        theta, m = theta * big, m * big
+        scale = (math.log(prog.max_len + 1) + LEAK_EXPONENT) / 1.0
     cols_q.append({NOT_BOS: theta, BOS: m + 1.0})
     cols_k.append({BOS: 1.0})
     wq, wk = np.zeros((d, len(cols_q))), np.zeros((d, len(cols_k)))
@@ -268,8 +276,12 @@ def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None
                 layout.frac(b.sop)
             elif not (isinstance(b.sop, Mux) and b.sop.target is not None):
                 layout.alloc(b.sop)
+    if any(getattr(b.sop, "latest", False) for w in segments for b in w):
+        layout.index_dim()
     d = len(layout.labels)
     tok, pos, bits = embed(prog, embeds, layout, d)
+    if layout.index is not None:
+        pos[1:, layout.index] = np.arange(prog.max_len)
     layers = []
     for k, (order, when) in enumerate(zip(orders, segments)):
         count = n_layers(when)
