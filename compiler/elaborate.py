@@ -579,12 +579,14 @@ class Elaborator(WordOps):
                 return self.word_const(args[0], node)
             return self.word_sop(args[0], node)
         if fname == "default":
-            if len(args) != 2 or not isinstance(args[0], SOp) or isinstance(args[1], SOp):
-                raise self.err("default takes a value and a constant: default(x, 0) is x, or 0 where x is none",
+            if len(args) != 2 or not isinstance(args[0], SOp):
+                raise self.err("default takes a value and a fallback: default(x, 0) is x, or 0 where x is none",
                                node)
             x, d = args
             if x.encoding != ONEHOT:
                 return x
+            if isinstance(d, SOp):
+                return self.make_map(lambda v, w: w if v is None else v, [x, d], "default(...)", node, lift=False)
             return self.make_map(lambda v, d=d: d if v is None else v, [x], f"default(..., {d!r})", node,
                                  lift=False)
         if fname in ("scalar", "onehot"):

@@ -81,6 +81,8 @@ def embed(prog: Program, blocks: list[Block], layout: Layout, d: int):
         else:
             for i in range(prog.max_len):
                 write(pos[i + 1], s, layout, feature_value(src, index=i))
+        if s.encoding == ONEHOT and None in s.values:  # the BOS invariant: a value that can be none is none at BOS
+            write(tok[0], s, layout, None)
     return tok, pos, bits
 
 
