@@ -7,7 +7,7 @@ import pytest
 from compiler.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS_HELLO = ROOT / ".." / "shared" / "corpus" / "subleq" / "hello.sq"
+CORPUS_HELLO = ROOT / "tests" / "data" / "subleq" / "hello.sq"  # a copy of ../shared/corpus/subleq
 
 
 @pytest.fixture(autouse=True)
@@ -15,7 +15,6 @@ def cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HARDWIRE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
-@pytest.mark.skipif(not CORPUS_HELLO.exists(), reason="shared SUBLEQ corpus not present")
 def test_hello_world(capsys):
     assert main(["subleq", str(CORPUS_HELLO), "--device", "cpu", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
