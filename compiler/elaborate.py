@@ -542,7 +542,9 @@ class Elaborator(WordOps):
             if not sops:
                 return bound()
             return self.make_map(bound, sops, text, node)
-        args = [self.pred_or_expr(a, local) for a in argn]
+        # only select's third argument is a predicate (where `true` means "always"); elsewhere it is a value
+        args = [self.pred_or_expr(a, local) if (fname == "select" and i == 2) else self.expr(a, local)
+                for i, a in enumerate(argn)]
         if fname == "select":
             if len(args) != 3 or not isinstance(args[2], str) or not isinstance(argn[2], lark.Tree) \
                     or argn[2].data not in ("pred", "true_lit", "false_lit"):
