@@ -179,6 +179,11 @@ def step_token(state: str, write: int, move: int, head_after: int) -> str:
     return f"{state}{write}{'R' if move > 0 else 'L'}{head_after}"
 
 
+def cot_length(prompt_len: int, ref: Run) -> int:
+    """Tokens in all: the prompt, one per step, and a final `halt` if the machine stopped at an undefined cell."""
+    return prompt_len + ref.steps + (1 if ref.halted and ref.state != HALT else 0)
+
+
 def cot_program(tm: Machine, prompt_len: int, lo: int, hi: int, max_len: int) -> str:
     """programs/turing_cot.hw for this machine: the prompt is the tape (cell c at position c); each generated
     token is one step. One layer: two heads find the symbol under the head (the latest write to its cell,

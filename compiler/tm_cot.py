@@ -52,7 +52,7 @@ def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s
     prompt = tape_in or [0]
     cells, offset = tmlib.window_for(machine, prompt, ref, a.tape)
     lo, hi = -offset, cells - offset - 1
-    max_len = len(prompt) + min(a.max_steps, ref.steps) + 1  # the prompt, the steps and a final `halt`
+    max_len = tmlib.cot_length(len(prompt), ref)  # ref ran at most --max-steps steps
     if max_len > MAX_TOKENS:
         raise HardwireError(f"a chain of thought of {max_len} tokens is more than {MAX_TOKENS}; lower --max-steps "
                             "(long runs: --mode loop)")

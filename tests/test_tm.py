@@ -97,3 +97,39 @@ def test_malformed_specs(spec, needle, capsys):
 def test_tape_too_small(capsys):
     assert main(["tm", "1RB1LB_1LA0LC_1RZ1LD_1RD0RA", "--tape", "8", "--device", "cpu"]) == 2
     assert "raise --tape to at least 14" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r["name"] for r in ROWS])
+def test_corpus_by_chain_of_thought(row, capsys):
+    import json
+    assert main(["tm", row["spec"], "--mode", "cot", "--device", "cpu", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["steps"], info["halted"], info["ones"], info["matches_reference"]) == (
+        int(row["steps"]), row["halted"] == "True", int(row["nonblank"]), True)
+    assert info["layers"] <= 3
+
+
+@given(machines())
+@settings(max_examples=30)
+def test_chain_of_thought_matches_simulator_every_step(case):
+    """Every generated token is the simulator's step: new state, written symbol, move, head."""
+    from runtime.generate import generate
+    spec, tape_in = case
+    machine = tmlib.parse_spec(spec)
+    prompt = tape_in or [0]
+    trace: list = []
+    ref = tmlib.simulate(machine, prompt, max_steps=40, trace=trace)
+    cells, offset = tmlib.window_for(machine, prompt, ref, None)
+    prog = check_source(tmlib.cot_program(machine, len(prompt), -offset, cells - offset - 1,
+                                          tmlib.cot_length(len(prompt), ref)), "generated")
+    model = from_compiled(compile_program(prog), "cpu", torch.float32)
+    got = generate(model, [prompt])[0]
+    want, tape, head = [], {c: s for c, s in enumerate(prompt)}, 0
+    for state, new_head, new_tape in trace:
+        move = new_head - head
+        want.append(tmlib.step_token(state, new_tape.get(head, 0), move, new_head))
+        head = new_head
+    if ref.halted and ref.state != tmlib.HALT:
+        want.append("halt")  # an undefined transition: the machine stops without a step
+    assert got == want
+    assert prog.max_len >= len(prompt) + len(got) and model.config["n_layers"] <= 3
