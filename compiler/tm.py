@@ -190,7 +190,7 @@ def cot_program(tm: Machine, prompt_len: int, lo: int, hi: int, max_len: int) ->
     else the input cell), and one MLP applies the transition table."""
     syms = list(range(tm.symbols))
     steps = {}  # token -> (state, write, head_after, cell written)
-    for (q, s), t in sorted(tm.table.items()):
+    for _key, t in sorted(tm.table.items()):
         if t is None:
             continue
         write, move, nxt = t

@@ -124,7 +124,7 @@ def test_chain_of_thought_matches_simulator_every_step(case):
                                           tmlib.cot_length(len(prompt), ref)), "generated")
     model = from_compiled(compile_program(prog), "cpu", torch.float32)
     got = generate(model, [prompt])[0]
-    want, tape, head = [], {c: s for c, s in enumerate(prompt)}, 0
+    want, head = [], 0
     for state, new_head, new_tape in trace:
         move = new_head - head
         want.append(tmlib.step_token(state, new_tape.get(head, 0), move, new_head))
@@ -133,3 +133,14 @@ def test_chain_of_thought_matches_simulator_every_step(case):
         want.append("halt")  # an undefined transition: the machine stops without a step
     assert got == want
     assert prog.max_len >= len(prompt) + len(got) and model.config["n_layers"] <= 3
+
+
+def test_checked_in_programs_are_what_the_generator_writes():
+    """programs/turing_loop.hw and turing_cot.hw are the 4-state busy beaver, as `hardwire tm` builds it."""
+    machine = tmlib.parse_spec("1RB1LB_1LA0LC_1RZ1LD_1RD0RA")
+    ref = tmlib.simulate(machine, [])
+    cells, offset = tmlib.window_for(machine, [], ref, None)
+    assert (ROOT / "programs" / "turing_loop.hw").read_text() == tmlib.loop_program(machine, cells, offset)
+    cells, offset = tmlib.window_for(machine, [0], ref, None)
+    assert (ROOT / "programs" / "turing_cot.hw").read_text() == tmlib.cot_program(
+        machine, 1, -offset, cells - offset - 1, tmlib.cot_length(1, ref))
