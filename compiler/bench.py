@@ -169,13 +169,138 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def random_machine(states: int, rng, steps: int, max_cells: int):
+    """A seeded random 2-symbol machine that runs `steps` steps without halting inside max_cells cells."""
+    from . import tm as tmlib
+    letters = [chr(ord("A") + i) for i in range(states)]
+    while True:
+        spec = "_".join("".join(f"{rng.randint(0, 1)}{rng.choice('LR')}{rng.choice(letters)}" for _ in range(2))
+                        for _ in range(states))
+        machine = tmlib.parse_spec(spec)
+        ref = tmlib.simulate(machine, [], steps)
+        if not ref.halted and ref.head_max - ref.head_min + 1 <= max_cells:
+            return machine, ref
+
+
+def bench_tm(quick: bool = False, out_dir: str = "bench/results") -> dict:
+    """Sizes per mode for 2..6 states; steps per second of the looped machine, and tokens per second of
+    the chain of thought, at batch 1, 64 and 1024 on CPU (and CUDA when present)."""
+    import random
+
+    import torch
+
+    from runtime.generate import generate
+    from runtime.loop import run_loop
+    from runtime.model import from_compiled
+
+    from . import tm as tmlib
+    from .artifact import compile_program
+    from .elaborate import check_source
+    rng = random.Random(0)
+    steps = 64 if quick else 200
+    sizes = []
+    machines = {}
+    for n in (2, 3) if quick else (2, 3, 4, 5, 6):
+        machine, ref = random_machine(n, rng, steps, 48)
+        machines[n] = (machine, ref)
+        cells, offset = tmlib.window_for(machine, [], ref, None)
+        loop = compile_program(check_source(tmlib.loop_program(machine, cells, offset), "bench"))
+        cells, offset = tmlib.window_for(machine, [0], ref, None)
+        cot = compile_program(check_source(tmlib.cot_program(machine, 1, -offset, cells - offset - 1,
+                                                             tmlib.cot_length(1, ref)), "bench"))
+        sizes.append({"states": n, "spec": machine.spec, "cells": cells, "steps": steps,
+                      "loop": loop.summary(), "cot": cot.summary()})
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    batches = (1, 64) if quick else (1, 64, 1024)
+    rates: dict = {}
+    machine, ref = machines[3]
+    for dev in devices:
+        rates[dev] = {}
+        cells, offset = tmlib.window_for(machine, [], ref, None)
+        loop = from_compiled(compile_program(check_source(tmlib.loop_program(machine, cells, offset), "b")), dev)
+        pc, po = tmlib.window_for(machine, [0], ref, None)
+        cot = from_compiled(compile_program(check_source(tmlib.cot_program(
+            machine, 1, -po, pc - po - 1, tmlib.cot_length(1, ref)), "b")), dev)
+        for b in batches:
+            t0 = time.perf_counter()
+            got = run_loop(loop, [[0] * cells] * b, max_steps=steps)
+            t1 = time.perf_counter()
+            gen = generate(cot, [[0]] * b)
+            t2 = time.perf_counter()
+            exact = all(g.steps == ref.steps and g.outputs["final_tape"] == ref.window(-offset, cells - offset - 1)
+                        for g in got) and all(len(x) == ref.steps for x in gen)
+            rates[dev][f"batch_{b}"] = {"loop_steps_per_s": round(b * steps / (t1 - t0), 1),
+                                        "cot_tokens_per_s": round(b * steps / (t2 - t1), 1), "exact": exact}
+    if not quick:
+        rates["cot_long_run"] = cot_long_run(4000)
+    t0 = time.perf_counter()
+    tmlib.simulate(machine, [], 200_000)
+    result = {"date": datetime.date.today().isoformat(), "quick": quick, "torch": torch.__version__,
+              "cpu_name": cpu_name(), "device_name": torch.cuda.get_device_name() if "cuda" in devices
+              else cpu_name(), "sizes": sizes, "throughput_machine": machines[3][0].spec, "steps": steps,
+              "simulator_steps_per_s": round(200_000 / (time.perf_counter() - t0), 1), **rates}
+    write_json(Path(out_dir) / ("tm_quick.json" if quick else "tm.json"), result)
+    return result
+
+
+def cot_long_run(tokens: int) -> dict:
+    """A chain of thought of `tokens` steps (a random machine that never halts in a small window),
+    token for token against the simulator, in float32 and float64."""
+    import random
+
+    import torch
+
+    from runtime.generate import generate
+    from runtime.model import from_compiled
+
+    from . import tm as tmlib
+    from .artifact import compile_program
+    from .elaborate import check_source
+    machine, ref = random_machine(3, random.Random(7), tokens - 1, 32)
+    trace: list = []
+    tmlib.simulate(machine, [0], tokens - 1, trace=trace)
+    want, head = [], 0
+    for state, new_head, tape in trace:
+        want.append(tmlib.step_token(state, tape.get(head, 0), new_head - head, new_head))
+        head = new_head
+    cells, offset = tmlib.window_for(machine, [0], ref, None)
+    compiled = compile_program(check_source(tmlib.cot_program(machine, 1, -offset, cells - offset - 1, tokens), "b"))
+    out = {"spec": machine.spec, "tokens": tokens, **compiled.summary()}
+    for dtype in (torch.float32, torch.float64):
+        got = generate(from_compiled(compiled, "cpu", dtype), [[0]])[0]
+        first_bad = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), None)
+        out[str(dtype).replace("torch.", "")] = {"exact": got == want, "first_mismatch": first_bad}
+    return out
+
+
+def tm_table(result: dict) -> str:
+    lines = ["| states | cells | loop layers | loop d_model | loop d_mlp | cot layers | cot d_model | cot d_mlp |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in result["sizes"]:
+        lo, co = r["loop"], r["cot"]
+        lines.append(f"| {r['states']} | {r['cells']} | {lo['layers']} | {lo['d_model']} | {lo['d_mlp']} | "
+                     f"{co['layers']} | {co['d_model']} | {co['d_mlp']} |")
+    if "cot_long_run" in result:
+        r = result["cot_long_run"]
+        lines.append(f"\nchain of thought of {r['tokens']} tokens ({r['spec']}, d_model {r['d_model']}): "
+                     f"float32 exact: {r['float32']['exact']}, float64 exact: {r['float64']['exact']}")
+    for dev in ("cpu", "cuda"):
+        if dev in result:
+            lines.append(f"\n{dev}: " + ", ".join(
+                f"batch {k[6:]}: loop {v['loop_steps_per_s']:,.0f} steps/s, cot {v['cot_tokens_per_s']:,.0f} tokens/s"
+                for k, v in result[dev].items()))
+    return "\n".join(lines)
+
+
 def add_parser(sub) -> None:
     b = sub.add_parser("bench", help="measure compiled sizes and throughput; writes bench/results/*.json")
-    b.add_argument("what", choices=["subleq"], help="which benchmark")
+    b.add_argument("what", choices=["subleq", "tm"], help="which benchmark")
     b.add_argument("--quick", action="store_true", help="small sizes on CPU only (what CI runs)")
     b.add_argument("--out", default="bench/results", help="folder for the JSON results")
     b.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def cmd_bench(a) -> dict:
+    if a.what == "tm":
+        return bench_tm(a.quick, a.out)
     return bench_subleq(a.quick, a.out)

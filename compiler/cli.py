@@ -119,8 +119,8 @@ def cmd_check(a) -> dict:
 
 def render(cmd: str, info: dict) -> str:
     if cmd == "bench":
-        from .bench import table
-        return table(info)
+        from .bench import table, tm_table
+        return tm_table(info) if "throughput_machine" in info else table(info)
     if cmd == "tm":
         from .tm_cmd import render_tm
         return render_tm(info)
