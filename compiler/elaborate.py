@@ -307,10 +307,7 @@ class Elaborator(WordOps):
                            init=Const("0", (), WORD, bits=bits, value=0))
             lp.flags[name] = reg
             lp.registers.append(reg)
-            saved = self.prog.word_bits
-            self.prog.word_bits = bits
-            lp.commits.append(self.word_mux(cases, node, target=reg))
-            self.prog.word_bits = saved
+            lp.commits.append(self.word_mux(cases, node, target=reg, bits=bits))
         # names defined in the body are local to it; registers keep their final values after it
         self.env = {k: v for k, v in self.env.items() if k in outer}
 

@@ -148,13 +148,13 @@ class WordOps:
         rest = y.cases if isinstance(y, Cases) else ((None, self.lin_of(y, node)),)
         return Cases(((g, self.lin_of(x, node)),) + rest)
 
-    def word_mux(self, cases: tuple, node, target: SOp | None = None) -> WordMux:
+    def word_mux(self, cases: tuple, node, target: SOp | None = None, bits: int | None = None) -> WordMux:
         """Cases as one value; guards are made exclusive (each case: its guard and no earlier one).
 
         A commit (target set) only copies words and constants, so that it re-quantizes the register:
         any arithmetic in its cases is materialized first, one MLP earlier.
         """
-        n = self.bits(node)
+        n = bits or self.bits(node)
         if target is not None:
             cases = tuple((g, lin if is_copy(lin) else Lin(((1, self.word_sop(lin, node)),), 0)) for g, lin in cases)
         guards = [g for g, _ in cases]

@@ -32,6 +32,10 @@ def test_example_is_exact(src):
     rng = random.Random(0)
     bits = prog.word_bits if prog.word_vocab else 0
     batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits) for _ in range(SAMPLES)]
+    if prog.generate is not None:
+        from compiler.interpret import generate as reference
+        from runtime.generate import generate
+        assert generate(model, batch) == [reference(prog, xs) for xs in batch]
     if prog.loop is not None:
         for xs, got in zip(batch, run_loop(model, batch, max_steps=MAX_STEPS)):
             want = execute(prog, xs, MAX_STEPS)
