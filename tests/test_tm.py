@@ -144,3 +144,21 @@ def test_checked_in_programs_are_what_the_generator_writes():
     cells, offset = tmlib.window_for(machine, [0], ref, None)
     assert (ROOT / "programs" / "turing_cot.hw").read_text() == tmlib.cot_program(
         machine, 1, -offset, cells - offset - 1, tmlib.cot_length(1, ref))
+
+
+TEN_MILLION_SPEC = "1RB1LA_0LA0RB"  # a 2-state machine that never halts and stays within a few cells
+
+
+@pytest.mark.slow
+def test_looped_machine_ten_million_steps():
+    """Issue 4's bar: the looped machine stays exact for 10^7 steps (re-quantized every pass)."""
+    machine = tmlib.parse_spec(TEN_MILLION_SPEC)
+    steps = 10 ** 7
+    ref = tmlib.simulate(machine, [], steps)
+    assert not ref.halted and ref.steps == steps
+    cells, offset = tmlib.window_for(machine, [], ref, None)
+    model = from_compiled(compile_program(check_source(tmlib.loop_program(machine, cells, offset), "t")), "cpu")
+    got, = run_loop(model, [[0] * cells], max_steps=steps, progress=True)
+    assert got.steps == steps and not got.halted
+    assert got.outputs["final_tape"] == ref.window(-offset, cells - offset - 1)
+    assert got.outputs["final_head"][0] - offset == ref.head
