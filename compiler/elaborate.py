@@ -495,7 +495,8 @@ class Elaborator(WordOps, LoopOps):
             if not self.selects_at_most_one(sel):
                 raise self.err("aggregate of a word must select at most one position: use `==` on a key that "
                                "differs at every position (e.g. indices)", node)
-            return Aggregate("_aggregate", (), WORD, m.line, m.column, x.bits, selector=sel, value=x)
+            vr = None if x.vrange is None else (min(x.vrange[0], 0), max(x.vrange[1], 0))  # 0 when none selected
+            return Aggregate("_aggregate", (), WORD, m.line, m.column, x.bits, vr, selector=sel, value=x)
         if x.encoding == SCALAR:
             return Aggregate("_aggregate", self.means(x.values, node), SCALAR, m.line, m.column,
                              selector=sel, value=x)

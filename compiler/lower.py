@@ -47,9 +47,9 @@ def feature_of(s: SOp) -> str | None:
     if isinstance(s, Mux) and (s.target is not None or any(g is not None for g, _ in s.cases)):
         return None
     if isinstance(s, Map):
-        if any(i.encoding == WORD for i in s.inputs):
-            return None  # a table over every word would be 2^bits rows: computed by an MLP instead
         kinds = {feature_of(i) for i in s.inputs} - {"const"}
+        if "token" in kinds and any(i.encoding == WORD for i in s.inputs):
+            return None  # a table over every word token would have 2^bits rows: computed by an MLP instead
         if len(kinds) == 1 and kinds <= {"token", "position"}:
             return kinds.pop()
     return None

@@ -21,6 +21,7 @@ class SOp:
     line: int = 0
     column: int = 0
     bits: int = 0
+    vrange: tuple | None = None  # for a word: (min, max) when known, so its MLPs skip impossible intervals
 
     def __hash__(self) -> int:
         return id(self)

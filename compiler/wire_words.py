@@ -21,6 +21,12 @@ def term_read(layout: Layout, x: SOp, j: int | None) -> tuple[Read, int, int]:
     value (j None: the full signed value)."""
     dims = layout.dims[(id(x), "")]
     if x.encoding == WORD:
+        small = x.vrange is not None and (j is None or (x.vrange[0] >= 0 and x.vrange[1] < 2 ** (j + 1)))
+        if small:  # its value itself: congruent, and with the narrow known range
+            top = x.bits - 1
+            r = {dims[k]: float(2 ** k) for k in range(top)}
+            r[dims[top]] = -float(2 ** top)
+            return r, x.vrange[0], x.vrange[1]
         if j is not None and j < x.bits - 1:
             return {dims[k]: float(2 ** k) for k in range(j + 1)}, 0, 2 ** (j + 1) - 1
         top = x.bits - 1

@@ -52,7 +52,7 @@ class WordOps:
         n = self.bits(node)
         if wrap(v, n) != v:
             raise self.err(f"{v} is outside the {n}-bit word range [{-(1 << (n - 1))}, {(1 << (n - 1)) - 1}]", node)
-        return Const(repr(v), (), WORD, bits=n, value=v)
+        return Const(repr(v), (), WORD, bits=n, vrange=(v, v), value=v)
 
     def lin_of(self, v, node) -> Lin:
         """A word view of v: an int, a word, an `if`, or a one-hot integer value."""
@@ -80,6 +80,7 @@ class WordOps:
             if id(v) not in views:
                 views[id(v)] = (v, self.word_mux(((None, Lin(((1, v),), 0)),), node))
                 views[id(v)][1].label = f"word({v.label})"
+                views[id(v)][1].vrange = (min(v.values), max(v.values))
             return Lin(((1, views[id(v)][1]),), 0)
         return Lin(((1, v),), 0)
 
@@ -171,7 +172,11 @@ class WordOps:
             return 0
         m = node.meta
         label = target.label if target is not None else "_word"
-        return WordMux(label, (), WORD, m.line, m.column, n, fn=fn, inputs=tuple(inputs), text="word",
+        ranges = [lin_range(lin) for _, lin in cases]
+        vrange = None
+        if target is None and all(r is not None and -(1 << (n - 1)) <= r[0] and r[1] < (1 << (n - 1)) for r in ranges):
+            vrange = (min(r[0] for r in ranges), max(r[1] for r in ranges))
+        return WordMux(label, (), WORD, m.line, m.column, n, vrange, fn=fn, inputs=tuple(inputs), text="word",
                        cases=tuple((g, lin) for g, (_, lin) in zip(exclusive, cases)), target=target,
                        polarity=tuple(polarity))
 
@@ -215,6 +220,17 @@ class WordOps:
         return OneHotMux(target.label, target.values, target.encoding, m.line, m.column, fn=fn,
                          inputs=tuple(inputs), text="mux", cases=tuple((g, v) for g, (_, v) in zip(exclusive, cases)),
                          target=target, polarity=tuple(polarity))
+
+
+def lin_range(lin: Lin) -> tuple | None:
+    """(min, max) of a Lin's unwrapped value when every term's range is known, else None."""
+    lo = hi = lin.const
+    for c, x in lin.terms:
+        r = x.vrange if x.encoding == WORD else (min(x.values), max(x.values))
+        if r is None:
+            return None
+        lo, hi = lo + min(c * r[0], c * r[1]), hi + max(c * r[0], c * r[1])
+    return lo, hi
 
 
 def first_true(k: int):
