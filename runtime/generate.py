@@ -11,6 +11,8 @@ import torch
 
 from .model import Transformer
 
+PREFILL_CHUNK = 512
+
 
 def next_values(model: Transformer, x: torch.Tensor, name: str) -> list:
     """The generated output's value at one position per row (x: [B, D])."""
@@ -25,8 +27,9 @@ def generate(model: Transformer, prompts: list[list], max_len: int | None = None
     name, stop = cfg["generate"]["output"], cfg["generate"]["stop"]
     limit = min(max_len or cfg["max_len"], cfg["max_len"]) + 1  # positions, BOS included
     ids, lengths = model.encode(prompts)
-    x, mask = model.embed(ids, lengths)
+    x = model.embed_tokens(ids)
     b, t = ids.shape
+    keys = torch.arange(limit, device=x.device)
     caches = []
     for i in range(cfg["n_layers"]):  # prefill: the prompts, keeping every layer's keys and values
         qkv, wo, w_in, w_out = model.packed(i)
@@ -38,8 +41,13 @@ def generate(model: Transformer, prompts: list[list], max_len: int | None = None
             vc = v.new_zeros(b, h, limit, v.shape[-1])
             kc[:, :, :t], vc[:, :, :t] = k, v
             kv = (kc, vc)
-            att = torch.softmax((q @ k.transpose(-1, -2)).masked_fill(~mask[:, None], float("-inf")), -1)
-            x = x + (att @ v).transpose(1, 2).reshape(b, t, -1) @ wo
+            out = torch.empty_like(q)
+            for s in range(0, t, PREFILL_CHUNK):  # queries in chunks: long prompts never need a [T, T] matrix
+                qs = torch.arange(s, min(s + PREFILL_CHUNK, t), device=x.device)
+                ok = (keys[None, None, :t] < lengths[:, None, None]) & (keys[None, None, :t] <= qs[None, :, None])
+                sc = (q[:, :, s:s + len(qs)] @ k.transpose(-1, -2)).masked_fill(~ok[:, None], float("-inf"))
+                out[:, :, s:s + len(qs)] = torch.softmax(sc, -1) @ v
+            x = x + out.transpose(1, 2).reshape(b, t, -1) @ wo
         if w_in is not None:
             x = x + torch.relu(x @ w_in) @ w_out
         caches.append(kv)
@@ -48,7 +56,6 @@ def generate(model: Transformer, prompts: list[list], max_len: int | None = None
     pos = lengths.clone()                           # where each row's next token goes
     out: list[list] = [[] for _ in range(b)]
     active = [True] * b
-    keys = torch.arange(limit, device=x.device)
     while True:
         vals = next_values(model, last, name)
         new_ids = []

@@ -24,6 +24,16 @@ class Transformer(torch.nn.Module):
     def embed(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The residual stream before layer 0, and the attention mask [B, T, T] (keys present, causal)."""
         b, t = ids.shape
+        x = self.embed_tokens(ids)
+        pos = torch.arange(t, device=ids.device)
+        mask = (pos[None, None, :] < lengths[:, None, None]).expand(b, t, t)
+        if self.config["causal"]:
+            mask = mask & (pos[None, :, None] >= pos[None, None, :])
+        return x, mask
+
+    def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        """Token plus position embeddings: [B, T] ids -> [B, T, D]."""
+        b, t = ids.shape
         bits = self.p("embed.bits")
         if bits is None:
             x = self.p("embed.tokens")[ids]
@@ -32,12 +42,7 @@ class Transformer(torch.nn.Module):
             tb = ((ids[..., None] >> k) & 1).to(bits.dtype)
             tb[:, 0] = 0
             x = tb @ bits + self.p("embed.tokens")[0] * (torch.arange(t, device=ids.device) == 0)[None, :, None]
-        x = x + self.p("embed.positions")[:t].unsqueeze(0)
-        pos = torch.arange(t, device=ids.device)
-        mask = (pos[None, None, :] < lengths[:, None, None]).expand(b, t, t)
-        if self.config["causal"]:
-            mask = mask & (pos[None, :, None] >= pos[None, None, :])
-        return x, mask
+        return x + self.p("embed.positions")[:t].unsqueeze(0)
 
     def packed(self, i: int):
         """Layer i's weights as the forward pass uses them: Q, K, V in one [d, 3*h*dh] matrix."""
