@@ -273,6 +273,29 @@ def cot_long_run(tokens: int) -> dict:
     return out
 
 
+LENGTH_PLAN = {"parity_count": ([8, 64, 512, 2048], 5), "parity_cot": ([8, 64, 512, 4096], 3),
+               "add_lsb": ([8, 64, 512, 1000], 5)}
+
+
+def bench_lengths(out_dir: str = "bench/results") -> dict:
+    """Issue 5's table: per construction, the longest swept length that stays exact in each dtype."""
+    from .sweep import sweep
+    constructions = []
+    for name, (lengths, samples) in LENGTH_PLAN.items():
+        runs = {dt: sweep(f"programs/{name}.hw", lengths, dt, samples) for dt in ("float32", "float64")}
+        last = runs["float32"]["rows"][-1]
+        constructions.append({"program": name, "lengths_swept": lengths,
+                              "max_exact_length": {dt: r["max_exact_length"] for dt, r in runs.items()},
+                              "layers": last["layers"], "heads": last["heads"], "d_model": last["d_model"],
+                              "d_mlp": last["d_mlp"], "at_length": lengths[-1],
+                              "rows": {dt: r["rows"] for dt, r in runs.items()}})
+    result = {"date": datetime.date.today().isoformat(), "constructions": constructions,
+              "note": "max_exact_length is the longest swept length with 0 mismatches (addition: digits per "
+                      "operand); a construction exact at every swept length may hold further"}
+    write_json(Path(out_dir) / "lengths.json", result)
+    return result
+
+
 def tm_table(result: dict) -> str:
     lines = ["| states | cells | loop layers | loop d_model | loop d_mlp | cot layers | cot d_model | cot d_mlp |",
              "|---|---|---|---|---|---|---|---|"]
@@ -294,7 +317,7 @@ def tm_table(result: dict) -> str:
 
 def add_parser(sub) -> None:
     b = sub.add_parser("bench", help="measure compiled sizes and throughput; writes bench/results/*.json")
-    b.add_argument("what", choices=["subleq", "tm"], help="which benchmark")
+    b.add_argument("what", choices=["subleq", "tm", "lengths"], help="which benchmark")
     b.add_argument("--quick", action="store_true", help="small sizes on CPU only (what CI runs)")
     b.add_argument("--out", default="bench/results", help="folder for the JSON results")
     b.add_argument("--json", action="store_true", help="print one JSON object")
@@ -303,4 +326,6 @@ def add_parser(sub) -> None:
 def cmd_bench(a) -> dict:
     if a.what == "tm":
         return bench_tm(a.quick, a.out)
+    if a.what == "lengths":
+        return bench_lengths(a.out)
     return bench_subleq(a.quick, a.out)

@@ -120,7 +120,14 @@ def cmd_check(a) -> dict:
 def render(cmd: str, info: dict) -> str:
     if cmd == "bench":
         from .bench import table, tm_table
+        if "constructions" in info:
+            return "\n".join(f"{c['program']}: exact through {c['max_exact_length']} (swept {c['lengths_swept']}); "
+                             f"{c['layers']} layers, d_model {c['d_model']}, d_mlp {c['d_mlp']} at {c['at_length']}"
+                             for c in info["constructions"])
         return tm_table(info) if "throughput_machine" in info else table(info)
+    if cmd == "sweep":
+        from .sweep import render as render_sweep
+        return render_sweep(info)
     if cmd == "tm":
         from .tm_cmd import render_tm
         return render_tm(info)
@@ -164,14 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     for p in (r, k):
         p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
         p.add_argument("--max-steps", type=int, default=10_000, help="step limit for a program with a loop")
-    from . import bench, subleq_cmd, tm_cmd
+    from . import bench, subleq_cmd, sweep, tm_cmd
     subleq_cmd.add_parser(sub)
     tm_cmd.add_parser(sub)
     bench.add_parser(sub)
+    sweep.add_parser(sub)
     a = ap.parse_args(argv)
     try:
         info = {"compile": cmd_compile, "run": cmd_run, "check": cmd_check, "subleq": subleq_cmd.cmd_subleq,
-                "tm": tm_cmd.cmd_tm, "bench": bench.cmd_bench}[a.cmd](a)
+                "tm": tm_cmd.cmd_tm, "bench": bench.cmd_bench, "sweep": sweep.cmd_sweep}[a.cmd](a)
     except HardwireError as e:
         print(f"hardwire: error: {e}", file=sys.stderr)
         return 2

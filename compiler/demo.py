@@ -5,7 +5,6 @@ import argparse
 import json
 from pathlib import Path
 
-
 # Looped programs are checked on fewer samples and steps (the interpreter is the slow side), and the
 # SUBLEQ computer at a smaller memory; tests/ check them step by step at their shipped sizes.
 LOOPED = {"subleq": (["mem=32", "bits=8"], 20), "turing_loop": ([], 20), "parity_cot": ([], 100)}

@@ -1,0 +1,115 @@
+"""`hardwire sweep PROG.hw --lengths 8,64,512`: is a construction still exact as inputs grow?
+
+For each length the program is compiled with its length param set (`--length-param`, default `n`),
+run on random inputs of that length, and compared with a plain-Python reference when the program
+has one here (parity, addition), else with the interpreter. The longest exact length per dtype is
+what `bench/results/lengths.json` records.
+"""
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+from .errors import HardwireError
+
+
+def parity_count_case(rng, n):
+    xs = [rng.randint(0, 1) for _ in range(n)]
+    want, p = [], 0
+    for x in xs:
+        p ^= x
+        want.append(p)
+    return xs, want
+
+
+def add_case(rng, n):
+    a, b = rng.randrange(10 ** n), rng.randrange(10 ** n)
+    if rng.random() < 0.5:  # half the cases carry through a long run of 9s
+        b = 10 ** n - 1 - a + rng.randint(0, 1)
+        b = min(max(b, 0), 10 ** n - 1)
+    digits = lambda x: [int(c) for c in reversed(str(x).rjust(n, "0"))]
+    return digits(a) + ["+"] + digits(b), a + b
+
+
+def check_case(name: str, model, xs, want, n: int) -> bool:
+    """Run the compiled model on one input and compare with the reference answer."""
+    if name == "parity_cot":
+        from runtime.generate import generate
+        return generate(model, [xs + ["="]])[0] == want
+    out = model.run([xs])[0]
+    if name == "add_lsb":
+        digits = out["sum"][n + 1:]
+        return int("".join(map(str, reversed(digits)))) + int(out["carry_out"][-1]) * 10 ** n == want
+    return out["parity"] == want
+
+
+REFERENCES = {"parity_count": parity_count_case, "parity_cot": parity_count_case, "add_lsb": add_case}
+
+
+def sweep(program: str, lengths: list[int], dtype: str, samples: int, length_param: str = "n",
+          device: str = "cpu", extra: dict | None = None) -> dict:
+    import torch
+
+    from runtime.model import from_compiled
+
+    from .artifact import compile_program
+    from .cli import sample_input
+    from .elaborate import check_file
+    from .interpret import run
+    name = Path(program).stem
+    rows = []
+    for n in lengths:
+        params = {length_param: n, **(extra or {})}
+        if "param bits" in Path(program).read_text():  # word width: every position, and a sign bit to spare
+            params.setdefault("bits", (2 * n + 2).bit_length() + 1)
+        prog = check_file(program, params)
+        t0 = time.perf_counter()
+        compiled = compile_program(prog)
+        model = from_compiled(compiled, device, torch.float64 if dtype == "float64" else torch.float32)
+        rng = random.Random(n)
+        bad = 0
+        for _ in range(samples):
+            if name in REFERENCES:
+                xs, want = REFERENCES[name](rng, n)
+                bad += not check_case(name, model, xs, want, n)
+            else:
+                xs = sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct)
+                bad += model.run([xs])[0] != run(prog, xs)
+        rows.append({"length": n, "samples": samples, "mismatches": bad, **compiled.summary(),
+                     "seconds": round(time.perf_counter() - t0, 2)})
+    exact = [r["length"] for r in rows if r["mismatches"] == 0]
+    first_bad = next((r["length"] for r in rows if r["mismatches"]), None)
+    return {"program": name, "dtype": dtype, "reference": "python" if name in REFERENCES else "interpreter",
+            "rows": rows, "max_exact_length": max([x for x in exact if first_bad is None or x < first_bad],
+                                                  default=0)}
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("sweep", help="compile at growing lengths and count mismatches on random inputs")
+    s.add_argument("program")
+    s.add_argument("--lengths", required=True, help="comma-separated, e.g. 8,64,512,4096")
+    s.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    s.add_argument("--samples", type=int, default=20)
+    s.add_argument("--length-param", default="n", help="the param that sets the length (default n)")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def cmd_sweep(a) -> dict:
+    try:
+        lengths = [int(x) for x in a.lengths.split(",") if x.strip()]
+    except ValueError:
+        raise HardwireError(f"--lengths expects comma-separated integers, got {a.lengths!r}") from None
+    if not lengths or min(lengths) < 1:
+        raise HardwireError("--lengths needs at least one positive length")
+    return sweep(a.program, lengths, a.dtype, a.samples, a.length_param, a.device)
+
+
+def render(info: dict) -> str:
+    lines = [f"{info['program']} ({info['dtype']}, against the {info['reference']} reference)",
+             "length | mismatches | layers | d_model | d_mlp | seconds"]
+    lines += [f"{r['length']} | {r['mismatches']}/{r['samples']} | {r['layers']} | {r['d_model']} | {r['d_mlp']} | "
+              f"{r['seconds']}" for r in info["rows"]]
+    lines.append(f"longest exact length: {info['max_exact_length']}")
+    return "\n".join(lines)
