@@ -26,6 +26,18 @@ def compiler_digest() -> str:
     return h.hexdigest()[:16]
 
 
+def cached_generated_model(stem: str, source: str) -> str:
+    """A generated program (e.g. a Turing machine's), saved in the cache folder and compiled there once."""
+    key = hashlib.sha256(source.encode()).hexdigest()[:16]
+    path = cache_dir() / f"{stem}-{key}.hw"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(source)
+        tmp.replace(path)
+    return str(cached_model_path(str(path), {}))
+
+
 def cached_model_path(program: str, params: dict[str, int]) -> Path:
     """Compile `program` with `params` unless an identical compile is cached; return the weight file."""
     from .artifact import compile_program

@@ -1,27 +1,12 @@
 """`hardwire tm SPEC`: run a Turing machine on its compiled transformer and compare with the simulator."""
 from __future__ import annotations
 
-import hashlib
 import time
 
 from . import tm as tmlib
 from .errors import HardwireError
 
 MAX_CELLS = 1 << 14
-
-
-def compiled_loop_machine(machine: tmlib.Machine, cells: int, offset: int) -> str:
-    """The generated program, written to the cache folder and compiled there (once per machine and window)."""
-    from .cache import cache_dir, cached_model_path
-    source = tmlib.loop_program(machine, cells, offset)
-    key = hashlib.sha256(source.encode()).hexdigest()[:16]
-    path = cache_dir() / f"turing_loop-{key}.hw"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(source)
-        tmp.replace(path)
-    return str(cached_model_path(str(path), {}))
 
 
 def cmd_tm(a) -> dict:
@@ -41,7 +26,8 @@ def cmd_tm(a) -> dict:
     if cells > MAX_CELLS:
         raise HardwireError(f"the run visits {cells} cells; at most {MAX_CELLS} fit a compiled tape "
                             "(lower --max-steps)")
-    model = load(compiled_loop_machine(machine, cells, offset), a.device,
+    from .cache import cached_generated_model
+    model = load(cached_generated_model("turing_loop", tmlib.loop_program(machine, cells, offset)), a.device,
                  torch.float64 if a.dtype == "float64" else torch.float32)
     tokens = [0] * cells
     for i, s in enumerate(tape_in):

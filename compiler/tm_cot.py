@@ -1,7 +1,6 @@
 """`hardwire tm --mode cot`: the machine's steps generated one token each, by a one-layer transformer."""
 from __future__ import annotations
 
-import hashlib
 import time
 
 from . import tm as tmlib
@@ -13,18 +12,6 @@ MAX_TOKENS = 4096
 def parse_step(tok: str) -> tuple[str, int, int, int]:
     """'B1R-3' -> (state B, wrote 1, moved +1, head now at -3)."""
     return tok[0], int(tok[1]), 1 if tok[2] == "R" else -1, int(tok[3:])
-
-
-def compiled_cot_machine(source: str) -> str:
-    from .cache import cache_dir, cached_model_path
-    key = hashlib.sha256(source.encode()).hexdigest()[:16]
-    path = cache_dir() / f"turing_cot-{key}.hw"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(source)
-        tmp.replace(path)
-    return str(cached_model_path(str(path), {}))
 
 
 def replay(prompt: list[int], generated: list[str]) -> tuple[dict[int, int], int, int]:
@@ -57,7 +44,8 @@ def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s
         raise HardwireError(f"a chain of thought of {max_len} tokens is more than {MAX_TOKENS}; lower --max-steps "
                             "(long runs: --mode loop)")
     source = tmlib.cot_program(machine, len(prompt), lo, hi, max_len)
-    model = load(compiled_cot_machine(source), a.device, torch.float64 if a.dtype == "float64" else torch.float32)
+    from .cache import cached_generated_model
+    model = load(cached_generated_model("turing_cot", source), a.device, torch.float64 if a.dtype == "float64" else torch.float32)
     t1 = time.perf_counter()
     gen = generate(model, [prompt])[0]
     run_s = time.perf_counter() - t1
