@@ -45,7 +45,8 @@ def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s
                             "(long runs: --mode loop)")
     source = tmlib.cot_program(machine, len(prompt), lo, hi, max_len)
     from .cache import cached_generated_model
-    model = load(cached_generated_model("turing_cot", source), a.device, torch.float64 if a.dtype == "float64" else torch.float32)
+    dtype = torch.float64 if a.dtype == "float64" else torch.float32
+    model = load(cached_generated_model("turing_cot", source), a.device, dtype)
     t1 = time.perf_counter()
     gen = generate(model, [prompt])[0]
     run_s = time.perf_counter() - t1
