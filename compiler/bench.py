@@ -273,8 +273,8 @@ def cot_long_run(tokens: int) -> dict:
     return out
 
 
-LENGTH_PLAN = {"parity_count": ([8, 64, 512, 2048], 5), "parity_cot": ([8, 64, 512, 4096], 3),
-               "add_lsb": ([8, 64, 512, 1000], 5)}
+LENGTH_PLAN = {"parity_count": ([8, 64, 512, 2048, 4096], 5), "parity_cot": ([8, 64, 512, 4096, 16384], 3),
+               "add_lsb": ([8, 64, 512, 1000, 4000], 5)}
 
 
 def bench_lengths(out_dir: str = "bench/results") -> dict:
