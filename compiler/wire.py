@@ -108,10 +108,10 @@ def selector_terms(sel, where: tuple = (None, None, None)):
                         "(and the queries) into one value with map first", *where)
 
 
-def head(s: SOp, prog: Program, layout: Layout, d: int):
-    """W_Q, W_K (d x d_qk) and W_V (d x d_v), W_O (d_v x d) for one hard attention head."""
-    if wire_words.is_word_select(s.selector):
-        return wire_words.word_head(s, s.selector, layout, d, prog.max_len)
+def score_columns(s: SOp, prog: Program, layout: Layout):
+    """The head's score as columns: query reads, key reads (one pair per column), and the scale."""
+    if wire_words.is_word_select(s.selector):  # gap 1 between a match and BOS
+        return (*wire_words.word_score_columns(s.selector, layout), math.log(prog.max_len + 1) + LEAK_EXPONENT)
     if any(a.keys.encoding == WORD for a in selector_atoms(s.selector)):
         raise HardwireError("a select on words cannot be combined with other selects (yet)", prog.file,
                             s.line or None, s.column or None)
@@ -142,13 +142,19 @@ def head(s: SOp, prog: Program, layout: Layout, d: int):
         scale = (math.log(prog.max_len + 1) + LEAK_EXPONENT) / 1.0
     cols_q.append({NOT_BOS: theta, BOS: m + 1.0})
     cols_k.append({BOS: 1.0})
+    return cols_q, cols_k, scale
+
+
+def head(s: SOp, prog: Program, layout: Layout, d: int):
+    """W_Q, W_K (d x d_qk) and W_V (d x d_v), W_O (d_v x d) for one hard attention head."""
+    cols_q, cols_k, scale = score_columns(s, prog, layout)
     wq, wk = np.zeros((d, len(cols_q))), np.zeros((d, len(cols_k)))
     for j, (cq, ck) in enumerate(zip(cols_q, cols_k)):
         for dim, c in cq.items():
             wq[dim, j] += c * scale
         for dim, c in ck.items():
             wk[dim, j] += c
-    if is_width:
+    if isinstance(s, Width):
         vcols = [({BOS: 1.0}, layout.frac(s)[0])]
     else:
         out = layout.alloc(s)
@@ -300,7 +306,7 @@ def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None
 
 
 def erase_temporaries(order: list[Block], layout: Layout, units: Units) -> None:
-    """x - (ReLU(x) - ReLU(-x)) = 0 on every dimension the loop body wrote, registers excepted."""
+    """Every dimension the loop body wrote, registers excepted, back to 0 for the next pass."""
     dims: list[int] = []
     for b in order:
         if b.kind == EMBED or (isinstance(b.sop, Mux) and b.sop.target is not None):
@@ -309,6 +315,4 @@ def erase_temporaries(order: list[Block], layout: Layout, units: Units) -> None:
         for dim in layout.dims[(id(b.sop), part)]:
             if dim not in dims:
                 dims.append(dim)
-    for dim in dims:
-        units.add({dim: 1.0}, {dim: -1.0})
-        units.add({dim: -1.0}, {dim: 1.0})
+    wire_words.erase(units, dims)

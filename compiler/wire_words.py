@@ -12,6 +12,7 @@ import math
 
 from .layout import BOS, NOT_BOS, Layout
 from .sops import WORD, Const, Lin, Select, SOp, WordMux, WordTest
+from .words import is_copy
 
 Read = dict[int, float]
 
@@ -21,18 +22,14 @@ def term_read(layout: Layout, x: SOp, j: int | None) -> tuple[Read, int, int]:
     value (j None: the full signed value)."""
     dims = layout.dims[(id(x), "")]
     if x.encoding == WORD:
-        small = x.vrange is not None and (j is None or (x.vrange[0] >= 0 and x.vrange[1] < 2 ** (j + 1)))
-        if small:  # its value itself: congruent, and with the narrow known range
-            top = x.bits - 1
-            r = {dims[k]: float(2 ** k) for k in range(top)}
-            r[dims[top]] = -float(2 ** top)
-            return r, x.vrange[0], x.vrange[1]
-        if j is not None and j < x.bits - 1:
-            return {dims[k]: float(2 ** k) for k in range(j + 1)}, 0, 2 ** (j + 1) - 1
         top = x.bits - 1
+        small = x.vrange is not None and (j is None or (x.vrange[0] >= 0 and x.vrange[1] < 2 ** (j + 1)))
+        if j is not None and j < top and not small:
+            return {dims[k]: float(2 ** k) for k in range(j + 1)}, 0, 2 ** (j + 1) - 1
+        # its signed value itself: congruent, with the narrow range when one is known
         r = {dims[k]: float(2 ** k) for k in range(top)}
         r[dims[top]] = -float(2 ** top)
-        return r, -(2 ** top), 2 ** top - 1
+        return (r, *x.vrange) if small else (r, -(2 ** top), 2 ** top - 1)
     vals = [v if j is None else v % (2 ** (j + 1)) for v in x.values]
     return {d: float(v) for d, v in zip(dims, vals)}, min(vals), max(vals)
 
@@ -78,6 +75,31 @@ def add_interval(units, read, const, lo, hi, a, b, out, gate=None) -> None:
         add_step(units, read, const, b + 1, {d: -c for d, c in out.items()}, big, gate)
 
 
+def gate_dim(layout: Layout, g: SOp | None, polarity: bool) -> int | None:
+    """The dimension a case is gated on: its guard's True (or, polarity False, its False) dimension."""
+    return None if g is None else layout.dims[(id(g), "")][g.values.index(polarity)]
+
+
+def add_copy(units, src: int | None, gate: int | None, dst: int) -> None:
+    """dst gets the 0/1 value of dim src (None: the constant 1) where the gate is on, re-quantized:
+    [src + gate >= 2] with magnitudes about 1, so errors on src or the gate do not pass through."""
+    if src is None:
+        if gate is None:
+            units.add({NOT_BOS: 1.0}, {dst: 1.0})
+        else:
+            add_step(units, {gate: 1.0}, 0.0, 1, {dst: 1.0}, 4.0)
+        return
+    read = {src: 1.0} if gate is None else {src: 1.0, gate: 1.0}
+    add_step(units, read, 0.0, 1 if gate is None else 2, {dst: 1.0}, 6.0)
+
+
+def erase(units, dims: list[int]) -> None:
+    """Write -x on each dim, exactly: x - (ReLU(x) - ReLU(-x)) = 0, whatever error x carries."""
+    for d in dims:
+        units.add({d: 1.0}, {d: -1.0})
+        units.add({d: -1.0}, {d: 1.0})
+
+
 def bit_intervals(lo: int, hi: int, j: int):
     """Integers D in [lo, hi] whose bit j is set: D mod 2^(j+1) >= 2^j."""
     p = 2 ** (j + 1)
@@ -91,28 +113,20 @@ def mux(s: WordMux, layout: Layout, units) -> None:
     out = layout.dims[(id(target), "")]
     n = s.bits
     for (g, lin), pol in zip(s.cases, s.polarity):
-        gate = None if g is None else layout.dims[(id(g), "")][g.values.index(pol)]
-        pure = len(lin.terms) == 1 and lin.terms[0][0] == 1 and lin.const == 0 and lin.terms[0][1].encoding == WORD \
-            and lin.terms[0][1].bits == n
+        gate = gate_dim(layout, g, pol)
+        pure = is_copy(lin) and lin.terms and lin.terms[0][1].bits == n
         for j in range(n):
             if not lin.terms:  # a constant: its set bits, gated
                 if (lin.const >> j) & 1:
-                    if gate is None:
-                        units.add({NOT_BOS: 1.0}, {out[j]: 1.0})
-                    else:
-                        add_step(units, {gate: 1.0}, 0.0, 1, {out[j]: 1.0}, 4.0)
-            elif pure:  # a copy: [x_j + guard >= 2], magnitudes ~1, so it re-quantizes
-                xj = layout.dims[(id(lin.terms[0][1]), "")][j]
-                read = {xj: 1.0} if gate is None else {xj: 1.0, gate: 1.0}
-                add_step(units, read, 0.0, 1 if gate is None else 2, {out[j]: 1.0}, 6.0)
+                    add_copy(units, None, gate, out[j])
+            elif pure:  # a copy of a word, bit by bit
+                add_copy(units, layout.dims[(id(lin.terms[0][1]), "")][j], gate, out[j])
             else:
                 read, lo, hi, const = lin_read(layout, lin, j)
                 for a, b in bit_intervals(lo + const, hi + const, j):
                     add_interval(units, read, const, lo + const, hi + const, a, b, {out[j]: 1.0}, gate)
-    if s.target is not None:
-        for d in out:  # erase the old value exactly: x - (ReLU(x) - ReLU(-x)) = 0
-            units.add({d: 1.0}, {d: -1.0})
-            units.add({d: -1.0}, {d: 1.0})
+    if s.target is not None:  # a commit: the register's old value goes
+        erase(units, out)
 
 
 def onehot_mux(s, layout: Layout, units) -> None:
@@ -120,20 +134,14 @@ def onehot_mux(s, layout: Layout, units) -> None:
     out = layout.dims[(id(s.target), "")]
     values = s.target.values
     for (g, val), pol in zip(s.cases, s.polarity):
-        gate = None if g is None else layout.dims[(id(g), "")][g.values.index(pol)]
+        gate = gate_dim(layout, g, pol)
         for v, dim in zip(values, out):
             if not isinstance(val, SOp) or isinstance(val, Const):
-                const = val.value if isinstance(val, Const) else val
-                if const == v:
-                    read = {NOT_BOS: 1.0} if gate is None else {gate: 1.0}
-                    add_step(units, read, 0.0, 1, {dim: 1.0}, 6.0)
+                if (val.value if isinstance(val, Const) else val) == v:
+                    add_copy(units, None, gate, dim)
             elif v in val.values:
-                xv = layout.dims[(id(val), "")][val.values.index(v)]
-                read = {xv: 1.0} if gate is None else {xv: 1.0, gate: 1.0}
-                add_step(units, read, 0.0, 1 if gate is None else 2, {dim: 1.0}, 6.0)
-    for d in out:
-        units.add({d: 1.0}, {d: -1.0})
-        units.add({d: -1.0}, {d: 1.0})
+                add_copy(units, layout.dims[(id(val), "")][val.values.index(v)], gate, dim)
+    erase(units, out)
 
 
 def truth_intervals(op: str, c: int, lo: int, hi: int, n: int, wrapped: bool):
@@ -169,25 +177,11 @@ def is_word_select(sel) -> bool:
     return isinstance(sel, Select) and sel.keys.encoding == WORD
 
 
-def word_head(s, sel: Select, layout: Layout, d: int, max_len: int):
-    """Match every bit: score sum_j (2q_j - 1)(2k_j - 1) is n on a match, <= n-2 otherwise; BOS gets n-1."""
-    import numpy as np
+def word_score_columns(sel: Select, layout: Layout):
+    """Match every bit: score sum_j (2q_j - 1)(2k_j - 1) is n on a match, <= n-2 otherwise; BOS gets n-1,
+    so the gap is 1 whatever the length. Columns as in wire.score_columns."""
     n = sel.queries.bits
     qd, kd = layout.dims[(id(sel.queries), "")], layout.dims[(id(sel.keys), "")]
-    scale = math.log(max_len + 1) + 30.0  # gap 1 between a match and BOS
-    wq, wk = np.zeros((d, n + 1)), np.zeros((d, n + 1))
-    for j in range(n):
-        wq[qd[j], j], wq[NOT_BOS, j] = 2.0 * scale, -scale
-        wk[kd[j], j], wk[NOT_BOS, j] = 2.0, -1.0
-    wq[NOT_BOS, n], wq[BOS, n], wk[BOS, n] = (n - 1.0) * scale, (n + 1.0) * scale, 1.0
-    src, dst = layout.dims[(id(s.value), "")], layout.dims[(id(s), "")]
-    if s.encoding == WORD:
-        pairs = list(zip(src, dst))
-    else:  # a one-hot value: each value's dimension to the same value's; an empty selection reads `none`
-        pairs = [(a, dst[s.values.index(v)]) for v, a in zip(s.value.values, src)]
-        if None in s.values and None not in s.value.values:
-            pairs.append((BOS, dst[s.values.index(None)]))
-    wv, wo = np.zeros((d, len(pairs))), np.zeros((len(pairs), d))
-    for j, (a, b) in enumerate(pairs):
-        wv[a, j], wo[j, b] = 1.0, 1.0
-    return wq, wk, wv, wo, scale
+    cols_q = [{qd[j]: 2.0, NOT_BOS: -1.0} for j in range(n)] + [{NOT_BOS: n - 1.0, BOS: n + 1.0}]
+    cols_k = [{kd[j]: 2.0, NOT_BOS: -1.0} for j in range(n)] + [{BOS: 1.0}]
+    return cols_q, cols_k
