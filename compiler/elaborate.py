@@ -419,15 +419,17 @@ class Elaborator(WordOps, LoopOps):
                 return Select(self.word_sop(args[0], node), self.word_sop(args[1], node), "==")
             keys, queries = (self.as_sop(a, node) for a in args[:2])
             return Select(keys, queries, args[2])
-        if fname == "latest":
+        if fname in ("latest", "earliest"):
+            which = "last" if fname == "latest" else "first"
             if len(args) != 2 or not isinstance(args[0], (Select, SelAnd, SelOr, SelNot)):
-                raise self.err("latest takes a selector and a value: the value at the last selected position", node)
+                raise self.err(f"{fname} takes a selector and a value: the value at the {which} selected position",
+                               node)
             x = self.as_sop(args[1], node)
             if x.encoding != ONEHOT:
-                raise self.err("latest reads a one-hot value", node)
+                raise self.err(f"{fname} reads a one-hot value", node)
             m = node.meta
-            return Aggregate("_latest", sort_values(set(x.values) | {None}), ONEHOT, m.line, m.column,
-                             selector=args[0], value=x, latest=True)
+            return Aggregate(f"_{fname}", sort_values(set(x.values) | {None}), ONEHOT, m.line, m.column,
+                             selector=args[0], value=x, pick=fname)
         if fname in ("aggregate", "width"):
             want = 2 if fname == "aggregate" else 1
             if len(args) != want or not isinstance(args[0], (Select, SelAnd, SelOr, SelNot)):
@@ -469,7 +471,7 @@ class Elaborator(WordOps, LoopOps):
                 return fn(*args)
             return self.make_map(bound, sops, f"{fname}(...)", node)
         raise self.err(f"unknown function {fname!r} (known: map select aggregate width scalar onehot "
-                       "latest word default min max abs)", node)
+                       "latest earliest word default min max abs)", node)
 
     def source(self, node) -> str:
         m = node.meta

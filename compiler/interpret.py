@@ -76,8 +76,8 @@ def value(prog: Program, s: SOp, memo: dict, n: int) -> list:
         out = []
         for q, row in enumerate(selection(prog, s.selector, memo, n)):
             chosen = [x[k] for k in range(n) if row[k]]
-            if s.latest:
-                out.append(chosen[-1] if chosen else None)
+            if s.pick:
+                out.append((chosen[-1] if s.pick == "latest" else chosen[0]) if chosen else None)
             elif s.encoding == SCALAR:
                 mean = sum((Fraction(v) for v in chosen), Fraction(0)) / len(chosen) if chosen else Fraction(0)
                 out.append(int(mean) if mean.denominator == 1 else mean)

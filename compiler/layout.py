@@ -16,7 +16,7 @@ def fmt(v) -> str:
 class Layout:
     labels: list[str] = field(default_factory=lambda: ["bos", "not_bos"])
     dims: dict[tuple[int, str], list[int]] = field(default_factory=dict)
-    index: int | None = None  # a scalar copy of the position index, for `latest`
+    index: int | None = None  # a scalar copy of the position index, for `latest`/`earliest`
 
     def index_dim(self) -> int:
         if self.index is None:

@@ -129,7 +129,11 @@ class LoopOps:
         out = p.outputs.get(p.generate)
         if out is None:
             raise self.err(f"generate names {p.generate!r}, but there is no `output {p.generate} = ...`", node)
-        extra = [v for v in out.values if v not in p.vocab]
+        if out.encoding == WORD:
+            lo, hi = out.vrange if out.vrange is not None else (-(1 << (out.bits - 1)), (1 << (out.bits - 1)) - 1)
+            extra = [v for v in range(lo, hi + 1) if v not in p.vocab][:1]
+        else:
+            extra = [v for v in out.values if v not in p.vocab]
         if extra:
             raise self.err(f"output {p.generate!r} can be {extra[0]!r}, which is not in the vocabulary, so it "
                            "cannot be the next token", node)

@@ -135,11 +135,11 @@ class SelOr:
 class Aggregate(SOp):
     """Mean of a scalar over the selected keys (0 if none); the one selected value for onehot.
 
-    With `latest`, the value at the last selected key (the largest index), whatever else is selected.
+    With pick "latest" ("earliest"), the value at the last (first) selected key, whatever else is selected.
     """
     selector: Any = None
     value: SOp = None
-    latest: bool = False
+    pick: str = ""  # "latest" or "earliest": an index term on the score picks one key
 
 
 @dataclass(eq=False)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import HardwireError
 
 
-def parity_count_case(rng, n):
+def running_parity_case(rng, n):
     xs = [rng.randint(0, 1) for _ in range(n)]
     want, p = [], 0
     for x in xs:
@@ -23,28 +25,59 @@ def parity_count_case(rng, n):
     return xs, want
 
 
-def add_case(rng, n):
+def add_operands(rng, n) -> tuple[int, int]:
     a, b = rng.randrange(10 ** n), rng.randrange(10 ** n)
     if rng.random() < 0.5:  # half the cases carry through a long run of 9s
-        b = 10 ** n - 1 - a + rng.randint(0, 1)
-        b = min(max(b, 0), 10 ** n - 1)
-    digits = lambda x: [int(c) for c in reversed(str(x).rjust(n, "0"))]
-    return digits(a) + ["+"] + digits(b), a + b
+        b = min(max(10 ** n - 1 - a + rng.randint(0, 1), 0), 10 ** n - 1)
+    return a, b
 
 
-def check_case(name: str, model, xs, want, n: int) -> bool:
-    """Run the compiled model on one input and compare with the reference answer."""
-    if name == "parity_cot":
-        from runtime.generate import generate
-        return generate(model, [xs + ["="]])[0] == want
-    out = model.run([xs])[0]
-    if name == "add_lsb":
-        digits = out["sum"][n + 1:]
-        return int("".join(map(str, reversed(digits)))) + int(out["carry_out"][-1]) * 10 ** n == want
-    return out["parity"] == want
+def digits(x: int, n: int, lsb_first: bool = True) -> list[int]:
+    ds = [int(c) for c in str(x).rjust(n, "0")]
+    return ds[::-1] if lsb_first else ds
 
 
-REFERENCES = {"parity_count": parity_count_case, "parity_cot": parity_count_case, "add_lsb": add_case}
+def add_lsb_case(rng, n):
+    a, b = add_operands(rng, n)
+    return digits(a, n) + ["+"] + digits(b, n), a + b
+
+
+def add_msb_case(rng, n):
+    a, b = add_operands(rng, n)
+    return digits(a, n, False) + ["+"] + digits(b, n, False), a + b
+
+
+def add_cot_case(rng, n):
+    a, b = add_operands(rng, n)
+    return digits(a, n) + ["+"] + digits(b, n) + ["="], a + b
+
+
+def from_digits(ds: list, lsb_first: bool = True) -> int:
+    return int("".join(map(str, ds[::-1] if lsb_first else ds)))
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A plain-Python reference for a construction: random cases at length n, and how to read the model."""
+    case: Callable  # (rng, n) -> (input tokens, wanted answer)
+    check: Callable  # (model, input, n) -> the model's answer
+    span: int = 2  # positions (and offsets) reach span * n + 3: the word width must hold them, with a sign bit
+
+
+def generated(model, xs, n):
+    from runtime.generate import generate
+    return generate(model, [xs])[0]
+
+
+REFERENCES = {
+    "parity_count": Reference(running_parity_case, lambda m, xs, n: m.run([xs])[0]["parity"]),
+    "parity_cot": Reference(running_parity_case, lambda m, xs, n: generated(m, xs + ["="], n)),
+    "add_lsb": Reference(add_lsb_case, lambda m, xs, n: (lambda o: from_digits(o["sum"][n + 1:])
+                                                         + int(o["carry_out"][-1]) * 10 ** n)(m.run([xs])[0])),
+    "add_msb": Reference(add_msb_case, lambda m, xs, n: (lambda o: from_digits(o["sum"][n + 1:], False)
+                                                         + int(o["carry_out"][n + 1]) * 10 ** n)(m.run([xs])[0])),
+    "add_cot": Reference(add_cot_case, lambda m, xs, n: from_digits(generated(m, xs, n)), span=3),
+}
 
 
 def sweep(program: str, lengths: list[int], dtype: str, samples: int, length_param: str = "n",
@@ -62,7 +95,8 @@ def sweep(program: str, lengths: list[int], dtype: str, samples: int, length_par
     for n in lengths:
         params = {length_param: n, **(extra or {})}
         if "param bits" in Path(program).read_text():  # word width: every position, and a sign bit to spare
-            params.setdefault("bits", (2 * n + 2).bit_length() + 1)
+            span = REFERENCES[name].span if name in REFERENCES else 2
+            params.setdefault("bits", max((span * n + 2).bit_length() + 1, 6))  # and digit sums to 19
         prog = check_file(program, params)
         t0 = time.perf_counter()
         compiled = compile_program(prog)
@@ -71,8 +105,8 @@ def sweep(program: str, lengths: list[int], dtype: str, samples: int, length_par
         bad = 0
         for _ in range(samples):
             if name in REFERENCES:
-                xs, want = REFERENCES[name](rng, n)
-                bad += not check_case(name, model, xs, want, n)
+                xs, want = REFERENCES[name].case(rng, n)
+                bad += REFERENCES[name].check(model, xs, n) != want
             else:
                 xs = sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct)
                 bad += model.run([xs])[0] != run(prog, xs)

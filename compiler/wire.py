@@ -132,12 +132,13 @@ def score_columns(s: SOp, prog: Program, layout: Layout):
             cols_q.append(qcol)
             cols_k.append(kr)
     theta = m if is_width else m - 0.5
-    if getattr(s, "latest", False):
-        # match terms weigh G > 2 max_len, and the key's index is added: the last selected key wins by 1
+    if getattr(s, "pick", ""):
+        # match terms weigh G > 2 max_len, and the key's index is added (latest) or subtracted (earliest):
+        # the last (first) selected key wins by 1, and BOS still sits G/2 - max_len >= 1 from both sides
         big = 2.0 * (prog.max_len + 1)
         cols_q = [{dim: c * big for dim, c in col.items()} for col in cols_q]
         cols_q.append({NOT_BOS: 1.0})
-        cols_k.append({layout.index_dim(): 1.0})
+        cols_k.append({layout.index_dim(): 1.0 if s.pick == "latest" else -1.0})
         theta, m = theta * big, m * big
         scale = (math.log(prog.max_len + 1) + LEAK_EXPONENT) / 1.0
     cols_q.append({NOT_BOS: theta, BOS: m + 1.0})
@@ -147,13 +148,12 @@ def score_columns(s: SOp, prog: Program, layout: Layout):
 
 def head(s: SOp, prog: Program, layout: Layout, d: int):
     """W_Q, W_K (d x d_qk) and W_V (d x d_v), W_O (d_v x d) for one hard attention head."""
+    return dense_head(head_columns(s, prog, layout), d)
+
+
+def head_columns(s: SOp, prog: Program, layout: Layout) -> tuple:
+    """One head as sparse columns, nothing dense yet: (query columns, key columns, value columns, scale)."""
     cols_q, cols_k, scale = score_columns(s, prog, layout)
-    wq, wk = np.zeros((d, len(cols_q))), np.zeros((d, len(cols_k)))
-    for j, (cq, ck) in enumerate(zip(cols_q, cols_k)):
-        for dim, c in cq.items():
-            wq[dim, j] += c * scale
-        for dim, c in ck.items():
-            wk[dim, j] += c
     if isinstance(s, Width):
         vcols = [({BOS: 1.0}, layout.frac(s)[0])]
     else:
@@ -167,6 +167,18 @@ def head(s: SOp, prog: Program, layout: Layout, d: int):
             vcols = [(r, out[s.values.index(v)]) for v, r in zip(x.values, layout.read(x))]
             if None not in x.values:
                 vcols.append(({BOS: 1.0}, out[s.values.index(None)]))
+    return cols_q, cols_k, vcols, scale
+
+
+def dense_head(columns: tuple, d: int):
+    """head_columns' output as W_Q, W_K, W_V, W_O numpy arrays (and the scale)."""
+    cols_q, cols_k, vcols, scale = columns
+    wq, wk = np.zeros((d, len(cols_q))), np.zeros((d, len(cols_k)))
+    for j, (cq, ck) in enumerate(zip(cols_q, cols_k)):
+        for dim, c in cq.items():
+            wq[dim, j] += c * scale
+        for dim, c in ck.items():
+            wk[dim, j] += c
     wv, wo = np.zeros((d, len(vcols))), np.zeros((len(vcols), d))
     for j, (r, o) in enumerate(vcols):
         for dim, c in r.items():
@@ -265,11 +277,14 @@ def n_layers(when: dict[Block, int]) -> int:
     return last // 2 + 1 if last >= 0 else 0
 
 
-def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None = None):
+def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None = None,
+         max_params: int | None = None):
     """All weights as numpy arrays, layer by layer, plus the layout.
 
     `segments` are schedules laid one after the other (a loop body, then what follows it). The loop body's
     last MLP also erases every value the body wrote except the registers, so each pass starts clean.
+    Every layer is planned as sparse columns and hidden units first; a model over `max_params` parameters
+    is refused then, before any dense matrix is allocated.
     """
     layout = Layout()
     orders = [sorted(w, key=lambda b: (w[b], b.kind, b.sop.label)) for w in segments]
@@ -284,25 +299,48 @@ def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None
                 layout.frac(b.sop)
             elif not (isinstance(b.sop, Mux) and b.sop.target is not None):
                 layout.alloc(b.sop)
-    if any(getattr(b.sop, "latest", False) for w in segments for b in w):
+    if any(getattr(b.sop, "pick", "") for w in segments for b in w):
         layout.index_dim()
     d = len(layout.labels)
-    tok, pos, bits = embed(prog, embeds, layout, d)
-    if layout.index is not None:
-        pos[1:, layout.index] = np.arange(prog.max_len)
-    layers = []
+    plan = []  # per layer: its heads as sparse columns and its MLP's hidden units
     for k, (order, when) in enumerate(zip(orders, segments)):
         count = n_layers(when)
         for layer in range(count):
-            heads = [head(b.sop, prog, layout, d) for b in order if b.kind == ATTN and when[b] == 2 * layer]
+            heads = [head_columns(b.sop, prog, layout) for b in order if b.kind == ATTN and when[b] == 2 * layer]
             units = Units()
             for b in order:
                 if b.kind == MLP and when[b] == 2 * layer + 1:
                     mlp(b, layout, units, prog.file)
             if k == loop_index and layer == count - 1:
                 erase_temporaries(order, layout, units)
-            layers.append((heads, units))
+            plan.append((heads, units))
+    if max_params is not None:
+        check_size(prog, d, plan, max_params)
+    tok, pos, bits = embed(prog, embeds, layout, d)
+    if layout.index is not None:
+        pos[1:, layout.index] = np.arange(prog.max_len)
+    layers = [([dense_head(h, d) for h in heads], units) for heads, units in plan]
     return layout, tok, pos, bits, layers
+
+
+def planned_size(prog: Program, d: int, plan: list) -> dict:
+    """The size of the model a plan packs into (as artifact.build packs it): layers, d_model, d_mlp, params."""
+    rows = (1 if prog.word_vocab else len(prog.vocab) + 1) + prog.max_len + 1
+    params = (rows + (prog.word_bits if prog.word_vocab else 0)) * d
+    for heads, units in plan:
+        d_head = max([max(len(q), len(v)) for q, _, v, _ in heads], default=0)
+        params += 4 * len(heads) * d * d_head + 2 * d * len(units.reads)
+    return {"layers": len(plan), "d_model": d, "d_mlp": max([len(u.reads) for _, u in plan], default=0),
+            "params": params}
+
+
+def check_size(prog: Program, d: int, plan: list, max_params: int) -> None:
+    """Refuse a model over the parameter budget, naming the size it would have had."""
+    size = planned_size(prog, d, plan)
+    if size["params"] > max_params:
+        raise HardwireError(f"the compiled model would have {size['params']} parameters (layers {size['layers']}, "
+                            f"d_model {d}, d_mlp {size['d_mlp']}), over the budget of {max_params} "
+                            "(--max-params); lower max_len or simplify the program", prog.file)
 
 
 def erase_temporaries(order: list[Block], layout: Layout, units: Units) -> None:

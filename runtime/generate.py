@@ -9,7 +9,7 @@ import json
 
 import torch
 
-from .model import Transformer
+from .model import Transformer, decode_column
 
 PREFILL_CHUNK = 512
 
@@ -17,7 +17,7 @@ PREFILL_CHUNK = 512
 def next_values(model: Transformer, x: torch.Tensor, name: str) -> list:
     """The generated output's value at one position per row (x: [B, D])."""
     out = model.outputs[name]
-    return [out["values"][j] for j in x[:, out["dims"]].argmax(-1).tolist()]
+    return decode_column(x[:, out["dims"]], out)
 
 
 @torch.no_grad()

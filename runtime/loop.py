@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .model import Transformer, decode_words
+from .model import Transformer, decode_column, decode_words
 
 
 @dataclass
@@ -61,10 +61,7 @@ def trace_writer(path: str | None):
 
 def decode_register(x: torch.Tensor, reg: dict) -> list:
     """One register's value at every position of one row."""
-    z = x[:, reg["dims"]]
-    if reg["encoding"] == "word":
-        return decode_words(z)
-    return [reg["values"][j] for j in z.argmax(-1).tolist()]
+    return decode_column(x[:, reg["dims"]], reg)
 
 
 @torch.no_grad()

@@ -127,15 +127,7 @@ class Transformer(torch.nn.Module):
                 if not out["dims"]:
                     row[name] = [out.get("value", values[0] if values else None)] * n
                     continue
-                z = x[bi, 1:n + 1, out["dims"]]
-                if out["encoding"] == "word":
-                    row[name] = decode_words(z)
-                elif out["encoding"] == "onehot":
-                    row[name] = [values[j] for j in z.argmax(-1).tolist()]
-                else:
-                    grid = torch.tensor(out["grid"], dtype=z.dtype, device=z.device)
-                    idx = (z[:, 0:1] - grid[None, :]).abs().argmin(-1).tolist()
-                    row[name] = [values[j] for j in idx]
+                row[name] = decode_column(x[bi, 1:n + 1, out["dims"]], out)
             results.append(row)
         return results
 
@@ -144,6 +136,17 @@ class Transformer(torch.nn.Module):
         """Decoded outputs for a batch of token lists (any lengths up to max_len)."""
         ids, lengths = self.encode(batch)
         return self.decode(self(ids, lengths), lengths)
+
+
+def decode_column(z: torch.Tensor, out: dict) -> list:
+    """One output's values from its residual dims at a run of positions (z: [N, dims])."""
+    if out["encoding"] == "word":
+        return decode_words(z)
+    values = out["values"]
+    if out["encoding"] == "onehot":
+        return [values[j] for j in z.argmax(-1).tolist()]
+    grid = torch.tensor(out["grid"], dtype=z.dtype, device=z.device)
+    return [values[j] for j in (z[:, 0:1] - grid[None, :]).abs().argmin(-1).tolist()]
 
 
 def decode_words(z: torch.Tensor) -> list[int]:
@@ -174,18 +177,37 @@ def from_compiled(model, device: str | None = None, dtype: torch.dtype = torch.f
 
 
 def load(path: str, device: str | None = None, dtype: torch.dtype = torch.float32) -> Transformer:
-    """Load a weight file written by `hardwire compile` (needs torch and safetensors only)."""
+    """Load a weight file written by `hardwire compile` (needs torch and safetensors only).
+
+    Only safetensors is read: a pickle (e.g. from torch.save) is refused without being unpickled. The header is
+    checked against the tensors' shapes before any tensor is read, and every weight must be finite; a bad file
+    is one HardwireError naming it.
+    """
+    import os
+
     from safetensors import SafetensorError, safe_open
+
+    from compiler.artifact import check_weights
+    if os.path.isdir(path):
+        raise HardwireError("is a folder, not a weight file", path)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(9)  # safetensors: an 8-byte header length, then the JSON header's "{"
+    except FileNotFoundError:
+        raise HardwireError("no such weight file", path) from None
+    except OSError as e:
+        raise HardwireError(f"cannot read the weight file: {e.strerror}", path) from None
+    if magic[8:9] != b"{" and magic.startswith((b"PK\x03\x04", b"\x80")):
+        raise HardwireError("a pickle or zip file (e.g. from torch.save), not safetensors; hardwire reads "
+                            "safetensors only and never unpickles", path)
     try:
         with safe_open(path, framework="pt") as f:
             meta = json.loads((f.metadata() or {}).get("hardwire", "{}"))
-            if meta.get("format") != "hardwire/1":
-                raise HardwireError("not a hardwire weight file (no hardwire/1 header); compile one with "
-                                    "`hardwire compile PROG.hw -o OUT.safetensors`", path)
+            check_weights(meta, {k: list(f.get_slice(k).get_shape()) for k in f.keys()}, path)
             tensors = {k: f.get_tensor(k).to(dtype) for k in f.keys()}
-            config, labels, outputs = meta["config"], meta["labels"], meta["outputs"]
-    except FileNotFoundError:
-        raise HardwireError("no such weight file", path) from None
-    except (SafetensorError, OSError, ValueError, KeyError) as e:
+    except (SafetensorError, OSError, ValueError) as e:
         raise HardwireError(f"corrupt or foreign weight file ({str(e).splitlines()[0][:120]})", path) from None
-    return Transformer(tensors, config, labels, outputs).to(device or default_device())
+    for name, t in tensors.items():
+        if not bool(torch.isfinite(t).all()):
+            raise HardwireError(f"corrupt weight file: tensor {name!r} holds NaN or infinite values", path)
+    return Transformer(tensors, meta["config"], meta["labels"], meta["outputs"]).to(device or default_device())

@@ -63,3 +63,52 @@ def test_thousand_digit_operands_through_the_cli(tmp_path, capsys):
     assert main(["run", str(out), "--input", " ".join(map(str, x)), "--device", "cpu", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)["outputs"]
     assert decode(result, 1000) == a + b
+
+
+# ---- add_cot (chain of thought, LSB first) and add_msb (most significant digit first, constant depth) ----
+
+def lsb(x: int, n: int) -> list[int]:
+    return [int(c) for c in reversed(str(x).rjust(n, "0"))]
+
+
+@functools.cache
+def compiled(name: str, n: int):
+    bits = max((3 * n + 2).bit_length() + 1, 6)
+    prog = check_file(str(PROGRAM.parent / f"{name}.hw"), {"n": n, "bits": bits})
+    return prog, from_compiled(compile_program(prog), "cpu", torch.float32)
+
+
+@given(st.data())
+@settings(max_examples=60)
+def test_chain_of_thought_sum_matches_python(data):
+    from compiler.interpret import generate as reference
+    from runtime.generate import generate
+    n = data.draw(st.sampled_from([1, 2, 5, 8]))
+    a, b = (data.draw(st.integers(0, 10 ** n - 1)) for _ in range(2))
+    prog, model = compiled("add_cot", n)
+    prompt = lsb(a, n) + ["+"] + lsb(b, n) + ["="]
+    got = generate(model, [prompt])[0]
+    assert len(got) == n + 1 and got == lsb(a + b, n + 1)  # every digit, the top one (the last carry) too
+    assert reference(prog, prompt) == got
+
+
+@given(st.data())
+@settings(max_examples=60)
+def test_msb_first_sum_matches_python(data):
+    n = data.draw(st.sampled_from([1, 2, 5, 8]))
+    a, b = (data.draw(st.integers(0, 10 ** n - 1)) for _ in range(2))
+    prog, model = compiled("add_msb", n)
+    x = lsb(a, n)[::-1] + ["+"] + lsb(b, n)[::-1]
+    out = model.run([x])[0]
+    assert out == run(prog, x)
+    top = int(out["carry_out"][n + 1])  # at b_{n-1}, just after "+"
+    assert int(str(top) + "".join(map(str, out["sum"][n + 1:]))) == a + b
+
+
+def test_msb_first_pays_for_the_position_comparison():
+    """add_msb's `indices > indices` head needs a one-hot position table: its width grows with n, add_lsb's not."""
+    sizes = {name: [compile_program(compiled(name, n)[0]).summary()["d_model"] for n in (8, 64)]
+             for name in ("add_lsb", "add_msb")}
+    lsb_growth = sizes["add_lsb"][1] - sizes["add_lsb"][0]
+    msb_growth = sizes["add_msb"][1] - sizes["add_msb"][0]
+    assert msb_growth >= 2 * 56 and lsb_growth < 56
