@@ -11,10 +11,12 @@ import lark
 
 from .errors import HardwireError
 from .loops import LoopOps
+from .scalars import ScalarOps
 from .sops import (
     ONEHOT,
     SCALAR,
     WORD,
+    Affine,
     Aggregate,
     Const,
     Indices,
@@ -30,6 +32,7 @@ from .sops import (
     Table,
     Tokens,
     Width,
+    selector_atoms,
     sort_values,
 )
 from .words import Cases, WordOps, is_word
@@ -94,7 +97,7 @@ def over_sops(fn, args: list) -> tuple:
     return bound, [args[i] for i in slots]
 
 
-class Elaborator(WordOps, LoopOps):
+class Elaborator(WordOps, LoopOps, ScalarOps):
     def __init__(self, text: str, file: str, params: dict[str, int] | None):
         self.text, self.file, self.overrides = text, file, dict(params or {})
         self.env: dict[str, Any] = {}
@@ -147,6 +150,8 @@ class Elaborator(WordOps, LoopOps):
                 gen_node = node
             elif kind == "h_distinct":
                 self.prog.distinct = True
+            elif kind == "h_exact_len":
+                self.prog.exact_len = True
             else:
                 stmts.append(node)
         if self.overrides:
@@ -191,11 +196,15 @@ class Elaborator(WordOps, LoopOps):
                     raise self.err("an output must be a value at every position, not a selector", body)
                 if not isinstance(v, SOp):
                     v = Const(name, (v,), ONEHOT, value=v)
+                if isinstance(v, Affine):  # an output needs dimensions of its own: one MLP re-reads the form
+                    v = self.make_map(lambda x: x, [v], "copy", body)
+                    v.label = name
                 p.outputs[name] = v
         if not p.outputs:
             raise HardwireError("the program has no `output name = ...` line", self.file)
         if p.generate is not None:
             self.check_generate(gen_node)
+        self.check_soft_norms(p.roots())
         return p
 
     def value(self, body, local=None):
@@ -315,7 +324,9 @@ class Elaborator(WordOps, LoopOps):
             raise self.err("a predicate or lambda may only appear as an argument of select or map", node)
         raise self.err(f"unsupported construct {kind}", node)
 
-    def length(self, node) -> SOp:
+    def length(self, node) -> SOp | int:
+        if self.prog.exact_len:
+            return self.prog.max_len
         if self.prog.causal:
             raise self.err("`length` is unknown to a causal program; count the prefix with "
                            "width(select(indices, indices, <=))", node)
@@ -332,6 +343,10 @@ class Elaborator(WordOps, LoopOps):
                 raise self.err(f"operator {op!r} applies to values, not selectors (use & | !)", node)
         if any(is_word(a) for a in args):
             return self.word_arith(op, args, node)
+        if op in ("+", "-", "*", "/", "neg"):
+            affine = self.affine_of(op, args, node)
+            if affine is not None:
+                return affine
         if op == "not":
             fn = lambda a: not a
         elif op == "if":
@@ -418,12 +433,16 @@ class Elaborator(WordOps, LoopOps):
                     raise self.err("a select on words compares them with == only", node)
                 return Select(self.word_sop(args[0], node), self.word_sop(args[1], node), "==")
             keys, queries = (self.as_sop(a, node) for a in args[:2])
+            if SCALAR in (keys.encoding, queries.encoding):
+                raise self.err("select compares one-hot values or words, not scalars: wrap the scalar in "
+                               "onehot(...)", node)
             return Select(keys, queries, args[2])
         if fname in ("latest", "earliest"):
             which = "last" if fname == "latest" else "first"
             if len(args) != 2 or not isinstance(args[0], (Select, SelAnd, SelOr, SelNot)):
                 raise self.err(f"{fname} takes a selector and a value: the value at the {which} selected position",
                                node)
+            self.refuse_word_select(args[0], fname, node)
             x = self.as_sop(args[1], node)
             if x.encoding != ONEHOT:
                 raise self.err(f"{fname} reads a one-hot value", node)
@@ -435,6 +454,7 @@ class Elaborator(WordOps, LoopOps):
             if len(args) != want or not isinstance(args[0], (Select, SelAnd, SelOr, SelNot)):
                 raise self.err(f"{fname} takes a selector{' and a value' if want == 2 else ''}", node)
             if fname == "width":
+                self.refuse_word_select(args[0], fname, node)
                 return Width("_width", tuple(range(self.prog.max_len + 1)), ONEHOT, node.meta.line,
                              node.meta.column, selector=args[0])
             value = self.word_sop(args[1], node) if is_word(args[1]) else self.as_sop(args[1], node)
@@ -456,6 +476,8 @@ class Elaborator(WordOps, LoopOps):
                 return self.make_map(lambda v, w: w if v is None else v, [x, d], "default(...)", node, lift=False)
             return self.make_map(lambda v, d=d: d if v is None else v, [x], f"default(..., {d!r})", node,
                                  lift=False)
+        if fname == "layernorm":
+            return self.layernorm(args, node)
         if fname in ("scalar", "onehot"):
             if len(args) != 1:
                 raise self.err(f"{fname} takes one value", node)
@@ -471,7 +493,7 @@ class Elaborator(WordOps, LoopOps):
                 return fn(*args)
             return self.make_map(bound, sops, f"{fname}(...)", node)
         raise self.err(f"unknown function {fname!r} (known: map select aggregate width scalar onehot "
-                       "latest earliest word default min max abs)", node)
+                       "latest earliest word default min max abs layernorm)", node)
 
     def source(self, node) -> str:
         m = node.meta
@@ -500,8 +522,9 @@ class Elaborator(WordOps, LoopOps):
             vr = None if x.vrange is None else (min(x.vrange[0], 0), max(x.vrange[1], 0))  # 0 when none selected
             return Aggregate("_aggregate", (), WORD, m.line, m.column, x.bits, vr, selector=sel, value=x)
         if x.encoding == SCALAR:
-            return Aggregate("_aggregate", self.means(x.values, node), SCALAR, m.line, m.column,
-                             selector=sel, value=x)
+            exact = self.prog.exact_len and self.selects_every_key(sel)
+            values = self.exact_means(x.values, self.prog.max_len, node) if exact else self.means(x.values, node)
+            return Aggregate("_aggregate", values, SCALAR, m.line, m.column, selector=sel, value=x)
         if not self.selects_at_most_one(sel):
             raise self.err("aggregate of a one-hot value must select at most one position, and this "
                            "selector is not provably so: use `==` on a key that differs at every position "
@@ -529,6 +552,12 @@ class Elaborator(WordOps, LoopOps):
             return self.selects_at_most_one(sel.left) or self.selects_at_most_one(sel.right)
         return False
 
+    def refuse_word_select(self, sel, fname: str, node) -> None:
+        """Word selects are wired for one-hot aggregates only: their BOS and tie-break terms differ."""
+        if any(a.keys.encoding == WORD or a.queries.encoding == WORD for a in selector_atoms(sel)):
+            raise self.err(f"{fname} over a select on words is not compiled yet; select on one-hot values "
+                           "(e.g. indices) instead", node)
+
     def injective(self, s: SOp) -> bool:
         if isinstance(s, Indices):
             return True
@@ -541,7 +570,9 @@ class Elaborator(WordOps, LoopOps):
             return len({s.fn(*c) for c in combos}) == len(combos)
         if isinstance(s, Width) and isinstance(s.selector, Select) and not self.prog.causal:
             sel = s.selector
-            return sel.keys is sel.queries and sel.pred in ("<", ">") and self.injective(sel.keys)
+            kinds = {"num" if isinstance(v, (int, Fraction)) else type(v).__name__ for v in sel.keys.values}
+            comparable = len(kinds) == 1 and kinds <= {"num", "str"}  # none, tuples or mixed types may tie
+            return sel.keys is sel.queries and sel.pred in ("<", ">") and comparable and self.injective(sel.keys)
         return False
 
 

@@ -10,10 +10,12 @@ from .errors import HardwireError
 from .sops import (
     SCALAR,
     WORD,
+    Affine,
     Aggregate,
     Const,
     Indices,
     Map,
+    Norm,
     Program,
     Register,
     SOp,
@@ -31,6 +33,9 @@ def validate_input(prog: Program, tokens: list) -> None:
         raise HardwireError("the input is empty; give at least one token")
     if len(tokens) > prog.max_len:
         raise HardwireError(f"input has {len(tokens)} tokens but max_len is {prog.max_len}")
+    if prog.exact_len and len(tokens) != prog.max_len:
+        raise HardwireError(f"input has {len(tokens)} tokens, but this program is `exact_len`: every input has "
+                            f"exactly {prog.max_len}")
     for i, t in enumerate(tokens):
         if prog.word_vocab:
             n = prog.word_bits
@@ -64,6 +69,12 @@ def value(prog: Program, s: SOp, memo: dict, n: int) -> list:
         out = [s.value] * n
     elif isinstance(s, Register):
         out = memo["regs"][id(s)]
+    elif isinstance(s, Affine):
+        out = [sum((c * Fraction(v) for c, v in zip((c for c, _ in s.terms), vals)), s.const)
+               for vals in zip(*(value(prog, x, memo, n) for _, x in s.terms))]
+        out = [int(v) if v.denominator == 1 else v for v in out]
+    elif isinstance(s, Norm):
+        out = [v > 0 for v in value(prog, s.x, memo, n)]
     elif isinstance(s, Map):
         cols = [value(prog, i, memo, n) for i in s.inputs]
         out = [s.fn(*vals) for vals in zip(*cols)]

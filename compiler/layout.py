@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .sops import ONEHOT, WORD, Const, SOp, Width
+from .sops import ONEHOT, WORD, Affine, Const, SOp, Width
 
 BOS, NOT_BOS = 0, 1
 
@@ -41,6 +41,12 @@ class Layout:
 
     def read(self, s: SOp, part: str = "") -> list[dict[int, float]]:
         """Linear readers: one {dim: coeff} per one-hot value (or a single one for a scalar)."""
+        if isinstance(s, Affine):  # no dimensions of its own: the linear form of its terms (constant on not_bos)
+            form = {NOT_BOS: float(s.const)} if s.const else {}
+            for c, x in s.terms:
+                for dim, k in self.read(x)[0].items():
+                    form[dim] = form.get(dim, 0.0) + float(c) * k
+            return [form]
         if isinstance(s, Const):
             if s.encoding == ONEHOT:
                 return [{NOT_BOS: 1.0}]

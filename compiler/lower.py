@@ -7,12 +7,14 @@ import networkx as nx
 
 from .sops import (
     WORD,
+    Affine,
     Aggregate,
     Const,
     Indices,
     Lin,
     Map,
     Mux,
+    Norm,
     Program,
     Register,
     SOp,
@@ -66,6 +68,10 @@ def inputs_of(s: SOp) -> list[SOp]:
         return seen
     if isinstance(s, Map):
         return list(s.inputs)
+    if isinstance(s, Affine):
+        return [x for _, x in s.terms]
+    if isinstance(s, Norm):
+        return [s.x]
     if isinstance(s, (Aggregate, Width)):
         atoms = selector_atoms(s.selector)
         out = [a.keys for a in atoms] + [a.queries for a in atoms]
@@ -81,6 +87,13 @@ def lower(prog: Program, roots: list[SOp] | None = None) -> nx.DiGraph:
     g = nx.DiGraph()
     producer: dict[int, Block] = {}
 
+    def sources(s: SOp) -> list[Block]:
+        """The blocks s reads: its producer, or for an Affine (read as a linear form) its terms' producers."""
+        if isinstance(s, Affine):
+            return [b for _, x in s.terms for b in sources(x)]
+        b = visit(s)
+        return [] if b is None else [b]
+
     def visit(s: SOp) -> Block | None:
         if isinstance(s, Const):
             return None
@@ -91,8 +104,8 @@ def lower(prog: Program, roots: list[SOp] | None = None) -> nx.DiGraph:
             g.add_node(block)
             producer[id(s)] = block
             return block
-        deps = [b for b in (visit(i) for i in inputs_of(s)) if b is not None]
-        if isinstance(s, Map):
+        deps = [b for i in inputs_of(s) for b in sources(i)]
+        if isinstance(s, (Map, Norm)):  # a LayerNorm sits in an MLP slot, beside the MLP
             block = Block(MLP, s)
             g.add_node(block)
             g.add_edges_from((d, block) for d in deps)

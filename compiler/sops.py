@@ -50,6 +50,28 @@ class Map(SOp):
     text: str = ""
 
 
+@dataclass(eq=False)
+class Affine(SOp):
+    """sum(coef * x) + const over scalars: no block computes it, every reader reads the linear form."""
+    terms: tuple = ()  # ((coef, scalar SOp), ...)
+    const: Fraction = Fraction(0)
+
+
+@dataclass(eq=False)
+class Norm(SOp):
+    """`layernorm(x, eps)`: a LayerNorm over the pair (x, -x) turns the sign of a scalar into a boolean.
+
+    LN_eps(x, -x) = (a, -a) with a = x / sqrt(x^2 + eps): exactly +-1 when eps is 0, whatever |x| is.
+    """
+    x: SOp = None
+    eps: Fraction = Fraction(0)
+
+    def margin(self) -> float:
+        """The least |a| over x's values: 1 at eps 0; below 1 the boolean is soft."""
+        m = min(abs(float(v)) for v in self.x.values)
+        return m / (m * m + float(self.eps)) ** 0.5
+
+
 @dataclass
 class Lin:
     """sum(coef * x) + const, wrapped to the word: a word expression not yet held in the residual."""
@@ -172,6 +194,7 @@ class Program:
     loop: Loop | None = None
     generate: str | None = None   # the output whose value at the last position is the next token
     stop: tuple = ()              # generation ends after appending one of these (or at max_len)
+    exact_len: bool = False       # every input has exactly max_len tokens
 
     def roots(self) -> list:
         """Every value the compiled model must compute: the outputs and the loop's commits."""

@@ -25,6 +25,11 @@ def running_parity_case(rng, n):
     return xs, want
 
 
+def parity_case(rng, n):
+    xs = [rng.randint(0, 1) for _ in range(n)]
+    return xs, [sum(xs) % 2 == 1] * n
+
+
 def add_operands(rng, n) -> tuple[int, int]:
     a, b = rng.randrange(10 ** n), rng.randrange(10 ** n)
     if rng.random() < 0.5:  # half the cases carry through a long run of 9s
@@ -71,6 +76,7 @@ def generated(model, xs, n):
 
 REFERENCES = {
     "parity_count": Reference(running_parity_case, lambda m, xs, n: m.run([xs])[0]["parity"]),
+    "parity_cc": Reference(parity_case, lambda m, xs, n: m.run([xs])[0]["parity"]),
     "parity_cot": Reference(running_parity_case, lambda m, xs, n: generated(m, xs + ["="], n)),
     "add_lsb": Reference(add_lsb_case, lambda m, xs, n: (lambda o: from_digits(o["sum"][n + 1:])
                                                          + int(o["carry_out"][-1]) * 10 ** n)(m.run([xs])[0])),
@@ -108,7 +114,7 @@ def sweep(program: str, lengths: list[int], dtype: str, samples: int, length_par
                 xs, want = REFERENCES[name].case(rng, n)
                 bad += REFERENCES[name].check(model, xs, n) != want
             else:
-                xs = sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct)
+                xs = sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, exact=prog.exact_len)
                 bad += model.run([xs])[0] != run(prog, xs)
         rows.append({"length": n, "samples": samples, "mismatches": bad, **compiled.summary(),
                      "seconds": round(time.perf_counter() - t0, 2)})

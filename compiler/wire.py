@@ -19,6 +19,7 @@ from .sops import (
     Indices,
     Map,
     Mux,
+    Norm,
     OneHotMux,
     Program,
     Register,
@@ -193,6 +194,7 @@ class Units:
     def __init__(self):
         self.reads: list[dict[int, float]] = []
         self.writes: list[dict[int, float]] = []
+        self.norms: list[tuple[dict[int, float], tuple[int, int], float]] = []  # (x's form, (true, false), eps)
 
     def add(self, read: dict[int, float], write: dict[int, float]) -> None:
         self.reads.append(read)
@@ -222,12 +224,18 @@ def lookup(s: Map, layout: Layout, units: Units) -> None:
             units.add(read, w)
 
 
-def discretize(s: SOp, x_read: dict[int, float], grid: list, f, layout: Layout, units: Units) -> None:
-    """Piecewise-constant function of one scalar on a known grid: a steep ramp at each change."""
+def discretize(s: SOp, x_read: dict[int, float], grid: list, f, layout: Layout, units: Units,
+               gate: dict[int, float] | None = None) -> None:
+    """Piecewise-constant function of one scalar on a known grid: a steep ramp at each change.
+
+    With a gate (a form that is 1 when some one-hot inputs hold given values and <= 0 otherwise), every
+    unit is pushed off unless the gate is 1: one gated staircase per combination of those values.
+    """
     pts = [(Fraction(g), f(g)) for g in grid]
     pts.sort(key=lambda p: p[0])
     bound = max(abs(float(g)) for g, _ in pts) + 1.0
-    units.add({NOT_BOS: 1.0}, out_write(s, layout, pts[0][1]))
+    base = dict(gate) if gate is not None else {NOT_BOS: 1.0}
+    units.add(base, out_write(s, layout, pts[0][1]))
     for (g0, v0), (g1, v1) in zip(pts, pts[1:]):
         if v0 == v1:
             continue
@@ -242,7 +250,33 @@ def discretize(s: SOp, x_read: dict[int, float], grid: list, f, layout: Layout, 
             read = {dim: c / h for dim, c in x_read.items()}
             read[NOT_BOS] = read.get(NOT_BOS, 0.0) + (-t / h + shift)
             read[BOS] = read.get(BOS, 0.0) - big
+            if gate is not None:  # + 2 big (gate - 1): off by more than any ramp's reach unless the gate is 1
+                for dim, c in gate.items():
+                    read[dim] = read.get(dim, 0.0) + 2.0 * big * c
+                read[NOT_BOS] = read.get(NOT_BOS, 0.0) - 2.0 * big
             units.add(read, {dim: sign * c for dim, c in w.items()})
+
+
+def gated_discretize(s: Map, layout: Layout, units: Units) -> None:
+    """A map over one scalar and one-hot inputs: a staircase in the scalar for each one-hot combination."""
+    k = next(j for j, i in enumerate(s.inputs) if i.encoding != ONEHOT)
+    x, others = s.inputs[k], [i for j, i in enumerate(s.inputs) if j != k]
+    readers = [list(zip(i.values, layout.read(i))) for i in others]
+    for combo in itertools.product(*readers):
+        gate = {NOT_BOS: 1.0 - len(others), BOS: -(len(others) + 1.0)}
+        for _, r in combo:
+            for dim, c in r.items():
+                gate[dim] = gate.get(dim, 0.0) + c
+        vals = [v for v, _ in combo]
+        f = lambda g, vals=vals: s.fn(*(vals[:k] + [g] + vals[k:]))
+        discretize(s, layout.read(x)[0], list(x.values), f, layout, units, gate)
+
+
+def norm(s: Norm, layout: Layout, units: Units) -> None:
+    """layernorm(x, eps): a LayerNorm over (x, -x) writes (a, -a)/2 to (true, false), a unit adds 1/2 to both."""
+    false, true = layout.dims[(id(s), "")]
+    units.norms.append((layout.read(s.x)[0], (true, false), float(s.eps)))
+    units.add({NOT_BOS: 1.0}, {true: 0.5, false: 0.5})
 
 
 def mlp(b: Block, layout: Layout, units: Units, file: str | None = None) -> None:
@@ -254,6 +288,9 @@ def mlp(b: Block, layout: Layout, units: Units, file: str | None = None) -> None
         wire_words.onehot_mux(s, layout, units)
         return
     layout.alloc(s)
+    if isinstance(s, Norm):
+        norm(s, layout, units)
+        return
     if isinstance(s, WordTest):
         wire_words.test(s, layout, units)
         return
@@ -265,9 +302,12 @@ def mlp(b: Block, layout: Layout, units: Units, file: str | None = None) -> None
     elif len(s.inputs) == 1:
         x = s.inputs[0]
         discretize(s, layout.read(x)[0], list(x.values), s.fn, layout, units)
+    elif sum(i.encoding != ONEHOT for i in s.inputs) == 1:
+        gated_discretize(s, layout, units)
     else:
-        raise HardwireError(f"{s.label}: an MLP over several inputs needs them one-hot; wrap the scalar "
-                            "inputs in onehot(...)", file, s.line, s.column)
+        raise HardwireError(f"{s.label}: an MLP over several scalar inputs cannot be a lookup; wrap all but one "
+                            "in onehot(...), or combine them linearly first (x - y is free)", file, s.line,
+                            s.column)
     if s.encoding == ONEHOT and None in s.values:
         units.add({BOS: 1.0}, out_write(s, layout, None))
 
@@ -329,7 +369,7 @@ def planned_size(prog: Program, d: int, plan: list) -> dict:
     params = (rows + (prog.word_bits if prog.word_vocab else 0)) * d
     for heads, units in plan:
         d_head = max([max(len(q), len(v)) for q, _, v, _ in heads], default=0)
-        params += 4 * len(heads) * d * d_head + 2 * d * len(units.reads)
+        params += 4 * len(heads) * d * d_head + 2 * d * (len(units.reads) + 2 * len(units.norms))
     return {"layers": len(plan), "d_model": d, "d_mlp": max([len(u.reads) for _, u in plan], default=0),
             "params": params}
 

@@ -1,6 +1,6 @@
 """Autoregressive decoding with a KV cache, batched: each row appends its own next token at its own position.
 
-The model is causal and has no normalization, so a position's residual never changes once computed:
+The model is causal and every norm is position-wise, so a position's residual never changes once computed:
 caching each layer's keys and values is exact, and one step costs one position per row.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ def generate(model: Transformer, prompts: list[list], max_len: int | None = None
     keys = torch.arange(limit, device=x.device)
     caches = []
     for i in range(cfg["n_layers"]):  # prefill: the prompts, keeping every layer's keys and values
-        qkv, wo, w_in, w_out = model.packed(i)
+        qkv, wo, _, _ = model.packed(i)
         kv = None
         if qkv is not None:
             h = cfg["layers"][i]["heads"]
@@ -48,8 +48,7 @@ def generate(model: Transformer, prompts: list[list], max_len: int | None = None
                 sc = (q[:, :, s:s + len(qs)] @ k.transpose(-1, -2)).masked_fill(~ok[:, None], float("-inf"))
                 out[:, :, s:s + len(qs)] = torch.softmax(sc, -1) @ v
             x = x + out.transpose(1, 2).reshape(b, t, -1) @ wo
-        if w_in is not None:
-            x = x + torch.relu(x @ w_in) @ w_out
+        x = model.mlp(x, i)
         caches.append(kv)
     rows = torch.arange(b, device=x.device)
     last = x[rows, lengths - 1]                     # [B, D]: the residual at each row's last position
@@ -72,7 +71,7 @@ def generate(model: Transformer, prompts: list[list], max_len: int | None = None
         y = (model.p("embed.tokens")[step_ids] + model.p("embed.positions")[p])[:, None, :]   # [B, 1, D]
         valid = (keys[None, :] <= p[:, None])[:, None, None, :]                              # [B, 1, 1, L]
         for i in range(cfg["n_layers"]):
-            qkv, wo, w_in, w_out = model.packed(i)
+            qkv, wo, _, _ = model.packed(i)
             if qkv is not None:
                 h = cfg["layers"][i]["heads"]
                 q, k, v = (y @ qkv).view(b, 1, 3, h, -1).permute(2, 0, 3, 1, 4)  # [B, H, 1, dh]
@@ -81,7 +80,6 @@ def generate(model: Transformer, prompts: list[list], max_len: int | None = None
                 vc[rows, :, p] = v[:, :, 0]
                 att = torch.softmax((q @ kc.transpose(-1, -2)).masked_fill(~valid, float("-inf")), -1)
                 y = y + (att @ vc).transpose(1, 2).reshape(b, 1, -1) @ wo
-            if w_in is not None:
-                y = y + torch.relu(y @ w_in) @ w_out
+            y = model.mlp(y, i)
         last = y[:, 0]
         pos = pos + 1

@@ -1,4 +1,4 @@
-"""A plain transformer (no biases, ReLU MLPs, hard-scaled softmax heads) that runs any artifact."""
+"""A plain transformer (no biases, ReLU MLPs, hard-scaled softmax heads, pair LayerNorms) that runs any artifact."""
 from __future__ import annotations
 
 import json
@@ -70,9 +70,19 @@ class Transformer(torch.nn.Module):
             scores = (q @ k.transpose(-1, -2)).masked_fill(~mask[:, None], float("-inf"))
             att = torch.softmax(scores, dim=-1)
             x = x + (att @ v).transpose(1, 2).reshape(b, t, -1) @ wo
+        return self.mlp(x, i), att
+
+    def mlp(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """Layer i's position-wise slot: the ReLU MLP and, beside it, any LayerNorms, both read the same x."""
+        _, _, w_in, w_out = self.packed(i)
+        y = x
         if w_in is not None:
-            x = x + torch.relu(x @ w_in) @ w_out
-        return x, att
+            y = y + torch.relu(x @ w_in) @ w_out
+        n_in = self.p(f"layers.{i}.norm.W_in")
+        if n_in is not None:
+            eps = torch.tensor(self.config["layers"][i]["norm_eps"], dtype=x.dtype, device=x.device)
+            y = y + layer_norm_pairs(x @ n_in, eps) @ self.p(f"layers.{i}.norm.W_out")
+        return y
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, trace: bool = False):
         """ids: [B, T] with BOS at 0; returns the final residual (and every layer's, with attention).
@@ -97,6 +107,9 @@ class Transformer(torch.nn.Module):
                 raise HardwireError("the input is empty; give at least one token")
             if len(seq) > cfg["max_len"]:
                 raise HardwireError(f"input has {len(seq)} tokens but max_len is {cfg['max_len']}")
+            if cfg.get("exact_len") and len(seq) != cfg["max_len"]:
+                raise HardwireError(f"input has {len(seq)} tokens, but this model is `exact_len`: every input has "
+                                    f"exactly {cfg['max_len']}")
             row = [0]
             for i, tok in enumerate(seq):
                 if word:
@@ -136,6 +149,18 @@ class Transformer(torch.nn.Module):
         """Decoded outputs for a batch of token lists (any lengths up to max_len)."""
         ids, lengths = self.encode(batch)
         return self.decode(self(ids, lengths), lengths)
+
+
+def layer_norm_pairs(v: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """LayerNorm (no gain, no bias) over each consecutive pair of v's last dim, with one epsilon per pair.
+
+    At eps = 0 a constant pair (variance 0: BOS, padding) gives 0 rather than 0/0; the checker proves the
+    program's own positions never have variance 0.
+    """
+    g = v.view(*v.shape[:-1], -1, 2)
+    c = g - g.mean(-1, keepdim=True)
+    var = (c * c).mean(-1, keepdim=True) + eps[:, None]
+    return torch.where(var > 0, c * torch.rsqrt(var.clamp_min(torch.finfo(v.dtype).tiny)), 0.0).view_as(v)
 
 
 def decode_column(z: torch.Tensor, out: dict) -> list:

@@ -71,7 +71,7 @@ def test_compile_is_deterministic(tmp_path):
 def test_wiring_refusals_name_file_line_column(tmp_path, capsys):
     p = tmp_path / "mix.hw"
     p.write_text("program b\nvocab {0, 1}\nmax_len 4\nx = scalar(tokens)\n"
-                 "output y = aggregate(select(indices, indices, <=), x) + indices\n")
+                 "output y = map((a, b) -> a * b, aggregate(select(indices, indices, <=), x), x)\n")
     out = tmp_path / "o.safetensors"
     bad(["compile", str(p), "-o", str(out)], capsys, f"{p}:5:12:")
     p.write_text("program b\nvocab {0, 1}\nmax_len 4\n"

@@ -31,7 +31,8 @@ def test_example_is_exact(src):
     model = from_compiled(compile_program(prog), "cpu")
     rng = random.Random(0)
     bits = prog.word_bits if prog.word_vocab else 0
-    batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits) for _ in range(SAMPLES)]
+    batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, prog.exact_len)
+             for _ in range(SAMPLES)]
     if prog.generate is not None:
         from compiler.interpret import generate as reference
         from runtime.generate import generate
