@@ -1,0 +1,126 @@
+"""Word bugs: heads over selects on words, word constants, `if` on words (compiler/wire.py, wire_words.py, words.py)."""
+import pytest
+
+from tests.regressions.common import check
+
+CONST_QUERY = """
+    word 6
+    vocab word
+    max_len 4
+    output o = width(select(tokens, 3, ==))
+"""
+CONST_VALUE = """
+    word 4
+    vocab word
+    max_len 3
+    output o = aggregate(select(indices, indices, ==), word(5))
+"""
+
+
+CONST_BUG = pytest.mark.xfail(strict=True, raises=KeyError,
+                              reason="a word constant is a Const, which lower() never makes a block, so it has no "
+                                     "residual dims; the head that copies it as a value raises KeyError")
+
+
+# select-side fixed: width over a select on words is refused by the checker (not compiled yet)
+@pytest.mark.parametrize("source", [CONST_QUERY, pytest.param(CONST_VALUE, marks=CONST_BUG)],
+                         ids=["select-side", "aggregate-value"])
+def test_word_constant_read_by_a_head(source: str) -> None:
+    check(source, [[1, 3, 3], [3]])
+
+
+WIDTH_OF_WORD_SELECT = """
+    word 4
+    vocab word
+    max_len 3
+    output o = width(select(indices, tokens, ==))
+"""
+
+
+# fixed: the checker refuses width over a select on words (not compiled yet)
+def test_width_of_a_select_on_words() -> None:
+    # [1, 1, 0]: model [3, 3, 3], interpreter [1, 1, 1]
+    check(WIDTH_OF_WORD_SELECT, [[1, 1, 0], [0, 5, 2]])
+
+
+LATEST_OF_WORD_SELECT = """
+    word 2
+    vocab word
+    max_len 4
+    output o = latest(select(tokens, tokens, ==), indices)
+"""
+
+
+# fixed: the checker refuses latest/earliest over a select on words (not compiled yet)
+def test_latest_of_a_select_on_words() -> None:
+    # [1, -2, 0, 1]: model [0, 1, 2, 0], interpreter [3, 1, 2, 3]
+    check(LATEST_OF_WORD_SELECT, [[1, -2, 0, 1], [0, 0]])
+
+
+INT_GUARD = """
+    word 4
+    vocab word
+    max_len {n}
+    output o = if indices then tokens else 7
+"""
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="words.guard_of accepts 0/1 integers as a boolean (0 == False); the mux gates on the "
+                          "dimension of 1 while the interpreter's case test is `is True`, so it never takes `then`")
+def test_if_on_words_with_an_integer_condition() -> None:
+    # [5, -7]: model [7, -7], interpreter [7, 7]
+    check(INT_GUARD.format(n=2), [[5, -7], [7, 4]])
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="words.guard_of accepts indices {0} as a boolean; wire_words.gate_dim then looks for the "
+                          "dimension of True in (0,) and raises ValueError")
+def test_if_on_words_with_an_integer_condition_of_one_value() -> None:
+    check(INT_GUARD.format(n=1), [[5]])
+
+
+NEVER_TRUE = """
+    word 4
+    vocab word
+    max_len 3
+    output o = if indices < 0 then tokens else 7
+"""
+NEVER_FALSE = """
+    word 4
+    vocab word
+    max_len 3
+    output o = if indices >= 0 then tokens else 7
+"""
+ALWAYS_NONE = """
+    word 4
+    vocab {0, 1}
+    max_len 3
+    c = aggregate(select(indices, indices + 1, ==), tokens == 5)
+    output o = if c then word(indices) else 7
+"""
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="wire_words.gate_dim gates a case on its guard's True (an `else`: False) dimension, which "
+                          "a guard whose value set lacks it does not have: ValueError")
+@pytest.mark.parametrize("source", [NEVER_TRUE, NEVER_FALSE, ALWAYS_NONE], ids=["never-true", "never-false", "none"])
+def test_if_on_words_with_a_one_sided_condition(source: str) -> None:
+    check(source, [[1, 0, 1]])
+
+
+NONE_GUARD = """
+    word 4
+    vocab {0, 1}
+    max_len 3
+    c = aggregate(select(indices, indices + 1, ==), tokens == 1)
+    output o = if c then word(5) else 3
+"""
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="words.exclusive_guards builds the `else` guard (first_true) with make_map's none lifting, "
+                          "so a none condition gates no case (0); the interpreter's mux takes `else`")
+def test_if_on_words_with_a_none_condition() -> None:
+    # [1, 0, 1]: model [3, 5, 0], interpreter [3, 5, 3] (c is none at the last position)
+    check(NONE_GUARD, [[1, 0, 1], [0, 0]])
