@@ -8,4 +8,4 @@ test:
 demo:
 	$(PY) -m compiler.demo
 lint:
-	$(PY) -m ruff check compiler runtime tests
+	$(PY) -m ruff check compiler runtime tests hardwire

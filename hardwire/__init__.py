@@ -1,0 +1,13 @@
+"""hardwire's Python API: compile small programs into exact transformer weights, run, trace and check them.
+
+>>> import hardwire
+>>> model = hardwire.compile_file("programs/reverse.hw")
+>>> model("a b c")["outputs"]
+{'reversed': ['c', 'b', 'a']}
+"""
+from compiler.errors import HardwireError
+
+from .api import Check, Model, compile_file, compile_source, load
+from .trace import Trace
+
+__all__ = ["Check", "HardwireError", "Model", "Trace", "compile_file", "compile_source", "load"]
