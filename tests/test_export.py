@@ -1,0 +1,167 @@
+"""`hardwire export`: the ONNX graph (onnxruntime) and the TransformerLens model (TransformerBridge.boot_native)
+give the runtime's residual stream and decoded outputs on random inputs, for every program in programs/; what
+the target cannot hold is refused in one line (exit 2). Needs the `export` extra; skipped without it."""
+import functools
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from compiler import export_cmd, export_onnx, export_tl
+from compiler.artifact import compile_program
+from compiler.cli import main
+from compiler.elaborate import check_file
+from runtime.model import from_compiled
+
+PROGRAMS = Path(__file__).resolve().parent.parent / "programs"
+NAMES = sorted(p.stem for p in PROGRAMS.glob("*.hw"))
+SMALL = {"subleq": {"mem": 16, "bits": 8}, "parity_cc": {"n": 16}}  # the rest compile small at their defaults
+TL_REFUSED = {"parity_cc": "LayerNorm over pairs"}
+SAMPLES = 48
+
+
+@functools.cache
+def model(name: str, **params):
+    prog = check_file(str(PROGRAMS / f"{name}.hw"), params or SMALL.get(name, {}))
+    return from_compiled(compile_program(prog), "cpu")
+
+
+def weights(name: str, tmp_path: Path, **params) -> str:
+    path = tmp_path / f"{name}.safetensors"
+    compile_program(check_file(str(PROGRAMS / f"{name}.hw"), params or SMALL.get(name, {}))).save(str(path))
+    return str(path)
+
+
+def one_line_error(capsys, args: list[str], needle: str) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and needle in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_onnx_matches_runtime(name, tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    m = model(name)
+    path = str(tmp_path / f"{name}.onnx")
+    info = export_onnx.export(m, path)
+    assert info["one_pass"] == ("loop" in m.config or "generate" in m.config)
+    r = export_cmd.verify(m, "onnx", path, SAMPLES, seed=1)
+    assert r["mismatches"] == 0 and r["max_abs_diff"] < 1e-4, r
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in TL_REFUSED])
+def test_transformer_lens_matches_runtime(name, tmp_path):
+    pytest.importorskip("transformer_lens")
+    m = model(name)
+    folder = str(tmp_path / name)
+    export_tl.export(m, folder, forward_only=True)
+    r = export_cmd.verify(m, "transformer-lens", folder, SAMPLES, seed=1)
+    assert r["mismatches"] == 0 and r["max_abs_diff"] < 1e-4, r
+
+
+def test_transformer_lens_hooks_see_every_layer(tmp_path):
+    """The point of the TL export: its cache holds each layer's residual and attention pattern, as ours does."""
+    pytest.importorskip("transformer_lens")
+    m = model("dyck2")  # heads vary by layer (2, 0, 1, 0, 0): padded heads and empty layers add exactly 0
+    export_tl.export(m, str(tmp_path / "tl"))
+    bridge = export_tl.load_bridge(str(tmp_path / "tl"))
+    ids, lengths = m.encode([list("(([])"), list("[]"), list("(((]]]")])
+    mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
+    with torch.no_grad():
+        _, residuals, patterns = m(ids, lengths, trace=True)
+        logits, cache = bridge.run_with_cache(ids, attention_mask=mask)
+    for i in range(m.config["n_layers"]):
+        assert torch.equal(cache[f"blocks.{i}.hook_resid_post"], residuals[i + 1]), i
+    assert torch.equal(cache["blocks.0.attn.hook_pattern"], patterns[0])
+    assert torch.equal(logits, residuals[-1])
+
+
+def test_cli_writes_files_and_verifies(tmp_path, capsys):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    src = weights("parity_cc", tmp_path)  # the pair LayerNorm: ONNX holds it
+    out = tmp_path / "pcc.onnx"
+    assert main(["export", src, "--to", "onnx", "-o", str(out), "--verify", "20", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["verify"]["mismatches"] == 0 and info["graph_outputs"] == ["residual", "decoded.parity"]
+    side = json.loads((tmp_path / "pcc.vocab.json").read_text())
+    assert side["token_ids"] == {"0": 1, "1": 2} and side["bos_id"] == 0
+    proto = onnx.load(str(out))
+    onnx.checker.check_model(proto, full_check=True)
+    assert {p.key for p in proto.metadata_props} == {"hardwire"}
+    assert {n.op_type for n in proto.graph.node} >= {"ReduceMean", "Sqrt", "Where", "Softmax", "Relu", "MatMul"}
+
+
+def test_cli_transformer_lens_folder(tmp_path, capsys):
+    pytest.importorskip("transformer_lens")
+    src = weights("reverse", tmp_path)
+    out = tmp_path / "rev_tl"
+    assert main(["export", src, "--to", "transformer-lens", "-o", str(out), "--verify", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["verify"] == {"samples": 32, "max_abs_diff": 0.0, "mismatches": 0}
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "vocab.json"]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["normalization_type"] is None and cfg["act_fn"] == "relu" and cfg["attention_dir"] == "bidirectional"
+
+
+@pytest.mark.parametrize("name, needle", [
+    ("parity_cc", "LayerNorm over pairs of projected dims (layers.1.norm)"),
+    ("parity_cot", "generation"),
+    ("subleq", "a loop"),
+])
+def test_transformer_lens_refuses_what_it_lacks(name, needle, tmp_path, capsys):
+    pytest.importorskip("transformer_lens")
+    out = tmp_path / "tl"
+    one_line_error(capsys, ["export", weights(name, tmp_path), "--to", "transformer-lens", "-o", str(out)], needle)
+    assert not out.exists()
+
+
+def test_transformer_lens_refuses_wide_words(tmp_path, capsys):
+    pytest.importorskip("transformer_lens")
+    src = weights("subleq", tmp_path, mem=8, bits=17)
+    one_line_error(capsys, ["export", src, "--to", "transformer-lens", "-o", str(tmp_path / "tl"), "--forward-only"],
+                   "17-bit words")
+
+
+def test_missing_extra_is_one_line(tmp_path, capsys, monkeypatch):
+    src = weights("reverse", tmp_path)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    one_line_error(capsys, ["export", src, "--to", "onnx", "-o", str(tmp_path / "r.onnx")],
+                   "pip install hardwire[export]")
+    import importlib.metadata
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    one_line_error(capsys, ["export", src, "--to", "transformer-lens", "-o", str(tmp_path / "tl")],
+                   "pip install hardwire[export]")
+    assert not (tmp_path / "r.onnx").exists() and not (tmp_path / "tl").exists()
+
+
+def test_bad_output_paths(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    src = weights("reverse", tmp_path)
+    one_line_error(capsys, ["export", src, "--to", "onnx", "-o", str(tmp_path / "no" / "r.onnx")], "does not exist")
+    one_line_error(capsys, ["export", src, "--to", "onnx", "-o", src], "would overwrite the input file")
+    one_line_error(capsys, ["export", src, "--to", "nnef", "-o", "x"], "invalid choice")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_both_targets_at_default_sizes(name, tmp_path):
+    """Every program at its own default params (subleq: 256 words of 16 bits), 300 random inputs per target."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("transformer_lens")
+    m = from_compiled(compile_program(check_file(str(PROGRAMS / f"{name}.hw"))), "cpu")
+    export_onnx.export(m, str(tmp_path / "m.onnx"))
+    r = export_cmd.verify(m, "onnx", str(tmp_path / "m.onnx"), 300, seed=2)
+    assert r["mismatches"] == 0 and r["max_abs_diff"] < 1e-4, r
+    if name in TL_REFUSED:
+        assert TL_REFUSED[name] in export_tl.refusal(m, forward_only=True)
+        return
+    export_tl.export(m, str(tmp_path / "tl"), forward_only=True)
+    r = export_cmd.verify(m, "transformer-lens", str(tmp_path / "tl"), 300, seed=2)
+    assert r["mismatches"] == 0 and r["max_abs_diff"] < 1e-4, r
