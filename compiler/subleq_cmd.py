@@ -24,7 +24,12 @@ def cmd_subleq(a) -> dict:
     from runtime.model import load
 
     from .cache import cached_model_path
-    if a.mem < 3 or a.bits < 2 or a.mem > 2 ** (a.bits - 1):
+    from .cli import check_output
+    if a.trace is not None:
+        check_output(a.trace, "--trace")
+    if not 2 <= a.bits <= 53:
+        raise HardwireError(f"--bits {a.bits}: a word has 2 to 53 bits")
+    if a.mem < 3 or a.mem > 2 ** (a.bits - 1):
         raise HardwireError(f"--mem {a.mem} needs addresses up to {a.mem - 1}, which {a.bits}-bit words cannot "
                             f"hold (at most {2 ** (a.bits - 1)} words); raise --bits or lower --mem")
     if a.asm:
@@ -34,6 +39,8 @@ def cmd_subleq(a) -> dict:
                                 "raise --mem", a.image)
     else:
         image = subleq_ref.load_image(a.image, a.mem, a.bits)
+    if not image:
+        raise HardwireError("the image holds no words (all-zero memory loops forever at address 0)", a.image)
     image = image + [0] * (a.mem - len(image))
     dtype = a.dtype or ("float32" if a.bits <= FLOAT32_MAX_BITS else "float64")
     t0 = time.perf_counter()
@@ -64,11 +71,12 @@ def render_subleq(info: dict) -> str:
 
 
 def add_parser(sub) -> None:
+    from .cli import positive_int
     s = sub.add_parser("subleq", help="run a SUBLEQ image on the compiled looped transformer")
     s.add_argument("image", help="whitespace-separated integers (# comments), or assembly with --asm")
     s.add_argument("--mem", type=int, default=256, help="memory size in words (default 256)")
     s.add_argument("--bits", type=int, default=16, help="word width (default 16)")
-    s.add_argument("--max-steps", type=int, default=1_000_000, help="stop after this many instructions")
+    s.add_argument("--max-steps", type=positive_int, default=1_000_000, help="stop after this many instructions")
     s.add_argument("--asm", action="store_true", help="IMAGE is assembly (see compiler/subleq_asm.py)")
     s.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help=f"default: float32 up to {FLOAT32_MAX_BITS}-bit words, else float64")

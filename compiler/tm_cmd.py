@@ -55,13 +55,15 @@ def render_tm(info: dict) -> str:
 
 
 def add_parser(sub) -> None:
+    from .cli import positive_int
     t = sub.add_parser("tm", help="run a Turing machine (bbchallenge format) on its compiled transformer")
     t.add_argument("spec", help="e.g. 1RB1LB_1LA1RZ (one group per state; ---: undefined; Z halts)")
     t.add_argument("--input", default="", help="the input tape from cell 0, e.g. 0110")
     t.add_argument("--mode", choices=["loop", "cot"], default="loop",
                    help="loop: one pass per step; cot: one generated token per step")
-    t.add_argument("--max-steps", type=int, default=100_000)
-    t.add_argument("--tape", type=int, default=None, help="tape cells in the model (default: what the run needs)")
+    t.add_argument("--max-steps", type=positive_int, default=100_000)
+    t.add_argument("--tape", type=positive_int, default=None,
+                   help="tape cells in the model (default: what the run needs)")
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     t.add_argument("--json", action="store_true", help="print one JSON object")
