@@ -37,6 +37,7 @@ from .sops import (
 )
 from .words import Cases, WordOps, is_word
 
+MAX_LEN_LIMIT = 10_000_000  # positions are enumerated (value sets, position tables): beyond this nothing fits
 VALUE_BUDGET = 200_000  # largest value set (or map input product) the checker accepts
 _PARSER: lark.Lark | None = None
 
@@ -141,6 +142,8 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                 v = self.expr(node.children[0])
                 if not isinstance(v, int) or v < 1:
                     raise self.err(f"max_len must be a positive integer, got {v!r}", node)
+                if v > MAX_LEN_LIMIT:
+                    raise self.err(f"max_len {v} is over this compiler's limit of {MAX_LEN_LIMIT:,}", node)
                 self.prog.max_len = v
             elif kind == "h_causal":
                 self.prog.causal = True
@@ -185,7 +188,11 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                 raise self.err(f"{name!r} is defined twice", name_tok)
             if name in ("tokens", "indices", "length"):
                 raise self.err(f"{name!r} is built in and cannot be redefined", name_tok)
-            v = self.value(body) if node.data == "output" else self.expr(body)
+            try:
+                v = self.value(body) if node.data == "output" else self.expr(body)
+            except RecursionError:
+                raise self.err("this expression nests too deeply for the checker; split it into named steps",
+                               body) from None
             if isinstance(v, SOp):
                 if v.label.startswith("_"):
                     v.label = name
@@ -269,7 +276,10 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
 
     def literal(self, node) -> Any:
         if node.data == "int_lit":
-            return int(node.children[0])
+            try:
+                return int(node.children[0])
+            except ValueError:
+                raise self.err(f"integer literal of {len(node.children[0])} digits is too long", node) from None
         if node.data == "str_lit":
             return str(node.children[0])[1:-1]
         return node.data == "true_lit"
@@ -327,6 +337,8 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
     def length(self, node) -> SOp | int:
         if self.prog.exact_len:
             return self.prog.max_len
+        if "indices" not in self.env:
+            raise self.err("`length` is not known in the header; use a param", node)
         if self.prog.causal:
             raise self.err("`length` is unknown to a causal program; count the prefix with "
                            "width(select(indices, indices, <=))", node)
@@ -360,7 +372,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
         if not sops:
             try:
                 return _lift(fn)(*args)
-            except (ZeroDivisionError, TypeError) as e:
+            except (ZeroDivisionError, TypeError, ValueError) as e:
                 raise self.err(f"cannot compute {op} on {args!r}: {e}", node) from None
         text = f"{op}({', '.join(a.label if isinstance(a, SOp) else repr(a) for a in args)})"
         bound, sops = over_sops(fn, args)
@@ -383,6 +395,9 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                 out.add(lifted(*combo))
             except (ZeroDivisionError, TypeError, ValueError) as e:
                 raise self.err(f"{text} fails on inputs {combo!r}: {e}", node) from None
+        if any(isinstance(v, (SOp, Lin, Select, SelAnd, SelOr, SelNot)) for v in out):
+            raise self.err(f"{text} gives a sequence, not a value: inside a lambda use only its parameters, "
+                           "constants, params and tables (pass other sequences as more inputs)", node)
         values = sort_values(out)
         if encoding is None:
             numeric = all(isinstance(v, (int, Fraction)) and not isinstance(v, bool) for v in values if v is not None)
@@ -431,6 +446,9 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             if is_word(args[0]) or is_word(args[1]):
                 if args[2] != "==":
                     raise self.err("a select on words compares them with == only", node)
+                if not all(isinstance(a, (SOp, Lin)) for a in args[:2]):
+                    raise self.err("a select on words needs a word on both sides, not a constant: test the word "
+                                   "with == in a map and select on that boolean", node)
                 return Select(self.word_sop(args[0], node), self.word_sop(args[1], node), "==")
             keys, queries = (self.as_sop(a, node) for a in args[:2])
             if SCALAR in (keys.encoding, queries.encoding):
@@ -488,9 +506,14 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             return self.make_map(lambda v: _num(v) if enc == SCALAR else v, [x], "identity", node, enc)
         if fname in ("min", "max", "abs"):
             fn = {"min": min, "max": max, "abs": abs}[fname]
+            if len(args) != (1 if fname == "abs" else 2):
+                raise self.err(f"{fname} takes {'one value' if fname == 'abs' else 'two values'}", node)
             bound, sops = over_sops(fn, args)
             if not sops:
-                return fn(*args)
+                try:
+                    return fn(*args)
+                except (TypeError, ValueError) as e:
+                    raise self.err(f"cannot compute {fname} of {args!r}: {e}", node) from None
             return self.make_map(bound, sops, f"{fname}(...)", node)
         raise self.err(f"unknown function {fname!r} (known: map select aggregate width scalar onehot "
                        "latest earliest word default min max abs layernorm)", node)
@@ -509,6 +532,8 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
     def as_sop(self, v, node) -> SOp:
         if isinstance(v, SOp):
             return v
+        if isinstance(v, Table):
+            raise self.err("a table is not a value at every position; index it, e.g. t[tokens]", node)
         if isinstance(v, (Select, SelAnd, SelOr, SelNot)):
             raise self.err("expected a value here, got a selector", node)
         return Const(repr(v), (v,), ONEHOT, value=v)

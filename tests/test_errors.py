@@ -572,9 +572,7 @@ def test_every_row_of_docs_errors_names_a_real_test():
             assert m.group(3) is None or f'"{m.group(3)}"' in source, f"no case {m.group(3)} in {module}"
 
 
-# ---- known gaps: the fix belongs in compiler/elaborate.py (compile crashes found by fuzzing: test_parser_fuzz.py) --
-@pytest.mark.xfail(strict=True, reason="elaborate.py builds the `indices` value set for any max_len: a huge one "
-                                       "runs out of memory before any check (needs a max_len bound there)")
+# ---- once a gap (a MemoryError before any check), now a bound on max_len in elaborate.py ----
 def test_huge_max_len_is_refused_with_its_line(capsys):
     program("big.hw", "program big\nvocab {1}\nmax_len 1000000000000\noutput y = tokens\n")
     line = refused(capsys, ["compile", "big.hw", "-o", "out.safetensors", "--max-params", "1000000"])

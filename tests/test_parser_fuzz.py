@@ -6,8 +6,8 @@ whole (no output at all) or names its offending value (the size over --max-param
 parameter budget, so a mutation that asks for a huge model is refused before its weights are allocated.
 
 Crashes the fuzzers found whose fixes belong outside this change (compiler/elaborate.py, wire.py, wire_words.py)
-are listed in KNOWN_CRASHES and tolerated by the property; each is pinned by a strict xfail,
-test_known_crash_is_a_hardwire_error, which starts failing once its crash is fixed: then delete its entry.
+were listed in KNOWN_CRASHES and tolerated by the property; all are fixed now and kept in FIXED_CRASHES,
+checked by test_fixed_crash_is_a_hardwire_error. A new crash goes into KNOWN_CRASHES until it is fixed.
 """
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ class Crash(NamedTuple):
     program: str
 
 
-KNOWN_CRASHES = [
+# crashes the fuzzers found, each fixed in the checker: kept as regressions (test_fixed_crash_is_a_hardwire_error)
+FIXED_CRASHES = [
     Crash("min-max-abs-on-constants", TypeError, "call",
           r"abs\(\)|min expected|max expected|not iterable|not supported between|bad operand",
           "elaborate.call folds min/max/abs over constants with no arity or type check",
@@ -82,6 +83,7 @@ KNOWN_CRASHES = [
           "program w\nvocab {1, 2}\nmax_len 4\nword 8\npos = word(indices)\n"
           "output y = aggregate(select(pos, 3, ==), pos)\n"),
 ]
+KNOWN_CRASHES: list[Crash] = []  # crashes still open, tolerated by the properties (none today)
 # small programs whose mutants compile fast (the looped machines and the big generators are left out)
 SOURCES = {p.name: p.read_text() for p in sorted(PROGRAMS.glob("*.hw"))
            if p.name not in ("subleq.hw", "turing_cot.hw", "turing_loop.hw", "add_cot.hw", "add_msb.hw")}
@@ -273,9 +275,7 @@ def test_every_source_compiles_unmutated():
         assert compiles(text), name
 
 
-@pytest.mark.parametrize("crash", [pytest.param(c, marks=pytest.mark.xfail(strict=True, raises=c.kind, reason=c.reason),
-                                                id=c.name) for c in KNOWN_CRASHES])
-def test_known_crash_is_a_hardwire_error(crash):
-    """Each known crash, untolerated: today it raises its exception (a strict xfail); fixed, the program either
-    compiles or is refused with a HardwireError, and this test passes: then delete its KNOWN_CRASHES entry."""
+@pytest.mark.parametrize("crash", [pytest.param(c, id=c.name) for c in FIXED_CRASHES])
+def test_fixed_crash_is_a_hardwire_error(crash):
+    """Each crash the fuzzers once found: the program now compiles or is refused with a HardwireError (with a place)."""
     compiles(crash.program, tolerate_known=False)
