@@ -506,8 +506,8 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             return self.make_map(lambda v: _num(v) if enc == SCALAR else v, [x], "identity", node, enc)
         if fname in ("min", "max", "abs"):
             fn = {"min": min, "max": max, "abs": abs}[fname]
-            if len(args) != (1 if fname == "abs" else 2):
-                raise self.err(f"{fname} takes {'one value' if fname == 'abs' else 'two values'}", node)
+            if (len(args) != 1) if fname == "abs" else (len(args) < 2):
+                raise self.err(f"{fname} takes {'one value' if fname == 'abs' else 'two or more values'}", node)
             bound, sops = over_sops(fn, args)
             if not sops:
                 try:

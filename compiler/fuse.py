@@ -65,7 +65,8 @@ def fuse_maps(prog: Program) -> Program:
             flat.append(x)
             return len(flat) - 1
         for i in s.inputs:
-            fusable = type(i) is Map and id(i) not in keep and feature_of(i) is None
+            # a scalar map keeps its own block: its none -> 0 step is part of its encoding, not of its fn
+            fusable = type(i) is Map and id(i) not in keep and feature_of(i) is None and i.encoding == ONEHOT
             if fusable:
                 parts.append((i.fn, [slot(x) for x in i.inputs]))
             else:

@@ -46,7 +46,8 @@ def feature_value(s: SOp, token=None, index=None):
         return index
     if isinstance(s, Const):
         return s.value
-    return s.fn(*(feature_value(i, token, index) for i in s.inputs))
+    v = s.fn(*(feature_value(i, token, index) for i in s.inputs))
+    return 0 if v is None and s.encoding == SCALAR else v  # a scalar holds none as 0, as the interpreter does
 
 
 def write(vec: np.ndarray, s: SOp, layout: Layout, v) -> None:

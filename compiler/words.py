@@ -140,11 +140,21 @@ class WordOps:
                         text=f"word {op} {const}", lin=lin, op=op, const=const, wrapped=wrapped)
 
     def guard_of(self, c, node) -> SOp:
-        if not isinstance(c, SOp) or c.encoding != ONEHOT or not set(c.values) <= {False, True, None}:
-            raise self.err("the condition of an `if` on words must be a boolean value", node)
+        """A mux guard: a one-hot boolean that can be both true and false, and never none."""
+        if not isinstance(c, SOp) or c.encoding != ONEHOT or \
+                not all(isinstance(v, bool) for v in c.values if v is not None):
+            raise self.err("the condition of an `if` on words must be a boolean value (a comparison, not a number)",
+                           node)
+        if None in c.values:
+            raise self.err("the condition of an `if` on words can be none (an empty aggregate); wrap it in "
+                           "default(..., false)", node)
+        if len(c.values) < 2:
+            raise self.err(f"the condition of an `if` on words is always {c.values[0]}; drop the `if`", node)
         return c
 
     def word_if(self, c, x, y, node) -> Cases:
+        if isinstance(c, SOp) and len(c.values) == 1 and isinstance(c.values[0], bool):
+            return x if c.values[0] else y  # a condition that never changes: no mux
         g = self.guard_of(c, node)
         rest = y.cases if isinstance(y, Cases) else ((None, self.lin_of(y, node)),)
         return Cases(((g, self.lin_of(x, node)),) + rest)

@@ -65,17 +65,13 @@ INT_GUARD = """
 """
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="words.guard_of accepts 0/1 integers as a boolean (0 == False); the mux gates on the "
-                          "dimension of 1 while the interpreter's case test is `is True`, so it never takes `then`")
+# fixed: guard_of requires a boolean-typed condition
 def test_if_on_words_with_an_integer_condition() -> None:
     # [5, -7]: model [7, -7], interpreter [7, 7]
     check(INT_GUARD.format(n=2), [[5, -7], [7, 4]])
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="words.guard_of accepts indices {0} as a boolean; wire_words.gate_dim then looks for the "
-                          "dimension of True in (0,) and raises ValueError")
+# fixed: guard_of requires a boolean-typed condition
 def test_if_on_words_with_an_integer_condition_of_one_value() -> None:
     check(INT_GUARD.format(n=1), [[5]])
 
@@ -101,9 +97,7 @@ ALWAYS_NONE = """
 """
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="wire_words.gate_dim gates a case on its guard's True (an `else`: False) dimension, which "
-                          "a guard whose value set lacks it does not have: ValueError")
+# fixed: a constant condition is folded; a none-able one is refused
 @pytest.mark.parametrize("source", [NEVER_TRUE, NEVER_FALSE, ALWAYS_NONE], ids=["never-true", "never-false", "none"])
 def test_if_on_words_with_a_one_sided_condition(source: str) -> None:
     check(source, [[1, 0, 1]])
@@ -118,9 +112,7 @@ NONE_GUARD = """
 """
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="words.exclusive_guards builds the `else` guard (first_true) with make_map's none lifting, "
-                          "so a none condition gates no case (0); the interpreter's mux takes `else`")
+# fixed: a none-able condition is refused (wrap it in default)
 def test_if_on_words_with_a_none_condition() -> None:
     # [1, 0, 1]: model [3, 5, 0], interpreter [3, 5, 3] (c is none at the last position)
     check(NONE_GUARD, [[1, 0, 1], [0, 0]])
