@@ -225,11 +225,18 @@ def pred_holds(pred: str, key: Any, query: Any) -> bool:
         return False
 
 
+def value_key(v) -> tuple:
+    """None first, then by type name and value; tuples component by component, so mixed types still sort."""
+    if v is None:
+        return (False, "", 0)
+    if isinstance(v, tuple):
+        return (True, "tuple", tuple(value_key(x) for x in v))
+    return (True, type(v).__name__ if not isinstance(v, (int, Fraction)) or isinstance(v, bool) else "num", v)
+
+
 def sort_values(values) -> tuple:
-    """A deterministic order for a value set (None first, then by type name and value)."""
-    return tuple(sorted(set(values), key=lambda v: (v is not None, type(v).__name__ if not
-                                                   isinstance(v, (int, Fraction)) or isinstance(v, bool)
-                                                   else "num", v if v is not None else 0)))
+    """A deterministic order for a value set."""
+    return tuple(sorted(set(values), key=value_key))
 
 
 def selector_atoms(sel) -> list[Select]:

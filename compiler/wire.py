@@ -126,6 +126,8 @@ def score_columns(s: SOp, prog: Program, layout: Layout):
     for keys, queries, holds in terms:
         kread, qread = layout.read(keys), layout.read(queries)
         for kv, kr in zip(keys.values, kread):
+            if kv is None:  # none at BOS too (the BOS invariant): a term holding on a none key must not score BOS
+                kr = {**kr, BOS: kr.get(BOS, 0.0) - 1.0}
             qcol = {}
             for qv, qr in zip(queries.values, qread):
                 if holds(kv, qv):

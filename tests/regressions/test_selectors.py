@@ -42,9 +42,7 @@ NONE_KEY_MEAN = """
 """
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="keys that can be none are none at BOS (the BOS invariant), so in wire.score_columns a "
-                          "term that holds on a none key (`true`, or under `!`) also scores at BOS, which then wins")
+# fixed: a score column for a none key subtracts BOS, which is none too
 @pytest.mark.parametrize("source", [NONE_KEY_TRUE, NONE_KEY_NOT, NONE_KEY_MEAN], ids=["true", "not", "mean"])
 def test_selector_that_holds_on_a_none_key(source: str) -> None:
     # [1, 0, 1, 1]: model [0, 0, 0, 0], interpreter [4, 4, 4, 4] / [3, 3, 3, 3] / [3/4, 3/4, 3/4, 3/4]
