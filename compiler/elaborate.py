@@ -446,10 +446,11 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             if is_word(args[0]) or is_word(args[1]):
                 if args[2] != "==":
                     raise self.err("a select on words compares them with == only", node)
-                if not all(isinstance(a, (SOp, Lin)) for a in args[:2]):
+                keys, queries = (self.word_sop(a, node) if isinstance(a, (SOp, Lin)) else None for a in args[:2])
+                if keys is None or queries is None or isinstance(keys, Const) or isinstance(queries, Const):
                     raise self.err("a select on words needs a word on both sides, not a constant: test the word "
                                    "with == in a map and select on that boolean", node)
-                return Select(self.word_sop(args[0], node), self.word_sop(args[1], node), "==")
+                return Select(keys, queries, "==")
             keys, queries = (self.as_sop(a, node) for a in args[:2])
             if SCALAR in (keys.encoding, queries.encoding):
                 raise self.err("select compares one-hot values or words, not scalars: wrap the scalar in "
@@ -541,6 +542,9 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
     def aggregate(self, sel, x: SOp, node) -> Aggregate:
         m = node.meta
         if x.encoding == WORD:
+            if isinstance(x, Const):  # a constant has no dimensions for a head to copy
+                raise self.err(f"aggregate of the constant word {x.value} is not compiled: a head has no "
+                               "dimensions to copy it from", node)
             if not self.selects_at_most_one(sel):
                 raise self.err("aggregate of a word must select at most one position: use `==` on a key that "
                                "differs at every position (e.g. indices)", node)

@@ -62,7 +62,6 @@ KEYWORDS = {"program", "vocab", "max_len", "causal", "distinct", "param", "outpu
 KNOWN_BUGS = frozenset({
     "tuple_output",       # a tuple-valued output decodes to a list
     "slash_string",       # a string token like "1/2" decodes to a Fraction
-    "word_const_head",    # a word constant read by a head (select side, aggregate value) crashes
     "bool_int_merge",     # 0/false and 1/true share a value-set entry and decode as one type
 })
 

@@ -17,13 +17,8 @@ CONST_VALUE = """
 """
 
 
-CONST_BUG = pytest.mark.xfail(strict=True, raises=KeyError,
-                              reason="a word constant is a Const, which lower() never makes a block, so it has no "
-                                     "residual dims; the head that copies it as a value raises KeyError")
-
-
-# select-side fixed: width over a select on words is refused by the checker (not compiled yet)
-@pytest.mark.parametrize("source", [CONST_QUERY, pytest.param(CONST_VALUE, marks=CONST_BUG)],
+# fixed: width over a select on words, and an aggregate of a constant word, are refused by the checker
+@pytest.mark.parametrize("source", [CONST_QUERY, CONST_VALUE],
                          ids=["select-side", "aggregate-value"])
 def test_word_constant_read_by_a_head(source: str) -> None:
     check(source, [[1, 3, 3], [3]])
