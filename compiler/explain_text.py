@@ -170,19 +170,10 @@ def definition(s: SOp) -> tuple[str, int]:
 def remember_text(prog: Program) -> None:
     """Store every map's definition on it before map fusion (compiler/fuse.py) composes maps into one whose
     `text` no longer matches its inputs; a deep copy, as fusion makes, keeps the attribute."""
-    from .lower import inputs_of
-    seen: set[int] = set()
-
-    def visit(s: SOp) -> None:
-        if id(s) in seen:
-            return
-        seen.add(id(s))
-        for i in inputs_of(s):
-            visit(i)
+    from .lower import walk
+    for s in walk(prog.roots()):
         if isinstance(s, Map) and not isinstance(s, Mux):
             setattr(s, WRITTEN, definition(s))
-    for s in prog.roots():
-        visit(s)
 
 
 def selector(sel, need: int = 0) -> str:

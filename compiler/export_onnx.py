@@ -178,7 +178,7 @@ def sidecar(model) -> dict:
     cfg = model.config
     word = bool(cfg.get("word_vocab"))
     return {"format": "hardwire-onnx/1", "program": cfg["program"], "bos_id": 0, "padding_id": 0,
-            "token_ids": None if word else {json.dumps(v): i + 1 for i, v in enumerate(cfg["vocab"])},
+            "token_ids": None if word else dict(model.token_id),
             "word_bits": cfg["word_bits"] if word else None, "max_len": cfg["max_len"],
             "inputs": {"input_ids": "[B, T] int64: BOS (0) at position 0, then token ids (for `vocab word` the "
                                     "words themselves), padded with 0", "lengths": "[B] int64: tokens + 1 (BOS)"},

@@ -99,7 +99,7 @@ def vocab(model) -> dict:
     cfg = model.config
     word = bool(cfg.get("word_vocab"))
     return {"format": "hardwire-transformer-lens/1", "program": cfg["program"], "bos_id": 0, "padding_id": 0,
-            "token_ids": None if word else {json.dumps(v): i + 1 for i, v in enumerate(cfg["vocab"])},
+            "token_ids": None if word else dict(model.token_id),
             "word_bits": cfg["word_bits"] if word else None,
             "word_ids": "1 + (word mod 2**word_bits)" if word else None,
             "logits": "the final residual stream [B, T, d_model] (W_U is the identity)",

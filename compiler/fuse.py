@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import math
 
-from .lower import feature_of, inputs_of
+from .lower import feature_of, inputs_of, walk
 from .sops import ONEHOT, Map, Program, SOp
 
 FUSE_BUDGET = 4096  # largest input product a fused lookup may have
@@ -19,18 +19,9 @@ def pinned(prog: Program) -> set[int]:
     A plain map read only by other plain maps is folded into each of them (copied if several).
     """
     keep = {id(s) for s in prog.roots()}
-    seen: set[int] = set()
-
-    def visit(s: SOp) -> None:
-        if id(s) in seen:
-            return
-        seen.add(id(s))
-        for i in inputs_of(s):
-            if type(s) is not Map or feature_of(s) is not None:
-                keep.add(id(i))
-            visit(i)
-    for s in prog.roots():
-        visit(s)
+    for s in walk(prog.roots()):
+        if type(s) is not Map or feature_of(s) is not None:
+            keep.update(id(i) for i in inputs_of(s))
     return keep
 
 
@@ -45,16 +36,9 @@ def compose(outer, parts: list[tuple[object, list[int]]]):
 def fuse_maps(prog: Program) -> Program:
     prog = copy.deepcopy(prog)
     keep = pinned(prog)
-    done: set[int] = set()
-
-    def visit(s: SOp) -> None:
-        if id(s) in done:
-            return
-        done.add(id(s))
-        for i in inputs_of(s):
-            visit(i)
+    for s in walk(prog.roots()):  # inputs first: a map's inputs are fused before it reads them
         if type(s) is not Map or feature_of(s) is not None:
-            return
+            continue
         flat: list[SOp] = []
         parts = []
 
@@ -72,11 +56,9 @@ def fuse_maps(prog: Program) -> Program:
             else:
                 parts.append((None, [slot(i)]))
         if all(p[0] is None for p in parts):
-            return
+            continue
         ok = len(flat) == 1 or all(x.encoding == ONEHOT for x in flat)
         if not ok or math.prod(len(x.values) for x in flat) > FUSE_BUDGET:
-            return
+            continue
         s.fn, s.inputs = compose(s.fn, parts), tuple(flat)
-    for s in prog.roots():
-        visit(s)
     return prog

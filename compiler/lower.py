@@ -79,6 +79,23 @@ def inputs_of(s: SOp) -> list[SOp]:
     return []
 
 
+def walk(roots: list[SOp]) -> list[SOp]:
+    """Every value the roots read, each once, inputs before their readers (post-order over inputs_of)."""
+    order: list[SOp] = []
+    seen: set[int] = set()
+
+    def visit(s: SOp) -> None:
+        if id(s) in seen:
+            return
+        seen.add(id(s))
+        for i in inputs_of(s):
+            visit(i)
+        order.append(s)
+    for s in roots:
+        visit(s)
+    return order
+
+
 def lower(prog: Program, roots: list[SOp] | None = None) -> nx.DiGraph:
     """Blocks as nodes, data dependencies as edges. A Width is a head plus an MLP.
 

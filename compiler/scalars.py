@@ -122,20 +122,13 @@ class ScalarOps:
 
     def check_soft_norms(self, roots: list) -> None:
         """A layernorm with eps > 0 leaves a soft boolean ((1 +- a)/2, a < 1): only an output may read it."""
-        from .lower import inputs_of
-        seen: set[int] = set()
-        stack = list(roots)
-        while stack:
-            s = stack.pop()
-            if id(s) in seen:
-                continue
-            seen.add(id(s))
+        from .lower import inputs_of, walk
+        for s in walk(roots):
             for x in inputs_of(s):
                 if isinstance(x, Norm) and x.eps > 0:
                     raise HardwireError(f"{x.label} is a layernorm with eps {x.eps}: its boolean is soft (margin "
                                         f"{x.margin():.3g} < 1), so only an output may read it; use eps 0",
                                         self.file, s.line or x.line, s.column or x.column)
-                stack.append(x)
 
     def selects_every_key(self, sel) -> bool:
         return isinstance(sel, Select) and sel.pred == "true"
