@@ -150,11 +150,6 @@ def score_columns(s: SOp, prog: Program, layout: Layout):
     return cols_q, cols_k, scale
 
 
-def head(s: SOp, prog: Program, layout: Layout, d: int):
-    """W_Q, W_K (d x d_qk) and W_V (d x d_v), W_O (d_v x d) for one hard attention head."""
-    return dense_head(head_columns(s, prog, layout), d)
-
-
 def head_columns(s: SOp, prog: Program, layout: Layout) -> tuple:
     """One head as sparse columns, nothing dense yet: (query columns, key columns, value columns, scale)."""
     cols_q, cols_k, scale = score_columns(s, prog, layout)
