@@ -12,15 +12,48 @@ import numpy as np
 
 from .errors import HardwireError
 
-FORMAT = "hardwire/1"
+FORMAT = "hardwire/2"  # hardwire/2: values in the header are typed (to_json); hardwire/1 wrote fractions as "a/b"
 
 
 def to_json(v):
+    """A program value as JSON that from_json turns back into the same value and type.
+
+    Integers, booleans, strings and none are plain JSON (true, 1, "1/2", null stay apart); a fraction is
+    {"frac": "1/3"} and a tuple {"tuple": [...]} (of encoded values). A whole fraction is its integer, as
+    everywhere in the language. Every value crossing the weight file's header goes through here: vocab
+    entries, output and register value lists, stop tokens.
+    """
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
     if isinstance(v, Fraction):
-        return str(v) if v.denominator != 1 else int(v)
+        return int(v) if v.denominator == 1 else {"frac": f"{v.numerator}/{v.denominator}"}
     if isinstance(v, tuple):
-        return [to_json(x) for x in v]
-    return v
+        return {"tuple": [to_json(x) for x in v]}
+    raise TypeError(f"no hardwire value encoding for {v!r} ({type(v).__name__})")
+
+
+def from_json(j):
+    """to_json's inverse: a header value back to the program's value. ValueError if j is not one."""
+    if j is None or isinstance(j, (bool, int, str)):
+        return j
+    if isinstance(j, dict) and len(j) == 1:
+        if isinstance(j.get("frac"), str):
+            num, sep, den = j["frac"].partition("/")
+            try:
+                v = Fraction(int(num), int(den))
+            except (ValueError, ZeroDivisionError):
+                v = None
+            if sep and v is not None and v.denominator != 1:
+                return v
+        if isinstance(j.get("tuple"), list):
+            return tuple(from_json(x) for x in j["tuple"])
+    raise ValueError(f"{json.dumps(j, default=repr)[:40]} is not a hardwire value")
+
+
+def value_id(v) -> str:
+    """A value's encoding as one string: equal for equal values of one type (0 and false differ); token ids are
+    keyed by it."""
+    return json.dumps(to_json(v), sort_keys=True)
 
 
 @dataclass
@@ -82,6 +115,14 @@ def _is_int(v, lo: int = 0) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= lo
 
 
+def _is_value(j) -> bool:
+    try:
+        from_json(j)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_column(where: str, col, d: int, bad) -> None:
     """An output or register: an encoding the runtime decodes, dims inside the residual, values to match."""
     if not isinstance(col, dict) or col.get("encoding") not in ("onehot", "scalar", "word"):
@@ -91,6 +132,9 @@ def _check_column(where: str, col, d: int, bad) -> None:
         bad(f"{where} reads dims {str(dims)[:60]}, not indices below d_model {d}")
     if not isinstance(values, list):
         bad(f"{where} lists no values")
+    for v in values:
+        if not _is_value(v):
+            bad(f"{where} lists {json.dumps(v)[:40]}, not a {FORMAT} value")
     if dims and col["encoding"] == "onehot" and len(dims) != len(values):
         bad(f"{where} has {len(dims)} dims for {len(values)} one-hot values")
     if dims and col["encoding"] == "scalar" and (len(dims) != 1 or not isinstance(col.get("grid"), list)
@@ -105,7 +149,11 @@ def check_weights(meta, shapes: dict[str, list[int]], path: str) -> None:
     here too (tests/test_errors.py round-trips every program through a file)."""
     def bad(what: str):
         raise HardwireError(f"corrupt weight file: {what}", path)
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    found = meta.get("format") if isinstance(meta, dict) else None
+    if isinstance(found, str) and found.startswith("hardwire/") and found != FORMAT:
+        raise HardwireError(f"weight file format {found[:20]!r}, but this hardwire reads {FORMAT}; recompile it "
+                            "with `hardwire compile PROG.hw -o OUT.safetensors`", path)
+    if found != FORMAT:
         raise HardwireError(f"not a hardwire weight file (no {FORMAT} header); compile one with "
                             "`hardwire compile PROG.hw -o OUT.safetensors`", path)
     cfg, labels, outputs = meta.get("config"), meta.get("labels"), meta.get("outputs")
@@ -140,11 +188,6 @@ def check_weights(meta, shapes: dict[str, list[int]], path: str) -> None:
             want.update({f"layers.{i}.mlp.W_in": [d, m], f"layers.{i}.mlp.W_out": [m, d]})
         eps = layer.get("norm_eps")
         if eps is not None:
-            if not isinstance(eps, list) or not eps or not all(isinstance(e, (int, float)) for e in eps):
-                bad(f"config.layers[{i}].norm_eps must list numbers")
-            want.update({f"layers.{i}.norm.W_in": [d, 2 * len(eps)], f"layers.{i}.norm.W_out": [2 * len(eps), d]})
-        eps = layer.get("norm_eps")
-        if eps is not None:
             if not isinstance(eps, list) or not eps or not all(isinstance(e, (int, float)) and e >= 0 for e in eps):
                 bad(f"config.layers[{i}].norm_eps must list non-negative epsilons")
             want.update({f"layers.{i}.norm.W_in": [d, 2 * len(eps)], f"layers.{i}.norm.W_out": [2 * len(eps), d]})
@@ -157,9 +200,22 @@ def check_weights(meta, shapes: dict[str, list[int]], path: str) -> None:
             bad(f"tensor {name!r} has shape {list(shapes[name])}, expected {want[name]}")
     for name, col in outputs.items():
         _check_column(f"output {name!r}", col, d, bad)
+    groups = cfg.get("groups")  # optional (files from before `hardwire certify` lack it; certify says so)
+    if groups is not None:
+        if not isinstance(groups, list):
+            bad("config.groups must list the residual's value sets")
+        for g in groups:
+            if not isinstance(g, dict) or g.get("encoding") not in ("onehot", "scalar", "word") \
+                    or not isinstance(g.get("dims"), list) or not g["dims"] \
+                    or not all(_is_int(x) and x < d for x in g["dims"]) \
+                    or g["encoding"] == "scalar" and not (isinstance(g.get("grid"), list) and g["grid"] and all(
+                        isinstance(v, (int, float)) and not isinstance(v, bool) for v in g["grid"])) \
+                    or g["encoding"] == "word" and not (_is_int(g.get("bits"), 1) and g["bits"] <= 63
+                                                        and len(g["dims"]) == g["bits"]):
+                bad(f"config.groups entry {str(g)[:80]} is not a value set over dims below d_model {d}")
     gen = cfg.get("generate")
     if gen is not None and (not isinstance(gen, dict) or gen.get("output") not in outputs
-                            or not isinstance(gen.get("stop"), list)):
+                            or not isinstance(gen.get("stop"), list) or not all(map(_is_value, gen["stop"]))):
         bad("config.generate must name an output and list stop tokens")
     loop = cfg.get("loop")
     if loop is not None:
@@ -176,6 +232,7 @@ def check_weights(meta, shapes: dict[str, list[int]], path: str) -> None:
 
 def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> CompiledModel:
     """Pack wired layers into standard shapes: per layer [heads, d_model, d_head] and a ReLU MLP."""
+    from .layout import groups
     from .sops import WORD, Const
     d = len(layout.labels)
     tensors = {"embed.tokens": tok, "embed.positions": pos}
@@ -223,6 +280,7 @@ def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> Co
               "causal": prog.causal, "distinct": prog.distinct, "exact_len": prog.exact_len, "params": prog.params,
               "n_layers": len(layers), "d_model": d, "layers": cfg_layers, "bos_token_id": 0,
               "word_bits": prog.word_bits, "word_vocab": prog.word_vocab}
+    config["groups"] = groups(layout, prog.max_len)  # value sets per subspace: what `hardwire certify` reads
     if prog.generate is not None:
         config["generate"] = {"output": prog.generate, "stop": [to_json(v) for v in prog.stop]}
     if prog.loop is not None:

@@ -128,7 +128,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                 self.env[name] = val
             elif kind == "h_vocab":
                 vocab = [self.literal(c) for c in node.children]
-                if len(set(vocab)) != len(vocab):
+                if len(sort_values(vocab)) != len(vocab):  # by type and value: 0 and false are two tokens
                     raise self.err("vocab lists a token twice", node)
                 self.prog.vocab = tuple(vocab)
             elif kind == "h_word":
@@ -201,6 +201,9 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             if node.data == "output":
                 if isinstance(v, (Select, SelAnd, SelOr, SelNot)):
                     raise self.err("an output must be a value at every position, not a selector", body)
+                if isinstance(v, Table):
+                    raise self.err("an output must be a value at every position, not a table; index it, "
+                                   "e.g. t[tokens]", body)
                 if not isinstance(v, SOp):
                     v = Const(name, (v,), ONEHOT, value=v)
                 if isinstance(v, Affine):  # an output needs dimensions of its own: one MLP re-reads the form
@@ -330,6 +333,8 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             return self.call(node, local)
         if kind == "index":
             return self.index(node, local)
+        if kind == "tuple_expr":
+            return self.tuple_expr(node, local)
         if kind in ("pred", "lambda_"):
             raise self.err("a predicate or lambda may only appear as an argument of select or map", node)
         raise self.err(f"unsupported construct {kind}", node)
@@ -389,15 +394,17 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
         if size > VALUE_BUDGET:
             raise self.err(f"map over {size} input combinations exceeds the budget of {VALUE_BUDGET}", node)
         lifted = _lift(fn) if lift else fn
-        out = set()
+        out = []
         for combo in itertools.product(*(s.values for s in inputs)):
             try:
-                out.add(lifted(*combo))
+                out.append(lifted(*combo))
             except (ZeroDivisionError, TypeError, ValueError) as e:
                 raise self.err(f"{text} fails on inputs {combo!r}: {e}", node) from None
         if any(isinstance(v, (SOp, Lin, Select, SelAnd, SelOr, SelNot)) for v in out):
             raise self.err(f"{text} gives a sequence, not a value: inside a lambda use only its parameters, "
                            "constants, params and tables (pass other sequences as more inputs)", node)
+        if any(isinstance(v, Table) for v in out):
+            raise self.err(f"{text} gives a table, not a value: index it, e.g. t[x]", node)
         values = sort_values(out)
         if encoding is None:
             numeric = all(isinstance(v, (int, Fraction)) and not isinstance(v, bool) for v in values if v is not None)
@@ -420,7 +427,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             if not argn or getattr(argn[0], "data", None) != "lambda_":
                 raise self.err("map takes a lambda then its inputs: map(x -> x + 1, tokens)", node)
             params_node, body = argn[0].children
-            names = [str(t) for t in params_node.children]
+            names = self.lambda_params(params_node)
             inputs = [self.expr(a, local) for a in argn[1:]]
             if len(names) != len(inputs):
                 raise self.err(f"the lambda takes {len(names)} argument(s) but map gives it {len(inputs)}", node)
@@ -429,8 +436,10 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             sop_names = [n for n, v in zip(names, inputs) if isinstance(v, SOp)]
             sops = [v for v in inputs if isinstance(v, SOp)]
 
+            outer = dict(local or {})  # a nested lambda sees the parameters of the lambdas around it
+
             def bound(*vals, _c=consts, _n=tuple(sop_names)):
-                return self.expr(body, {**_c, **dict(zip(_n, vals))})
+                return self.expr(body, {**outer, **_c, **dict(zip(_n, vals))})
             text = f"map({', '.join(names)} -> {self.source(body)})"
             if not sops:
                 return bound()
@@ -466,7 +475,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             if x.encoding != ONEHOT:
                 raise self.err(f"{fname} reads a one-hot value", node)
             m = node.meta
-            return Aggregate(f"_{fname}", sort_values(set(x.values) | {None}), ONEHOT, m.line, m.column,
+            return Aggregate(f"_{fname}", sort_values((*x.values, None)), ONEHOT, m.line, m.column,
                              selector=args[0], value=x, pick=fname)
         if fname in ("aggregate", "width"):
             want = 2 if fname == "aggregate" else 1
@@ -510,14 +519,38 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             if (len(args) != 1) if fname == "abs" else (len(args) < 2):
                 raise self.err(f"{fname} takes {'one value' if fname == 'abs' else 'two or more values'}", node)
             bound, sops = over_sops(fn, args)
-            if not sops:
+            if not sops:  # constants, or a lambda's plain values: none propagates, as through a map
                 try:
-                    return fn(*args)
+                    return _lift(fn)(*args)
                 except (TypeError, ValueError) as e:
                     raise self.err(f"cannot compute {fname} of {args!r}: {e}", node) from None
             return self.make_map(bound, sops, f"{fname}(...)", node)
         raise self.err(f"unknown function {fname!r} (known: map select aggregate width scalar onehot "
                        "latest earliest word default min max abs layernorm)", node)
+
+    def lambda_params(self, node) -> list[str]:
+        """A lambda's parameters: `x` or `(a, b, ...)`, distinct names (parsed as an expression)."""
+        parts = node.children if node.data == "tuple_expr" else [node]
+        if not all(isinstance(p, lark.Tree) and p.data == "name" for p in parts):
+            raise self.err("a lambda's parameters are names: x -> ... or (a, b) -> ...", node)
+        names = [str(p.children[0]) for p in parts]
+        if len(set(names)) != len(names):
+            raise self.err("a lambda names a parameter twice", node)
+        return names
+
+    def tuple_expr(self, node, local) -> Any:
+        """`(a, b, ...)`: a tuple value at every position (none if a component is none)."""
+        args = [self.expr(c, local) for c in node.children]
+        for a in args:
+            if isinstance(a, (Select, SelAnd, SelOr, SelNot, Table)):
+                raise self.err("a tuple holds values, not selectors or tables", node)
+        if any(is_word(a) for a in args):
+            raise self.err("a tuple cannot hold a word; convert it with a map first", node)
+        bound, sops = over_sops(lambda *vals: tuple(vals), args)
+        if not sops:
+            return _lift(bound)()
+        return self.make_map(bound, sops, f"({', '.join(a.label if isinstance(a, SOp) else repr(a) for a in args)})",
+                             node)
 
     def source(self, node) -> str:
         m = node.meta
@@ -559,7 +592,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                            "selector is not provably so: use `==` on a key that differs at every position "
                            "(indices, tokens of a `distinct` program, an injective map of those, or a rank), "
                            "or take a mean with scalar(...)", node)
-        return Aggregate("_aggregate", sort_values(set(x.values) | {None}), ONEHOT, m.line, m.column,
+        return Aggregate("_aggregate", sort_values((*x.values, None)), ONEHOT, m.line, m.column,
                          selector=sel, value=x)
 
     def means(self, values: tuple, node) -> tuple:

@@ -182,7 +182,7 @@ def prepare(prog, source: str, file: str, line: str, max_steps: int = 1000) -> W
     after, mids, attention = run_layers(t, tokens)
     answer = run_batch(t, [tokens], max_steps=max_steps)[0]
     reference = interpret_batch(prog, [tokens], max_steps)[0]
-    one_pass = {k: [to_json(v) for v in vs] for k, vs in execute(prog, tokens, max_steps=1).outputs.items()}
+    one_pass = {k: list(vs) for k, vs in execute(prog, tokens, max_steps=1).outputs.items()}  # as decode_column
     body = compiled.config.get("loop", {}).get("body_layers", 0)
     return Walk(prog, fused, source, compiled, layout, placed, tokens, after, mids, attention, answer, reference,
                 one_pass, body, file, dict(prog.params))

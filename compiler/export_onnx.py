@@ -177,7 +177,7 @@ def sidecar(model) -> dict:
     """The vocabulary JSON written next to the graph: token ids, what each graph output means."""
     cfg = model.config
     word = bool(cfg.get("word_vocab"))
-    return {"format": "hardwire-onnx/1", "program": cfg["program"], "bos_id": 0, "padding_id": 0,
+    return {"format": "hardwire-onnx/2", "program": cfg["program"], "bos_id": 0, "padding_id": 0,
             "token_ids": None if word else dict(model.token_id),
             "word_bits": cfg["word_bits"] if word else None, "max_len": cfg["max_len"],
             "inputs": {"input_ids": "[B, T] int64: BOS (0) at position 0, then token ids (for `vocab word` the "
@@ -216,17 +216,19 @@ def export(model, path: str) -> dict:
 
 
 def decode(side: dict, decoded: dict[str, np.ndarray], lengths) -> list[dict[str, list]]:
-    """The graph's decoded.* outputs as Transformer.decode returns them: values at positions 1..length-1."""
+    """The graph's decoded.* outputs as Transformer.decode returns them: values at positions 1..length-1
+    (the sidecar's values are typed JSON: compiler/artifact.from_json decodes them)."""
+    from .artifact import from_json
     results = []
     for b, n in enumerate(int(x) - 1 for x in lengths):
         row = {}
         for name, out in side["outputs"].items():
             if not out["dims"]:
-                row[name] = [out.get("value", out["values"][0] if out["values"] else None)] * n
+                row[name] = [from_json(out.get("value", out["values"][0] if out["values"] else None))] * n
             elif out["encoding"] == "word":
                 row[name] = [int(v) for v in decoded[f"decoded.{name}"][b, 1:n + 1]]
             else:
-                row[name] = [out["values"][int(j)] for j in decoded[f"decoded.{name}"][b, 1:n + 1]]
+                row[name] = [from_json(out["values"][int(j)]) for j in decoded[f"decoded.{name}"][b, 1:n + 1]]
         results.append(row)
     return results
 

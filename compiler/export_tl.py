@@ -98,7 +98,7 @@ def vocab(model) -> dict:
     """vocab.json: token ids, and how to read the outputs off the logits (= the final residual stream)."""
     cfg = model.config
     word = bool(cfg.get("word_vocab"))
-    return {"format": "hardwire-transformer-lens/1", "program": cfg["program"], "bos_id": 0, "padding_id": 0,
+    return {"format": "hardwire-transformer-lens/2", "program": cfg["program"], "bos_id": 0, "padding_id": 0,
             "token_ids": None if word else dict(model.token_id),
             "word_bits": cfg["word_bits"] if word else None,
             "word_ids": "1 + (word mod 2**word_bits)" if word else None,

@@ -23,8 +23,19 @@ from .sops import (
     Width,
     selector_atoms,
     selector_holds,
+    value_key,
     wrap,
 )
+
+
+def token_key(t) -> tuple | None:
+    """A token's identity by type and value (1 is not true); None for something unhashable, never a token."""
+    try:
+        k = value_key(t)
+        hash(k)
+    except TypeError:
+        return None
+    return k
 
 
 def validate_input(prog: Program, tokens: list) -> None:
@@ -36,13 +47,14 @@ def validate_input(prog: Program, tokens: list) -> None:
     if prog.exact_len and len(tokens) != prog.max_len:
         raise HardwireError(f"input has {len(tokens)} tokens, but this program is `exact_len`: every input has "
                             f"exactly {prog.max_len}")
+    vocab = {value_key(v) for v in prog.vocab}
     for i, t in enumerate(tokens):
         if prog.word_vocab:
             n = prog.word_bits
             if isinstance(t, bool) or not isinstance(t, int) or wrap(t, n) != t:
                 raise HardwireError(f"token {t!r} at position {i} is not a {n}-bit word "
                                     f"[{-(1 << (n - 1))}, {(1 << (n - 1)) - 1}]")
-        elif t not in prog.vocab:
+        elif token_key(t) not in vocab:
             raise HardwireError(f"token {t!r} at position {i} is not in the vocabulary {list(prog.vocab)}")
     if prog.distinct and len(set(tokens)) != len(tokens):
         raise HardwireError("this program is declared `distinct`, but the input repeats a token")
@@ -94,14 +106,14 @@ def value(prog: Program, s: SOp, memo: dict, n: int) -> list:
                 out.append(int(mean) if mean.denominator == 1 else mean)
             elif not chosen:
                 out.append(0 if s.encoding == WORD else None)
-            elif len(set(chosen)) == 1:
+            elif len({value_key(v) for v in chosen}) == 1:
                 out.append(chosen[0])
             else:
                 raise HardwireError(f"aggregate {s.label!r} selects several different values at position {q}")
     else:
         raise TypeError(f"unknown SOp {type(s).__name__}")
     for i, v in enumerate(out):
-        if (wrap(v, s.bits) != v if s.encoding == WORD else v not in s.values):
+        if (wrap(v, s.bits) != v if s.encoding == WORD else not s.holds(v)):
             raise AssertionError(f"{s.label} = {v!r} at {i} is outside its inferred value set")
     memo[id(s)] = out
     return out
@@ -119,7 +131,7 @@ class Result:
 def uniform(prog: Program, s: SOp, memo: dict, n: int, what: str):
     """A loop's halt test and emitted value are one value for the whole sequence."""
     vals = value(prog, s, memo, n)
-    if len(set(vals)) != 1:
+    if len({value_key(v) for v in vals}) != 1:
         raise HardwireError(f"the loop's {what} differs between positions ({vals[:4]}...); it must be the same "
                             "value everywhere (compute it from aggregates or registers)")
     return vals[0]
@@ -175,7 +187,7 @@ def generate(prog: Program, prompt: list, max_len: int | None = None) -> list:
         nxt = run(prog, tokens)[prog.generate][-1]
         tokens.append(nxt)
         out.append(nxt)
-        if nxt in prog.stop:
+        if any(value_key(nxt) == value_key(t) for t in prog.stop):  # by type: 1 does not stop on true
             break
     return out
 

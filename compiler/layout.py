@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .sops import ONEHOT, WORD, Affine, Const, SOp, Width
+from .sops import ONEHOT, SCALAR, WORD, Affine, Const, SOp, Width
 
 BOS, NOT_BOS = 0, 1
 
@@ -17,6 +17,8 @@ class Layout:
     labels: list[str] = field(default_factory=lambda: ["bos", "not_bos"])
     dims: dict[tuple[int, str], list[int]] = field(default_factory=dict)
     index: int | None = None  # a scalar copy of the position index, for `latest`/`earliest`
+    sops: dict[tuple[int, str], SOp] = field(default_factory=dict)  # the value each subspace holds
+    word_bits: int = 0  # the widest word: heads leak 2^-word_bits less (wire.scale)
 
     def index_dim(self) -> int:
         if self.index is None:
@@ -37,6 +39,7 @@ class Layout:
             start = len(self.labels)
             self.labels += names
             self.dims[key] = list(range(start, start + len(names)))
+            self.sops[key] = s
         return self.dims[key]
 
     def read(self, s: SOp, part: str = "") -> list[dict[int, float]]:
@@ -55,3 +58,28 @@ class Layout:
 
     def frac(self, w: Width) -> list[int]:
         return self.alloc(w, ".frac")
+
+
+def groups(layout: Layout, max_len: int) -> list[dict]:
+    """Every residual subspace with its value set, for the certifier: name, dims, encoding and codes.
+
+    A one-hot group's codes are its unit vectors, a scalar's its grid, a word's its bits (with its range when
+    known); `index` (for latest/earliest) holds the position. bos/not_bos are the fixed group 0.
+    """
+    out: list[dict] = []
+    for (key, part), dims in layout.dims.items():
+        s = layout.sops[(key, part)]
+        g: dict = {"name": s.label + part, "dims": dims, "encoding": s.encoding if not part else SCALAR}
+        if part == ".frac":
+            g["grid"] = sorted({1.0 / (w + 1) for w in s.values})
+        elif s.encoding == WORD:
+            g["bits"] = s.bits
+            if s.vrange is not None:
+                g["range"] = [int(s.vrange[0]), int(s.vrange[1])]
+        elif s.encoding == SCALAR:
+            g["grid"] = sorted({float(0 if v is None else v) for v in s.values})
+        out.append(g)
+    if layout.index is not None:
+        out.append({"name": "index", "dims": [layout.index], "encoding": SCALAR,
+                    "grid": [float(i) for i in range(max_len)]})
+    return out

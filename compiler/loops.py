@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import lark
 
-from .sops import ONEHOT, WORD, Const, Lin, Loop, Register, SOp, Tokens, sort_values
+from .sops import ONEHOT, WORD, Const, Lin, Loop, Register, SOp, Tokens, sort_values, value_key
 from .words import Cases
 
 
@@ -26,7 +26,7 @@ class LoopOps:
         m = node.meta
         if literals:
             init = self.as_sop(self.expr(body), body)
-            extra = [v for v in init.values if v not in literals]
+            extra = [v for v in init.values if value_key(v) not in {value_key(x) for x in literals}]
             if init.encoding != ONEHOT or extra:
                 raise self.err(f"register {name!r} holds {literals}, but its initial value can be "
                                f"{extra[0] if extra else init.label!r}", body)
@@ -127,17 +127,18 @@ class LoopOps:
         if p.loop is not None or p.word_vocab:
             raise self.err("a generating program cannot also loop or read words (yet)", node)
         out = p.outputs.get(p.generate)
+        vocab = {value_key(v) for v in p.vocab}  # by type and value: 1 is not the token true
         if out is None:
             raise self.err(f"generate names {p.generate!r}, but there is no `output {p.generate} = ...`", node)
         if out.encoding == WORD:
             lo, hi = out.vrange if out.vrange is not None else (-(1 << (out.bits - 1)), (1 << (out.bits - 1)) - 1)
-            extra = [v for v in range(lo, hi + 1) if v not in p.vocab][:1]
+            extra = [v for v in range(lo, hi + 1) if value_key(v) not in vocab][:1]
         else:
-            extra = [v for v in out.values if v not in p.vocab]
+            extra = [v for v in out.values if value_key(v) not in vocab]
         if extra:
             raise self.err(f"output {p.generate!r} can be {extra[0]!r}, which is not in the vocabulary, so it "
                            "cannot be the next token", node)
-        bad = [v for v in p.stop if v not in p.vocab]
+        bad = [v for v in p.stop if value_key(v) not in vocab]
         if bad:
             raise self.err(f"stop token {bad[0]!r} is not in the vocabulary", node)
 

@@ -26,6 +26,25 @@ class SOp:
     def __hash__(self) -> int:
         return id(self)
 
+    def value_index(self, v) -> int:
+        """The position of v in `values`, by type and value (0 and false are two values); ValueError if absent."""
+        found = self.__dict__.get("_value_index")
+        if found is None or found[0] is not self.values:
+            found = (self.values, {value_key(x): i for i, x in enumerate(self.values)})
+            self.__dict__["_value_index"] = found
+        try:
+            return found[1][value_key(v)]
+        except KeyError:
+            raise ValueError(f"{v!r} is not in the value set of {self.label}") from None
+
+    def holds(self, v) -> bool:
+        """Is v in `values` (by type and value)?"""
+        try:
+            self.value_index(v)
+        except ValueError:
+            return False
+        return True
+
 
 @dataclass(eq=False)
 class Tokens(SOp):
@@ -226,7 +245,11 @@ def pred_holds(pred: str, key: Any, query: Any) -> bool:
 
 
 def value_key(v) -> tuple:
-    """None first, then by type name and value; tuples component by component, so mixed types still sort."""
+    """None first, then by type name and value; tuples component by component, so mixed types still sort.
+
+    Also a value's identity in a value set: Python has 0 == false and hash(0) == hash(false), but their keys
+    differ, so a set keyed by value_key keeps both (an integer and the equal whole fraction share a key).
+    """
     if v is None:
         return (False, "", 0)
     if isinstance(v, tuple):
@@ -235,8 +258,8 @@ def value_key(v) -> tuple:
 
 
 def sort_values(values) -> tuple:
-    """A deterministic order for a value set."""
-    return tuple(sorted(set(values), key=value_key))
+    """A deterministic order for a value set; 0 and false (1 and true) are different values."""
+    return tuple(sorted({value_key(v): v for v in values}.values(), key=value_key))
 
 
 def selector_atoms(sel) -> list[Select]:

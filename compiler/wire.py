@@ -34,9 +34,19 @@ from .sops import (
     pred_holds,
     selector_atoms,
     selector_holds,
+    value_key,
 )
 
 LEAK_EXPONENT = 30.0  # softmax leak per key <= exp(-30) ~ 1e-13: far below float32 resolution
+
+
+def scale(prog: Program, layout: Layout, gap: float) -> float:
+    """The attention scale that leaks at most e^-(30 + b ln 2) over all keys, for a score gap `gap`.
+
+    b is the widest word's bit count: a word bit is read with weights up to 2^b, so its leak must be that much
+    smaller for every MLP sum over it to round back onto its exact value (`hardwire certify`, Lemma P).
+    """
+    return (math.log(prog.max_len + 1) + LEAK_EXPONENT + layout.word_bits * math.log(2)) / gap
 
 
 def feature_value(s: SOp, token=None, index=None):
@@ -56,7 +66,7 @@ def write(vec: np.ndarray, s: SOp, layout: Layout, v) -> None:
         for k, dim in enumerate(dims):
             vec[dim] += float((v >> k) & 1)
     elif s.encoding == ONEHOT:
-        vec[dims[s.values.index(v)]] += 1.0
+        vec[dims[s.value_index(v)]] += 1.0
     else:
         vec[dims[0]] += float(0 if v is None else v)
 
@@ -113,7 +123,7 @@ def selector_terms(sel, where: tuple = (None, None, None)):
 def score_columns(s: SOp, prog: Program, layout: Layout):
     """The head's score as columns: query reads, key reads (one pair per column), and the scale."""
     if wire_words.is_word_select(s.selector):  # gap 1 between a match and BOS
-        return (*wire_words.word_score_columns(s.selector, layout), math.log(prog.max_len + 1) + LEAK_EXPONENT)
+        return (*wire_words.word_score_columns(s.selector, layout), scale(prog, layout, 1.0))
     if any(a.keys.encoding == WORD for a in selector_atoms(s.selector)):
         raise HardwireError("a select on words cannot be combined with other selects (yet)", prog.file,
                             s.line or None, s.column or None)
@@ -121,7 +131,7 @@ def score_columns(s: SOp, prog: Program, layout: Layout):
     m = len(terms)
     is_width = isinstance(s, Width)
     gap = 1.0 if is_width else 0.5
-    scale = (math.log(prog.max_len + 1) + LEAK_EXPONENT) / gap
+    lam = scale(prog, layout, gap)
     cols_q, cols_k = [], []
     for keys, queries, holds in terms:
         kread, qread = layout.read(keys), layout.read(queries)
@@ -144,15 +154,15 @@ def score_columns(s: SOp, prog: Program, layout: Layout):
         cols_q.append({NOT_BOS: 1.0})
         cols_k.append({layout.index_dim(): 1.0 if s.pick == "latest" else -1.0})
         theta, m = theta * big, m * big
-        scale = (math.log(prog.max_len + 1) + LEAK_EXPONENT) / 1.0
+        lam = scale(prog, layout, 1.0)
     cols_q.append({NOT_BOS: theta, BOS: m + 1.0})
     cols_k.append({BOS: 1.0})
-    return cols_q, cols_k, scale
+    return cols_q, cols_k, lam
 
 
 def head_columns(s: SOp, prog: Program, layout: Layout) -> tuple:
     """One head as sparse columns, nothing dense yet: (query columns, key columns, value columns, scale)."""
-    cols_q, cols_k, scale = score_columns(s, prog, layout)
+    cols_q, cols_k, lam = score_columns(s, prog, layout)
     if isinstance(s, Width):
         vcols = [({BOS: 1.0}, layout.frac(s)[0])]
     else:
@@ -163,19 +173,19 @@ def head_columns(s: SOp, prog: Program, layout: Layout) -> tuple:
         elif s.encoding == SCALAR:
             vcols = [(layout.read(x)[0], out[0])]
         else:
-            vcols = [(r, out[s.values.index(v)]) for v, r in zip(x.values, layout.read(x))]
+            vcols = [(r, out[s.value_index(v)]) for v, r in zip(x.values, layout.read(x))]
             if None not in x.values:
-                vcols.append(({BOS: 1.0}, out[s.values.index(None)]))
-    return cols_q, cols_k, vcols, scale
+                vcols.append(({BOS: 1.0}, out[s.value_index(None)]))
+    return cols_q, cols_k, vcols, lam
 
 
 def dense_head(columns: tuple, d: int):
     """head_columns' output as W_Q, W_K, W_V, W_O numpy arrays (and the scale)."""
-    cols_q, cols_k, vcols, scale = columns
+    cols_q, cols_k, vcols, lam = columns
     wq, wk = np.zeros((d, len(cols_q))), np.zeros((d, len(cols_k)))
     for j, (cq, ck) in enumerate(zip(cols_q, cols_k)):
         for dim, c in cq.items():
-            wq[dim, j] += c * scale
+            wq[dim, j] += c * lam
         for dim, c in ck.items():
             wk[dim, j] += c
     wv, wo = np.zeros((d, len(vcols))), np.zeros((len(vcols), d))
@@ -183,7 +193,7 @@ def dense_head(columns: tuple, d: int):
         for dim, c in r.items():
             wv[dim, j] += c
         wo[j, o] = 1.0
-    return wq, wk, wv, wo, scale
+    return wq, wk, wv, wo, lam
 
 
 class Units:
@@ -202,7 +212,7 @@ class Units:
 def out_write(s: SOp, layout: Layout, v, coeff: float = 1.0) -> dict[int, float]:
     dims = layout.dims[(id(s), "")]
     if s.encoding == ONEHOT:
-        return {dims[s.values.index(v)]: coeff}
+        return {dims[s.value_index(v)]: coeff}
     return {dims[0]: coeff * float(0 if v is None else v)}
 
 
@@ -235,7 +245,7 @@ def discretize(s: SOp, x_read: dict[int, float], grid: list, f, layout: Layout, 
     base = dict(gate) if gate is not None else {NOT_BOS: 1.0}
     units.add(base, out_write(s, layout, pts[0][1]))
     for (g0, v0), (g1, v1) in zip(pts, pts[1:]):
-        if v0 == v1:
+        if value_key(v0) == value_key(v1):  # by type too: 0 and false are two one-hot values
             continue
         t, h = float((g0 + g1) / 2), float((g1 - g0) / 2)
         big = bound / h + 2.0
@@ -325,6 +335,7 @@ def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None
     is refused then, before any dense matrix is allocated.
     """
     layout = Layout()
+    layout.word_bits = max([b.sop.bits for w in segments for b in w if b.sop.encoding == WORD], default=0)
     orders = [sorted(w, key=lambda b: (w[b], b.kind, b.sop.label)) for w in segments]
     embeds: list[Block] = []
     for order in orders:  # allocate every residual subspace first, in schedule order

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from .layout import BOS, NOT_BOS, Layout
-from .sops import WORD, Const, Lin, Select, SOp, WordMux, WordTest
+from .sops import WORD, Const, Lin, Select, SOp, WordMux, WordTest, value_key
 from .words import is_copy
 
 Read = dict[int, float]
@@ -137,10 +137,10 @@ def onehot_mux(s, layout: Layout, units) -> None:
         gate = gate_dim(layout, g, pol)
         for v, dim in zip(values, out):
             if not isinstance(val, SOp) or isinstance(val, Const):
-                if (val.value if isinstance(val, Const) else val) == v:
+                if value_key(val.value if isinstance(val, Const) else val) == value_key(v):  # 0 is not false
                     add_copy(units, None, gate, dim)
-            elif v in val.values:
-                add_copy(units, layout.dims[(id(val), "")][val.values.index(v)], gate, dim)
+            elif val.holds(v):
+                add_copy(units, layout.dims[(id(val), "")][val.value_index(v)], gate, dim)
     erase(units, out)
 
 

@@ -212,7 +212,7 @@ class WordOps:
         """A commit of a one-hot register: each case a one-hot value (or a constant) in its value set."""
         for _, v in cases:
             vals = v.values if isinstance(v, SOp) else (v,)
-            extra = [x for x in vals if x not in target.values]
+            extra = [x for x in vals if not target.holds(x)]
             if extra:
                 raise self.err(f"register {target.label!r} may only hold {list(target.values)}, but this update "
                                f"can give {extra[0]!r}", node)

@@ -99,7 +99,8 @@ class Model:
 
         Returns what `hardwire run --json` prints: {"input", "outputs"}; a looped program adds "steps",
         "halted" and "emitted" (it stops after `max_steps` passes); a generating program gives
-        {"input", "generated"}. Fractions come back as "a/b" strings. A batch gives a list of these.
+        {"input", "generated"}. Fractions come back as "a/b" strings and tuples as lists, as JSON holds them
+        (`self.transformer.run(batch)` gives the values themselves). A batch gives a list of these.
 
         >>> import hardwire
         >>> reverse = hardwire.compile_file("programs/reverse.hw")

@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import torch
 
+from compiler.artifact import from_json, value_id
 from compiler.errors import HardwireError
 
 
@@ -15,7 +16,7 @@ class Transformer(torch.nn.Module):
         self.config, self.labels, self.outputs = config, labels, outputs
         self.w = torch.nn.ParameterDict({k.replace(".", "__"): torch.nn.Parameter(v, requires_grad=False)
                                          for k, v in tensors.items()})
-        self.token_id = {json.dumps(v): i + 1 for i, v in enumerate(config["vocab"])}
+        self.token_id = {value_id(from_json(v)): i + 1 for i, v in enumerate(config["vocab"])}
 
     def p(self, name: str) -> torch.Tensor | None:
         key = name.replace(".", "__")
@@ -119,7 +120,7 @@ class Transformer(torch.nn.Module):
                                             f"[{-half}, {half - 1}]")
                     row.append(tok)
                     continue
-                tid = self.token_id.get(json.dumps(tok))
+                tid = self.token_id.get(token_key(tok))
                 if tid is None:
                     raise HardwireError(f"token {tok!r} at position {i} is not in the vocabulary {cfg['vocab']}")
                 row.append(tid)
@@ -138,7 +139,7 @@ class Transformer(torch.nn.Module):
             for name, out in self.outputs.items():
                 values = out["values"]
                 if not out["dims"]:
-                    row[name] = [out.get("value", values[0] if values else None)] * n
+                    row[name] = [from_json(out.get("value", values[0] if values else None))] * n
                     continue
                 row[name] = decode_column(x[bi, 1:n + 1, out["dims"]], out)
             results.append(row)
@@ -164,14 +165,15 @@ def layer_norm_pairs(v: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
 
 
 def decode_column(z: torch.Tensor, out: dict) -> list:
-    """One output's values from its residual dims at a run of positions (z: [N, dims])."""
+    """One output's (or register's) values from its residual dims at a run of positions (z: [N, dims]), as the
+    program's values (Fraction, tuple, bool, ...: the header's typed JSON decoded by from_json)."""
     if out["encoding"] == "word":
         return decode_words(z)
     values = out["values"]
     if out["encoding"] == "onehot":
-        return [values[j] for j in z.argmax(-1).tolist()]
+        return [from_json(values[j]) for j in z.argmax(-1).tolist()]
     grid = torch.tensor(out["grid"], dtype=z.dtype, device=z.device)
-    return [values[j] for j in (z[:, 0:1] - grid[None, :]).abs().argmin(-1).tolist()]
+    return [from_json(values[j]) for j in (z[:, 0:1] - grid[None, :]).abs().argmin(-1).tolist()]
 
 
 def decode_words(z: torch.Tensor) -> list[int]:
@@ -182,14 +184,18 @@ def decode_words(z: torch.Tensor) -> list[int]:
     return (b * w).sum(-1).tolist()
 
 
+def token_key(tok) -> str | None:
+    """The key of token_id for an input token (None for something that is no program value)."""
+    try:
+        return value_id(tok)
+    except TypeError:
+        return None
+
+
 def parse_value(v):
-    """JSON output values back to Python: fractions were stored as 'a/b' strings."""
-    if isinstance(v, str) and "/" in v:
-        try:
-            return Fraction(v)
-        except ValueError:
-            return v
-    return v
+    """A value as the program has it: decoded values (what `decode` returns) pass through, header JSON is
+    decoded (from_json). Decoding is exact since format hardwire/2, so callers need this no more."""
+    return v if isinstance(v, (Fraction, tuple)) else from_json(v)
 
 
 def default_device() -> str:

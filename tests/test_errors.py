@@ -392,22 +392,41 @@ def test_tampered_weight_file(capsys, models, case):
 
 
 @pytest.mark.parametrize("case,message", [
-    ("no header", "not a hardwire weight file (no hardwire/1 header); compile one with "
+    ("no header", "not a hardwire weight file (no hardwire/2 header); compile one with "
                   "`hardwire compile PROG.hw -o OUT.safetensors`"),
-    ("format hardwire/2", "not a hardwire weight file (no hardwire/1 header); compile one with "
-                          "`hardwire compile PROG.hw -o OUT.safetensors`"),
+    ("format foreign/1", "not a hardwire weight file (no hardwire/2 header); compile one with "
+                         "`hardwire compile PROG.hw -o OUT.safetensors`"),
     ("header not JSON", "corrupt or foreign weight file (Expecting property name enclosed in double quotes: "
                         "line 1 column 2 (char 1))"),
-    ("header a list", "not a hardwire weight file (no hardwire/1 header); compile one with "
+    ("header a list", "not a hardwire weight file (no hardwire/2 header); compile one with "
                       "`hardwire compile PROG.hw -o OUT.safetensors`"),
 ])
 def test_foreign_header(capsys, models, case, message):
     t = load_file(str(models["reverse"]))
-    meta = {"no header": None, "format hardwire/2": {"hardwire": json.dumps({"format": "hardwire/2"})},
+    meta = {"no header": None, "format foreign/1": {"hardwire": json.dumps({"format": "foreign/1"})},
             "header not JSON": {"hardwire": "{not json"}, "header a list": {"hardwire": "[1, 2]"}}[case]
     save_file(t, "bad.safetensors", metadata=meta)
     assert refused(capsys, ["run", "bad.safetensors", "--input", "a", "--device", "cpu"]) == \
         ERR + "bad.safetensors: " + message
+
+
+@pytest.mark.parametrize("old", ["hardwire/1", "hardwire/3"])
+def test_other_format_version(capsys, models, old):
+    # a hardwire/1 file wrote fractions as "a/b" strings and tuples as lists: its values would decode wrongly
+    tampered(models["reverse"], "old.safetensors", meta=_set("format", old))
+    assert refused(capsys, ["run", "old.safetensors", "--input", "a", "--device", "cpu"]) == \
+        ERR + f"old.safetensors: weight file format '{old}', but this hardwire reads hardwire/2; recompile it with " \
+              "`hardwire compile PROG.hw -o OUT.safetensors`"
+
+
+@pytest.mark.parametrize("value,shown", [({"frac": "2/1"}, '{"frac": "2/1"}'), ([1, 2], "[1, 2]"),
+                                         ({"frac": "1/3", "x": 1}, '{"frac": "1/3", "x": 1}'), (0.5, "0.5")])
+def test_value_that_is_not_a_hardwire_value(capsys, models, value, shown):
+    def change(m: dict) -> None:
+        m["outputs"]["reversed"]["values"][0] = value
+    tampered(models["reverse"], "bad.safetensors", meta=change)
+    assert refused(capsys, ["run", "bad.safetensors", "--input", "a", "--device", "cpu"]) == \
+        ERR + f"bad.safetensors: corrupt weight file: output 'reversed' lists {shown}, not a hardwire/2 value"
 
 
 @pytest.mark.parametrize("cut,message", [

@@ -1,7 +1,18 @@
-"""Decoding bugs: output values that come back from the model as something else (compiler/artifact.py,
-runtime/model.py, and value sets in compiler/elaborate.py)."""
-import pytest
+"""Decoding bugs: output values that came back from the model as something else (compiler/artifact.py,
+runtime/model.py, and value sets in compiler/elaborate.py and sops.py).
 
+Fixed by the typed value encoding of weight-file format hardwire/2 (artifact.to_json / from_json) and value
+sets keyed by type and value (sops.value_key). Each program is also run from a saved weight file, since the
+header's JSON is where the values used to change type.
+"""
+import textwrap
+
+from compiler.artifact import compile_program
+from compiler.elaborate import check_source
+from compiler.harness import compare
+from compiler.interpret import run
+from runtime.model import load
+from tests.fuzz_programs import same
 from tests.regressions.common import check
 
 TUPLE_OUTPUT = """
@@ -12,27 +23,37 @@ TUPLE_OUTPUT = """
 """
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="artifact.to_json writes tuple values as JSON lists and runtime.model.parse_value never "
-                          "turns them back, so a tuple-valued output decodes to lists (`hardwire check` fails it)")
-def test_tuple_valued_output() -> None:
+def from_file(source: str, batch: list[list], tmp_path) -> None:
+    """Saved and loaded, the model still agrees with the interpreter, value and type; `hardwire check` too."""
+    prog = check_source(textwrap.dedent(source))
+    compiled = compile_program(prog)
+    compiled.save(str(tmp_path / "m.safetensors"))
+    model = load(str(tmp_path / "m.safetensors"), "cpu")
+    for xs, got in zip(batch, model.run(batch)):
+        assert same(got, run(prog, xs)), f"input {xs}: model {got} != interpreter {run(prog, xs)}"
+    assert compare(prog, model, 50)["mismatches"] == 0
+
+
+# fixed (hardwire/2): a tuple is {"tuple": [...]} in the header and decodes to a tuple
+def test_tuple_valued_output(tmp_path) -> None:
     # ["b", "a"]: model [["B", 0], ["A", 1]], interpreter [("B", 0), ("A", 1)]
     check(TUPLE_OUTPUT, [["b", "a"]])
+    from_file(TUPLE_OUTPUT, [["b", "a"]], tmp_path)
 
 
 SLASH_STRING = """
     vocab {"1/2", "a"}
     max_len 3
     output o = tokens
+    output half = aggregate(select(indices, indices, <=), scalar(indices))
 """
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="fractions travel in the weight file as 'a/b' strings and runtime.model.parse_value "
-                          "turns every such string into a Fraction, so the string token \"1/2\" decodes as 1/2")
-def test_string_that_looks_like_a_fraction() -> None:
+# fixed (hardwire/2): a fraction is {"frac": "1/2"} in the header, so a plain string stays a string
+def test_string_that_looks_like_a_fraction(tmp_path) -> None:
     # ["a", "1/2"]: model ["a", Fraction(1, 2)], interpreter ["a", "1/2"]
     check(SLASH_STRING, [["a", "1/2"]])
+    from_file(SLASH_STRING, [["a", "1/2"], ["1/2", "1/2", "a"]], tmp_path)
 
 
 BOOL_AND_INT = """
@@ -42,9 +63,21 @@ BOOL_AND_INT = """
 """
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="value sets are Python sets (elaborate.make_map, sops.sort_values), which merge 0 with "
-                          "false and 1 with true; the model decodes the one kept, the interpreter gives the other")
-def test_value_set_holding_false_and_zero() -> None:
+# fixed: value sets are keyed by (type, value) (sops.value_key), so 0 and false are two one-hot values
+def test_value_set_holding_false_and_zero(tmp_path) -> None:
     # [true, true]: model [false, true], interpreter [0, true]
     check(BOOL_AND_INT, [[True, True], [True, False]])
+    from_file(BOOL_AND_INT, [[True, True], [True, False], [False, False]], tmp_path)
+    assert check_source(textwrap.dedent(BOOL_AND_INT)).outputs["o"].values == (False, True, 0)
+
+
+def test_vocab_of_zero_and_false_is_two_tokens(tmp_path) -> None:
+    # 0 and false are different tokens (token ids are keyed by type and value); a map tells them apart
+    source = """
+        vocab {0, false, 1, true}
+        max_len 3
+        output o = tokens
+        output n = map(t -> t == 0, tokens)
+    """
+    check(source, [[0, False, True], [1, True, False]])
+    from_file(source, [[0, False, True], [1, True, False]], tmp_path)
