@@ -115,6 +115,7 @@ def cmd_run(a) -> dict:
     if a.trace is not None:
         check_output(a.trace, "--trace")
     model = load(a.model, a.device)
+    model.force_dense = a.dense  # --dense: the plain dense pass (runtime/loop.py, runtime/generate.py)
     tokens = parse_input(a.input, model.config["vocab"], bool(model.config.get("word_vocab")))
     model.encode([tokens])  # refuse a bad input before anything runs or a --trace file is opened
     if model.config.get("distinct"):
@@ -148,6 +149,9 @@ def render(cmd: str, info: dict) -> str:
     if cmd == "sweep":
         from .sweep import render as render_sweep
         return render_sweep(info)
+    if cmd == "certify":
+        from .certify_cmd import render_certify
+        return render_certify(info)
     if cmd == "tm":
         from .tm_cmd import render_tm
         return render_tm(info)
@@ -188,18 +192,20 @@ def main(argv: list[str] | None = None) -> int:
                        help="refuse a program whose model would have more than N parameters (before building it)")
     for p in (c, r, k):
         p.add_argument("--json", action="store_true", help="print one JSON object")
+    r.add_argument("--dense", action="store_true", help="run the plain dense forward pass, not runtime/fast.py's")
     r.add_argument("--trace", default=None, metavar="FILE.jsonl",
                    help="for a loop: write every register after every pass, one JSON line per step")
     for p in (r, k):
         p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
         p.add_argument("--max-steps", type=positive_int, default=10_000, help="step limit for a program with a loop")
-    from . import bench, explain, export_cmd, subleq_cmd, sweep, tm_cmd
+    from . import bench, certify_cmd, explain, export_cmd, subleq_cmd, sweep, tm_cmd
     subleq_cmd.add_parser(sub)
     tm_cmd.add_parser(sub)
     bench.add_parser(sub)
     sweep.add_parser(sub)
     export_cmd.add_parser(sub)
     explain.add_parser(sub)
+    certify_cmd.add_parser(sub)
     try:
         a = ap.parse_args(argv)
     except SystemExit as e:  # --help (0), or a bad argument already reported on one line (2)
@@ -208,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         check_device(getattr(a, "device", None))
         info = {"compile": cmd_compile, "run": cmd_run, "check": cmd_check, "subleq": subleq_cmd.cmd_subleq,
                 "tm": tm_cmd.cmd_tm, "bench": bench.cmd_bench, "sweep": sweep.cmd_sweep,
-                "export": export_cmd.cmd_export, "explain": explain.cmd_explain}[a.cmd](a)
+                "export": export_cmd.cmd_export, "explain": explain.cmd_explain,
+                "certify": certify_cmd.cmd_certify}[a.cmd](a)
     except HardwireError as e:
         print(f"hardwire: error: {e}", file=sys.stderr)
         return 2
@@ -220,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader left early (`hardwire ... | head`): nothing to report
         silence_stdout()
     if a.cmd == "check" and info["mismatches"] or a.cmd in ("subleq", "tm") and not info["matches_reference"] \
-            or a.cmd == "export" and info.get("verify", {}).get("mismatches"):
+            or a.cmd == "export" and info.get("verify", {}).get("mismatches") \
+            or a.cmd == "certify" and not info["certified"]:
         return 1
     return 3 if info.get("halted") is False else 0
 

@@ -1,4 +1,6 @@
 """Runtime: float64, traces, batching of mixed lengths, saved files, and CUDA when present."""
+import random
+
 import pytest
 import torch
 
@@ -53,3 +55,13 @@ def test_cuda_matches_interpreter(name):
     rng = random.Random(0)
     batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct) for _ in range(512)]
     assert decoded(model, batch) == [run(prog, xs) for xs in batch]
+
+
+def test_sample_input_keeps_distinct_words_distinct():
+    """`hardwire check` on a `distinct` program over `vocab word` drew repeated words (found by certify's
+    random-program test): a refused input, not a check."""
+    rng = random.Random(0)
+    for _ in range(200):
+        xs = sample_input(rng, [], 8, True, word_bits=3)
+        assert len(set(xs)) == len(xs) and all(-4 <= x < 4 for x in xs)
+    assert sorted(sample_input(rng, [], 8, True, word_bits=3, exact=True)) == list(range(-4, 4))
