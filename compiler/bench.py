@@ -1,7 +1,11 @@
-"""`hardwire bench subleq`: compiled sizes over memory and word widths, and measured steps per second.
+"""`hardwire bench subleq|tm|lengths`: compiled sizes, and measured throughput beside the references.
 
-Throughput is measured on a machine that never halts (every pass is a real step), so steps = batch x
-passes; the plain-Python emulator runs the same image in the same process, for a ratio.
+Throughput is measured on machines that never halt (every pass is a real step), so steps = batch x passes,
+at batch 1, 64 and 1024, on the fast paths (runtime/fast.py) and on the plain dense pass, per device. The
+plain-Python reference (compiler/subleq_ref.py, compiler/tm.py) and the language's interpreter
+(compiler/interpret.py) run in the same process, so every rate also comes as a ratio. Each result also holds
+the FLOPs and bytes of one pass (runtime/fast.py's `cost`) and the roofline they imply on an H100.
+bench/results/README.md gets the tables in markdown.
 """
 from __future__ import annotations
 
@@ -17,6 +21,16 @@ from .errors import HardwireError
 
 MEMS, BITS = (64, 256, 1024, 4096), (8, 16, 32)
 QUICK_MEMS, QUICK_BITS = (64,), (8,)
+BATCHES = (1, 64, 1024)
+BB5 = "1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA"   # the 5-state busy beaver champion
+BB5_STEPS = 47_176_870
+# The roofline's peaks: NVIDIA H100 Tensor Core GPU datasheet, H100 SXM5 column: FP32 67 TFLOPS and FP64 34 TFLOPS
+# (CUDA cores; PyTorch runs float32 matmuls without TF32 unless asked, so the tensor-core peaks do not apply),
+# GPU memory bandwidth 3.35 TB/s (HBM3).
+H100 = {"gpu": "NVIDIA H100 SXM5 80GB", "float32_flops_per_s": 67e12, "float64_flops_per_s": 34e12,
+        "bytes_per_s": 3.35e12, "source": "NVIDIA H100 Tensor Core GPU datasheet (SXM5): FP32 67 TFLOPS, FP64 34 "
+        "TFLOPS, memory bandwidth 3.35 TB/s; float32 matmuls run without TF32 by default, so the CUDA-core peak "
+        "applies"}
 
 
 def counter_image(mem: int) -> list[int]:
@@ -41,38 +55,121 @@ def sizes(mems, bits) -> list[dict]:
     return rows
 
 
-def throughput(device: str, batches, mem: int, bits: int, passes: dict[int, int]) -> dict:
+def synced(device: str):
+    """A timer that waits for the device before each reading."""
     import torch
 
+    def now() -> float:
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
+    return now
+
+
+def rate(run, batch: int, passes: int, device: str) -> tuple[float, float, object]:
+    """(steps per second, seconds, result) of run(passes) over `batch` machines, after a two-pass warm-up."""
+    now = synced(device)
+    run(2)
+    t0 = now()
+    got = run(passes)
+    dt = now() - t0
+    return batch * passes / dt, dt, got
+
+
+def roofline(cost: dict, dtype: str, batches=BATCHES) -> dict:
+    """What one pass's FLOPs and bytes allow on an H100 (H100): steps per second at each batch size, for the dense
+    pass and the fast paths. At batch b a pass moves the weights once and b machines' activations."""
+    peak = H100["float64_flops_per_s" if dtype == "float64" else "float32_flops_per_s"]
+    out = {"peaks": H100}
+    for path in ("dense", "fast"):
+        rows = {}
+        for b in batches:
+            flops = 2 * cost[f"{path}_macs"] * b
+            moved = cost[f"{path}_weights"] + b * cost[f"{path}_acts"]
+            t_flops, t_bytes = flops / peak, moved / H100["bytes_per_s"]
+            rows[f"batch_{b}"] = {"max_steps_per_s": round(b / max(t_flops, t_bytes)),
+                                  "bound": "compute" if t_flops > t_bytes else "memory",
+                                  "flops_per_byte": round(flops / moved, 2)}
+        out[path] = rows
+    return out
+
+
+def per_pass(cost: dict) -> dict:
+    """One pass for one machine: FLOPs (2 per multiply-add) and bytes, dense and fast."""
+    return {"dense_flops": 2 * cost["dense_macs"], "fast_flops": 2 * cost["fast_macs"],
+            "dense_bytes": cost["dense_bytes"], "fast_bytes": cost["fast_bytes"],
+            "dense_weight_bytes": cost["dense_weights"], "fast_weight_bytes": cost["fast_weights"],
+            "fast_coo_nonzeros": cost["fast_coo"], "fast_ops": cost["fast_ops"], "dense_ops": cost["dense_ops"]}
+
+
+def loop_cost(model, batch: list[list]) -> dict:
+    """runtime.fast's cost of one pass of a looped model's body, for the first input of the batch."""
+    from runtime.fast import FastModel
+    fm = FastModel.of(model)
+    ids, lengths = model.encode(batch[:1])
+    x = fm.to_fm(model.embed(ids, lengths)[0])
+    ctx = fm.context(lengths, ids.shape[1])
+    body = model.config["loop"]["body_layers"]
+    shared = fm.loop_shared(fm.shared_rows(x, ctx), body)
+    return fm.cost(fm.plan(shared, 0, body, 1, ids.shape[1], loop=True), ids.shape[1])
+
+
+def throughput(device: str, batches, mem: int, bits: int, passes: dict, dense_passes: dict, threads: int | None,
+               interpreter_steps: int = 0) -> dict:
+    """SUBLEQ steps per second at each batch size, fast and dense, beside the emulator and the interpreter."""
+    import torch
+
+    from runtime.fast import intra_op_threads
     from runtime.loop import run_loop
     from runtime.model import from_compiled
 
     from . import subleq_ref
     from .artifact import compile_program
     from .elaborate import check_file
+    from .interpret import execute
     from .subleq_cmd import FLOAT32_MAX_BITS, program_path
     dtype = torch.float32 if bits <= FLOAT32_MAX_BITS else torch.float64
-    model = from_compiled(compile_program(check_file(program_path(), {"mem": mem, "bits": bits})), device, dtype)
+    prog = check_file(program_path(), {"mem": mem, "bits": bits})
+    model = from_compiled(compile_program(prog), device, dtype)
     image = counter_image(mem)
-    out = {"mem": mem, "bits": bits, "dtype": str(dtype).replace("torch.", "")}
-    for b in batches:
-        n = passes[b]
-        run_loop(model, [image] * b, max_steps=2)  # warm-up
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        got = run_loop(model, [image] * b, max_steps=n)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        dt = time.perf_counter() - t0
-        want = subleq_ref.run(image, mem=mem, bits=bits, max_steps=n)
-        exact = all(g.outputs["memory"] == want.mem and g.steps == n for g in got)
-        out[f"batch_{b}"] = {"steps_per_s": round(b * n / dt, 1), "passes": n, "seconds": round(dt, 3),
-                             "exact": exact}
     t0 = time.perf_counter()
     subleq_ref.run(image, mem=mem, bits=bits, max_steps=200_000)
-    out["emulator_steps_per_s"] = round(200_000 / (time.perf_counter() - t0), 1)
+    emulator = 200_000 / (time.perf_counter() - t0)
+    out = {"mem": mem, "bits": bits, "dtype": str(dtype).replace("torch.", ""), "dense_threads": threads,
+           "fast_threads": 1, "emulator_steps_per_s": round(emulator, 1)}
+    if interpreter_steps:
+        t0 = time.perf_counter()
+        execute(prog, image, max_steps=interpreter_steps)
+        out["interpreter_steps_per_s"] = round(interpreter_steps / (time.perf_counter() - t0), 2)
+    for b in batches:
+        row: dict = {}
+        for path, n in (("fast", passes[b]), ("dense", dense_passes.get(b))):
+            if not n:
+                continue
+            with intra_op_threads(threads if path == "dense" else None):
+                r, dt, got = rate(lambda k: run_loop(model, [image] * b, max_steps=k, fast=path == "fast"), b, n,
+                                  device)
+            want = subleq_ref.run(image, mem=mem, bits=bits, max_steps=n)
+            row[path] = {"steps_per_s": round(r, 1), "passes": n, "seconds": round(dt, 3),
+                         "exact": all(g.outputs["memory"] == want.mem and g.steps == n for g in got)}
+        row["steps_per_s"] = row["fast"]["steps_per_s"]
+        row["exact"] = all(v["exact"] for v in row.values() if isinstance(v, dict))
+        if "dense" in row:
+            row["fast_over_dense"] = round(row["fast"]["steps_per_s"] / row["dense"]["steps_per_s"], 2)
+        row["fast_over_emulator"] = round(row["fast"]["steps_per_s"] / emulator, 5)
+        if "interpreter_steps_per_s" in out:
+            row["fast_over_interpreter"] = round(row["fast"]["steps_per_s"] / out["interpreter_steps_per_s"], 1)
+        out[f"batch_{b}"] = row
+    cost = loop_cost(model, [image])
+    out["per_pass"] = per_pass(cost)
+    out["roofline_h100"] = roofline(cost, out["dtype"], batches)
     return out
+
+
+def cuda_note() -> dict:
+    import torch
+    return {"note": f"no CUDA device in this run (torch {torch.__version__}, torch.cuda.is_available() is False); "
+                    "run `hardwire bench` on a machine with a GPU to fill this in"}
 
 
 def precision(bits_list=(16, 20, 22, 24, 32), mem: int = 16, images: int = 200, steps: int = 200) -> dict:
@@ -116,24 +213,41 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def bench_subleq(quick: bool = False, out_dir: str = "bench/results") -> dict:
+def bench_subleq(quick: bool = False, out_dir: str = "bench/results", threads: int | None = 1) -> dict:
+    """Sizes over memory and word widths; rates at batch 1, 64, 1024 (mem 256, 16-bit words; quick: mem 64,
+    8-bit words) and, on the fast path, over memory sizes; precision per word width (not quick)."""
     import torch
     mems, bits = (QUICK_MEMS, QUICK_BITS) if quick else (MEMS, BITS)
     mem, width = (64, 8) if quick else (256, 16)
-    batches = (1, 64) if quick else (1, 64, 1024)
-    cpu_passes = {1: 50, 64: 5, 1024: 2} if quick else {1: 300, 64: 30, 1024: 3}
+    fast_passes = {1: 20, 64: 4, 1024: 2} if quick else {1: 2000, 64: 200, 1024: 20}
+    dense_passes = {1: 4, 64: 1, 1024: 1} if quick else {1: 100, 64: 5, 1024: 2}
     result = {"date": datetime.date.today().isoformat(), "quick": quick, "torch": torch.__version__,
               "cpu_name": cpu_name(), "cpu_threads": torch.get_num_threads(), "sizes": sizes(mems, bits),
-              "cpu": throughput("cpu", batches, mem, width, cpu_passes)}
+              "workload": "a counter program that never halts (counter_image): every pass is a real step",
+              "cpu": throughput("cpu", BATCHES, mem, width, fast_passes, dense_passes, threads,
+                                interpreter_steps=3 if quick else 5)}
+    by_mem = {}
+    for m, w in (((16, 8),) if quick else ((64, 8), (1024, 16), (4096, 16))):
+        t = throughput("cpu", (1, 64) if m < 4096 else (1,), m, w, {1: 10 if quick else 300, 64: 2 if quick else 30},
+                       {1: 2 if quick else 3}, threads)
+        by_mem[f"mem_{m}"] = {"bits": w, **{k: {"steps_per_s": v["steps_per_s"], "exact": v["exact"],
+                                                "dense_steps_per_s": v.get("dense", {}).get("steps_per_s")}
+                                            for k, v in t.items() if k.startswith("batch_")},
+                              "fast_flops_per_pass": t["per_pass"]["fast_flops"],
+                              "dense_flops_per_pass": t["per_pass"]["dense_flops"]}
+    result["cpu"]["by_mem"] = by_mem
     if not quick:
         result["precision_mismatches"] = precision()
     if torch.cuda.is_available():
         result["device_name"] = torch.cuda.get_device_name()
-        result["cuda"] = throughput("cuda", batches, mem, width, {1: 1000, 64: 1000, 1024: 200})
+        result["cuda"] = throughput("cuda", BATCHES, mem, width, {1: 1000, 64: 1000, 1024: 200},
+                                    {1: 200, 64: 50, 1024: 5}, None)
     else:
         result["device_name"] = result["cpu_name"]
+        result["cuda"] = cuda_note()
     name = "subleq_quick.json" if quick else "subleq.json"
     write_json(Path(out_dir) / name, result)
+    write_markdown(Path(out_dir), quick)
     return result
 
 
@@ -147,32 +261,83 @@ def write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def fmt(v, digits: int = 0) -> str:
+    return "" if v is None else f"{v:,.{digits}f}"
+
+
 def table(result: dict) -> str:
-    """The sizes and rates as a markdown table."""
-    lines = ["| mem | bits | layers | heads | d_model | d_mlp | params | non-zero |",
-             "|---|---|---|---|---|---|---|---|"]
+    """The SUBLEQ sizes and rates as markdown."""
+    lines = ["| mem | bits | layers | heads | d_model | d_mlp | params | non-zero | compile s |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in result["sizes"]:
         if "skipped" in r:
-            lines.append(f"| {r['mem']} | {r['bits']} | skipped: {r['skipped']} | | | | | |")
+            lines.append(f"| {r['mem']} | {r['bits']} | skipped: {r['skipped']} | | | | | | |")
         else:
             lines.append(f"| {r['mem']} | {r['bits']} | {r['layers']} | {r['heads']} | {r['d_model']} | "
-                         f"{r['d_mlp']} | {r['params']:,} | {r['nonzero_params']:,} |")
+                         f"{r['d_mlp']} | {r['params']:,} | {r['nonzero_params']:,} | {r['compile_s']} |")
     if "precision_mismatches" in result:
         lines.append("\n| bits | float32 mismatches | float64 mismatches |\n|---|---|---|")
         for bits, r in result["precision_mismatches"].items():
             lines.append(f"| {bits} | {r['float32']} / {r['images']} | {r['float64']} / {r['images']} |")
     for dev in ("cpu", "cuda"):
-        if dev in result:
-            t = result[dev]
-            rates = ", ".join(f"batch {k[6:]}: {v['steps_per_s']:,.0f} steps/s" for k, v in t.items()
-                              if k.startswith("batch_"))
-            lines.append(f"\n{dev} (mem {t['mem']}, {t['bits']}-bit, {t['dtype']}): {rates}; "
-                         f"plain-Python emulator: {t['emulator_steps_per_s']:,.0f} steps/s")
+        t = result.get(dev, {})
+        if "note" in t or not t:
+            lines.append(f"\n{dev}: {t.get('note', 'not measured')}")
+            continue
+        lines.append(f"\n{dev} (mem {t['mem']}, {t['bits']}-bit words, {t['dtype']}; steps per second, all machines "
+                     "together):\n\n| batch | fast | dense | fast / dense | fast / emulator | fast / interpreter |"
+                     " exact |\n|---|---|---|---|---|---|---|")
+        for k, v in t.items():
+            if k.startswith("batch_"):
+                lines.append(f"| {k[6:]} | {fmt(v['fast']['steps_per_s'])} | "
+                             f"{fmt(v.get('dense', {}).get('steps_per_s'))} | {fmt(v.get('fast_over_dense'), 1)} | "
+                             f"{v['fast_over_emulator']:.4f} | {fmt(v.get('fast_over_interpreter'), 0)} | "
+                             f"{v['exact']} |")
+        lines.append(f"\nplain-Python emulator: {fmt(t['emulator_steps_per_s'])} steps/s; language interpreter: "
+                     f"{fmt(t.get('interpreter_steps_per_s'), 2)} steps/s")
+        if t.get("by_mem"):
+            lines.append("\n| mem | bits | fast, batch 1 | dense, batch 1 | fast, batch 64 | FLOPs per pass, fast |"
+                         " FLOPs per pass, dense |\n|---|---|---|---|---|---|---|")
+            for m, r in t["by_mem"].items():
+                lines.append(f"| {m[4:]} | {r['bits']} | {fmt(r['batch_1']['steps_per_s'])} | "
+                             f"{fmt(r['batch_1'].get('dense_steps_per_s'))} | "
+                             f"{fmt(r.get('batch_64', {}).get('steps_per_s'))} | {r['fast_flops_per_pass']:,} | "
+                             f"{r['dense_flops_per_pass']:,} |")
+        lines.append(roofline_table(t))
     return "\n".join(lines)
 
 
-def random_machine(states: int, rng, steps: int, max_cells: int):
-    """A seeded random 2-symbol machine that runs `steps` steps without halting inside max_cells cells."""
+def roofline_table(t: dict) -> str:
+    p, roof = t["per_pass"], t["roofline_h100"]
+    lines = [f"\nOne pass, one machine: dense {p['dense_flops']:,} FLOPs and {p['dense_bytes']:,} bytes; fast "
+             f"{p['fast_flops']:,} FLOPs and {p['fast_bytes']:,} bytes. H100 roofline ({roof['peaks']['gpu']}, "
+             f"{roof['peaks']['float32_flops_per_s'] / 1e12:g} TFLOPS float32, "
+             f"{roof['peaks']['bytes_per_s'] / 1e12:g} TB/s), steps per second at most:\n",
+             "| batch | dense | bound | fast | bound |", "|---|---|---|---|---|"]
+    for k, d in roof["dense"].items():
+        f = roof["fast"][k]
+        lines.append(f"| {k[6:]} | {d['max_steps_per_s']:,} | {d['bound']} | {f['max_steps_per_s']:,} | {f['bound']} |")
+    return "\n".join(lines)
+
+
+def write_markdown(out_dir: Path, quick: bool) -> None:
+    """README.md (README_quick.md) in out_dir: the tables of whichever benchmarks have results there."""
+    suffix = "_quick" if quick else ""
+    parts = ["# Benchmark results", "", "Written by `hardwire bench subleq` and `hardwire bench tm` (compiler/bench.py)"
+             "; the JSON files beside this one hold every figure. Rates are steps per second of all machines "
+             "together; *fast* is runtime/fast.py, *dense* the plain forward pass (runtime/model.py)."]
+    for name, title, render in (("subleq", "SUBLEQ", table), ("tm", "Turing machines", tm_table)):
+        path = out_dir / f"{name}{suffix}.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            parts += ["", f"## {title} ({data['date']}, {data.get('device_name', '')}, torch {data['torch']})", "",
+                      render(data)]
+    (out_dir / f"README{suffix}.md").write_text("\n".join(parts) + "\n")
+
+
+def random_machine(states: int, rng, steps: int, max_cells: int, min_cells: int = 1):
+    """A seeded random 2-symbol machine that runs `steps` steps without halting inside max_cells cells (and
+    visits at least min_cells)."""
     from . import tm as tmlib
     letters = [chr(ord("A") + i) for i in range(states)]
     while True:
@@ -180,17 +345,19 @@ def random_machine(states: int, rng, steps: int, max_cells: int):
                         for _ in range(states))
         machine = tmlib.parse_spec(spec)
         ref = tmlib.simulate(machine, [], steps)
-        if not ref.halted and ref.head_max - ref.head_min + 1 <= max_cells:
+        if not ref.halted and min_cells <= ref.head_max - ref.head_min + 1 <= max_cells:
             return machine, ref
 
 
-def bench_tm(quick: bool = False, out_dir: str = "bench/results") -> dict:
-    """Sizes per mode for 2..6 states; steps per second of the looped machine, and tokens per second of
-    the chain of thought, at batch 1, 64 and 1024 on CPU (and CUDA when present)."""
+def bench_tm(quick: bool = False, out_dir: str = "bench/results", threads: int | None = 1) -> dict:
+    """Sizes per mode for 2..6 states; steps per second of the looped machine and tokens per second of the chain
+    of thought at batch 1, 64 and 1024, fast and dense, on CPU (and CUDA when present), beside the simulator and
+    the interpreter; the 5-state busy beaver's rate on the fast path and its projected time to halt (not quick)."""
     import random
 
     import torch
 
+    from runtime.fast import intra_op_threads
     from runtime.generate import generate
     from runtime.loop import run_loop
     from runtime.model import from_compiled
@@ -198,51 +365,130 @@ def bench_tm(quick: bool = False, out_dir: str = "bench/results") -> dict:
     from . import tm as tmlib
     from .artifact import compile_program
     from .elaborate import check_source
+    from .interpret import execute
     rng = random.Random(0)
     steps = 64 if quick else 200
     sizes = []
-    machines = {}
     for n in (2, 3) if quick else (2, 3, 4, 5, 6):
         machine, ref = random_machine(n, rng, steps, 48)
-        machines[n] = (machine, ref)
         cells, offset = tmlib.window_for(machine, [], ref, None)
         loop = compile_program(check_source(tmlib.loop_program(machine, cells, offset), "bench"))
         cells, offset = tmlib.window_for(machine, [0], ref, None)
         cot = compile_program(check_source(tmlib.cot_program(machine, 1, -offset, cells - offset - 1,
                                                              tmlib.cot_length(1, ref)), "bench"))
         sizes.append({"states": n, "spec": machine.spec, "cells": cells, "steps": steps,
-                      "loop": loop.summary(), "cot": cot.summary()})
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    batches = (1, 64) if quick else (1, 64, 1024)
-    rates: dict = {}
-    machine, ref = machines[3]
-    for dev in devices:
-        rates[dev] = {}
-        cells, offset = tmlib.window_for(machine, [], ref, None)
-        loop = from_compiled(compile_program(check_source(tmlib.loop_program(machine, cells, offset), "b")), dev)
-        pc, po = tmlib.window_for(machine, [0], ref, None)
-        cot = from_compiled(compile_program(check_source(tmlib.cot_program(
-            machine, 1, -po, pc - po - 1, tmlib.cot_length(1, ref)), "b")), dev)
-        for b in batches:
-            t0 = time.perf_counter()
-            got = run_loop(loop, [[0] * cells] * b, max_steps=steps)
-            t1 = time.perf_counter()
-            gen = generate(cot, [[0]] * b)
-            t2 = time.perf_counter()
-            exact = all(g.steps == ref.steps and g.outputs["final_tape"] == ref.window(-offset, cells - offset - 1)
-                        for g in got) and all(len(x) == ref.steps for x in gen)
-            rates[dev][f"batch_{b}"] = {"loop_steps_per_s": round(b * steps / (t1 - t0), 1),
-                                        "cot_tokens_per_s": round(b * steps / (t2 - t1), 1), "exact": exact}
-    if not quick:
-        rates["cot_long_run"] = cot_long_run(4000)
+                      "loop": {**loop.summary(), "compile_s": loop.compile_s},
+                      "cot": {**cot.summary(), "compile_s": cot.compile_s}})
+    loop_passes = {1: 100, 64: 10, 1024: 4} if quick else {1: 4000, 64: 1000, 1024: 200}
+    dense_passes = {1: 20, 64: 4, 1024: 2} if quick else {1: 1000, 64: 100, 1024: 20}
+    cot_tokens = 32 if quick else 200
+    machine, ref = random_machine(3, random.Random(11), max(loop_passes.values()) + 2, 64, 24)
+    cells, offset = tmlib.window_for(machine, [], ref, None)
+    loop_src = tmlib.loop_program(machine, cells, offset)
+    trace: list = []
+    tmlib.simulate(machine, [0], cot_tokens, trace=trace)
+    want_cot, head = [], 0
+    for state, new_head, tape in trace:
+        want_cot.append(tmlib.step_token(state, tape.get(head, 0), new_head - head, new_head))
+        head = new_head
+    pc, po = tmlib.window_for(machine, [0], tmlib.simulate(machine, [0], cot_tokens), None)
+    cot_src = tmlib.cot_program(machine, 1, -po, pc - po - 1, cot_tokens + 1)
     t0 = time.perf_counter()
     tmlib.simulate(machine, [], 200_000)
+    simulator = 200_000 / (time.perf_counter() - t0)
+    prog = check_source(loop_src, "b")
+    t0 = time.perf_counter()
+    execute(prog, [0] * cells, max_steps=200)
+    interpreter = 200 / (time.perf_counter() - t0)
     result = {"date": datetime.date.today().isoformat(), "quick": quick, "torch": torch.__version__,
-              "cpu_name": cpu_name(), "device_name": torch.cuda.get_device_name() if "cuda" in devices
-              else cpu_name(), "sizes": sizes, "throughput_machine": machines[3][0].spec, "steps": steps,
-              "simulator_steps_per_s": round(200_000 / (time.perf_counter() - t0), 1), **rates}
+              "cpu_name": cpu_name(), "cpu_threads": torch.get_num_threads(), "sizes": sizes,
+              "throughput_machine": machine.spec, "cells": cells, "cot_tokens": cot_tokens,
+              "workload": "a 3-state machine that does not halt over the measured passes (a window of "
+                          f"{cells} cells); the chain of thought generates {cot_tokens} tokens per row",
+              "simulator_steps_per_s": round(simulator, 1), "interpreter_steps_per_s": round(interpreter, 1)}
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for dev in devices:
+        loop = from_compiled(compile_program(prog), dev)
+        cot = from_compiled(compile_program(check_source(cot_src, "b")), dev)
+        rates: dict = {"dense_threads": threads, "fast_threads": 1}
+        for b in BATCHES:
+            row: dict = {}
+            for path in ("fast", "dense"):
+                with intra_op_threads(threads if path == "dense" else None):
+                    n = (loop_passes if path == "fast" else dense_passes)[b]
+                    r, dt, got = rate(lambda k: run_loop(loop, [[0] * cells] * b, max_steps=k, fast=path == "fast"),
+                                      b, n, dev)
+                    want = tmlib.simulate(machine, [], n)
+                    exact = all(g.steps == n and g.outputs["final_tape"] == want.window(-offset, cells - offset - 1)
+                                for g in got)
+                    now = synced(dev)
+                    t0 = now()
+                    gen = generate(cot, [[0]] * b, fast=path == "fast")
+                    cot_s = now() - t0
+                    exact = exact and all(x == want_cot for x in gen)
+                row[path] = {"steps_per_s": round(r, 1), "passes": n, "seconds": round(dt, 3),
+                             "cot_tokens_per_s": round(b * cot_tokens / cot_s, 1), "exact": exact}
+            row["steps_per_s"] = row["fast"]["steps_per_s"]
+            row["cot_tokens_per_s"] = max(row["fast"]["cot_tokens_per_s"], row["dense"]["cot_tokens_per_s"])
+            row["exact"] = row["fast"]["exact"] and row["dense"]["exact"]
+            row["fast_over_dense"] = round(row["fast"]["steps_per_s"] / row["dense"]["steps_per_s"], 2)
+            row["fast_over_simulator"] = round(row["fast"]["steps_per_s"] / simulator, 5)
+            row["fast_over_interpreter"] = round(row["fast"]["steps_per_s"] / interpreter, 2)
+            rates[f"batch_{b}"] = row
+        cost = loop_cost(loop, [[0] * cells])
+        rates["per_pass"] = per_pass(cost)
+        rates["roofline_h100"] = roofline(cost, "float32")
+        result[dev] = rates
+    if "cuda" not in devices:
+        result["cuda"] = cuda_note()
+    result["device_name"] = torch.cuda.get_device_name() if "cuda" in devices else result["cpu_name"]
+    if not quick:
+        result["cot_long_run"] = cot_long_run(4000)
+        result["bb5"] = bb5_rate(20_000, threads)
     write_json(Path(out_dir) / ("tm_quick.json" if quick else "tm.json"), result)
+    write_markdown(Path(out_dir), quick)
     return result
+
+
+def bb5_rate(steps: int, threads: int | None = 1, device: str = "cpu") -> dict:
+    """The 5-state busy beaver on its looped transformer (a window of every cell the run visits): `steps` passes on
+    the fast path, checked against the simulator, and the time to halt that the rate implies; dense for 2 passes."""
+    from runtime.fast import intra_op_threads
+    from runtime.loop import run_loop
+    from runtime.model import from_compiled
+
+    from . import tm as tmlib
+    from .artifact import compile_program
+    from .elaborate import check_source
+    machine = tmlib.parse_spec(BB5)
+    t0 = time.perf_counter()
+    full = tmlib.simulate(machine, [], BB5_STEPS + 1)
+    sim_s = time.perf_counter() - t0
+    cells, offset = tmlib.window_for(machine, [], full, None)
+    compiled = compile_program(check_source(tmlib.loop_program(machine, cells, offset), "bb5"))
+    model = from_compiled(compiled, device)
+    tokens = [[0] * cells]
+    out = {"spec": BB5, "steps_to_halt": full.steps, "halted": full.halted, "ones": full.ones, "cells": cells,
+           **compiled.summary(), "compile_s": compiled.compile_s, "simulator_s_to_halt": round(sim_s, 1)}
+    now = synced(device)
+    t0 = now()
+    got = run_loop(model, tokens, max_steps=steps, fast=True)[0]
+    fast_s = now() - t0
+    want = tmlib.simulate(machine, [], steps)
+    out.update(measured_steps=steps, fast_seconds=round(fast_s, 2), fast_steps_per_s=round(steps / fast_s, 1),
+               exact=(got.steps == steps and got.outputs["final_tape"] == want.window(-offset, cells - offset - 1)
+                      and got.outputs["final_head"][0] - offset == want.head))
+    with intra_op_threads(threads):
+        t0 = now()
+        run_loop(model, tokens, max_steps=2, fast=False)
+        dense_s = now() - t0
+    out.update(dense_steps_per_s=round(2 / dense_s, 2),
+               projected_fast_hours=round(full.steps / (steps / fast_s) / 3600, 2),
+               projected_dense_hours=round(full.steps / (2 / dense_s) / 3600, 1), device=device)
+    cost = loop_cost(model, tokens)
+    out["per_pass"] = per_pass(cost)
+    out["roofline_h100"] = roofline(cost, "float32", (1,))
+    return out
 
 
 def cot_long_run(tokens: int) -> dict:
@@ -312,21 +558,44 @@ def bench_lengths(out_dir: str = "bench/results", only: list[str] | None = None)
 
 
 def tm_table(result: dict) -> str:
-    lines = ["| states | cells | loop layers | loop d_model | loop d_mlp | cot layers | cot d_model | cot d_mlp |",
-             "|---|---|---|---|---|---|---|---|"]
+    """The Turing machine sizes and rates as markdown."""
+    lines = ["| states | cells | loop layers | loop d_model | loop d_mlp | loop non-zero | cot layers | cot d_model | "
+             "cot d_mlp | cot non-zero |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["sizes"]:
         lo, co = r["loop"], r["cot"]
         lines.append(f"| {r['states']} | {r['cells']} | {lo['layers']} | {lo['d_model']} | {lo['d_mlp']} | "
-                     f"{co['layers']} | {co['d_model']} | {co['d_mlp']} |")
+                     f"{lo.get('nonzero_params', '')} | {co['layers']} | {co['d_model']} | {co['d_mlp']} | "
+                     f"{co.get('nonzero_params', '')} |")
     if "cot_long_run" in result:
         r = result["cot_long_run"]
         lines.append(f"\nchain of thought of {r['tokens']} tokens ({r['spec']}, d_model {r['d_model']}): "
                      f"float32 exact: {r['float32']['exact']}, float64 exact: {r['float64']['exact']}")
     for dev in ("cpu", "cuda"):
-        if dev in result:
-            lines.append(f"\n{dev}: " + ", ".join(
-                f"batch {k[6:]}: loop {v['loop_steps_per_s']:,.0f} steps/s, cot {v['cot_tokens_per_s']:,.0f} tokens/s"
-                for k, v in result[dev].items()))
+        t = result.get(dev, {})
+        if "note" in t or not t:
+            lines.append(f"\n{dev}: {t.get('note', 'not measured')}")
+            continue
+        lines.append(f"\n{dev} ({result['throughput_machine']}, {result.get('cells', '')} cells; loop: steps per "
+                     "second; cot: tokens per second):\n\n| batch | loop fast | loop dense | fast / dense | "
+                     "fast / simulator | cot fast | cot dense | exact |\n|---|---|---|---|---|---|---|---|")
+        for k, v in t.items():
+            if k.startswith("batch_"):
+                f, d = v.get("fast", {}), v.get("dense", {})
+                lines.append(f"| {k[6:]} | {fmt(f.get('steps_per_s'))} | {fmt(d.get('steps_per_s'))} | "
+                             f"{fmt(v.get('fast_over_dense'), 1)} | {v.get('fast_over_simulator', 0):.4f} | "
+                             f"{fmt(f.get('cot_tokens_per_s'))} | {fmt(d.get('cot_tokens_per_s'))} | {v['exact']} |")
+        if "simulator_steps_per_s" in result:
+            lines.append(f"\nplain-Python simulator: {fmt(result['simulator_steps_per_s'])} steps/s; language "
+                         f"interpreter: {fmt(result.get('interpreter_steps_per_s'))} steps/s")
+        if "per_pass" in t:
+            lines.append(roofline_table(t))
+    if "bb5" in result:
+        r = result["bb5"]
+        lines.append(f"\n5-state busy beaver {r['spec']} ({r['steps_to_halt']:,} steps, {r['cells']:,} cells, "
+                     f"d_model {r['d_model']}): {r['measured_steps']:,} steps on the fast path at "
+                     f"{fmt(r['fast_steps_per_s'])} steps/s (exact: {r['exact']}), so about "
+                     f"{r['projected_fast_hours']} hours to halt; the dense pass ran {r['dense_steps_per_s']} steps/s "
+                     f"(about {r['projected_dense_hours']:,} hours).")
     return "\n".join(lines)
 
 
@@ -337,11 +606,13 @@ def add_parser(sub) -> None:
     b.add_argument("--out", default="bench/results", help="folder for the JSON results")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--only", help="lengths: comma-separated constructions to sweep again (the rest are kept)")
+    b.add_argument("--threads", type=int, default=1,
+                   help="intra-op threads for the dense pass (the fast paths always run on one; default 1)")
 
 
 def cmd_bench(a) -> dict:
     if a.what == "tm":
-        return bench_tm(a.quick, a.out)
+        return bench_tm(a.quick, a.out, a.threads)
     if a.what == "lengths":
         return bench_lengths(a.out, [x for x in (a.only or "").split(",") if x] or None)
-    return bench_subleq(a.quick, a.out)
+    return bench_subleq(a.quick, a.out, a.threads)

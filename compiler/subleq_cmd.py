@@ -47,16 +47,19 @@ def cmd_subleq(a) -> dict:
     path = cached_model_path(program_path(), {"mem": a.mem, "bits": a.bits})
     model = load(str(path), a.device, torch.float64 if dtype == "float64" else torch.float32)
     t1 = time.perf_counter()
-    from runtime.loop import trace_writer
+    from runtime.loop import trace_writer, use_fast
+    run_path = "fast" if not a.dense and use_fast(model, None, [image]) else "dense"
     with trace_writer(a.trace) as on_step:
-        got = run_loop(model, [image], max_steps=a.max_steps, progress=not a.json, on_step=on_step)[0]
+        got = run_loop(model, [image], max_steps=a.max_steps, progress=not a.json, on_step=on_step,
+                       fast=run_path == "fast")[0]
     t2 = time.perf_counter()
     want = subleq_ref.run(image, mem=a.mem, bits=a.bits, max_steps=a.max_steps)
     same = (got.steps, got.halted, got.emitted, got.outputs["memory"]) == (want.steps, want.halted, want.output,
                                                                             want.mem)
     return {"steps": got.steps, "halted": got.halted, "output": got.emitted, "text": subleq_ref.text(got.emitted),
             "memory": got.outputs["memory"], "matches_reference": same, "mem": a.mem, "bits": a.bits,
-            "dtype": dtype, "device": str(next(model.parameters()).device), "load_s": round(t1 - t0, 3),
+            "dtype": dtype, "device": str(next(model.parameters()).device), "path": run_path,
+            "load_s": round(t1 - t0, 3),
             "run_s": round(t2 - t1, 3), "steps_per_s": round(got.steps / max(t2 - t1, 1e-9), 1)}
 
 
@@ -67,7 +70,7 @@ def render_subleq(info: dict) -> str:
     return (f"{shown}{'' if shown.endswith(chr(10)) or not shown else chr(10)}"
             f"-- {info['steps']} steps, {status}; matches the emulator: {info['matches_reference']} "
             f"({info['bits']}-bit words, {info['mem']} words of memory, {info['dtype']} on {info['device']}, "
-            f"{info['steps_per_s']:.0f} steps/s)")
+            f"{info['steps_per_s']:.0f} steps/s, {info['path']} path)")
 
 
 def add_parser(sub) -> None:
@@ -82,4 +85,7 @@ def add_parser(sub) -> None:
                    help=f"default: float32 up to {FLOAT32_MAX_BITS}-bit words, else float64")
     s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     s.add_argument("--trace", default=None, metavar="FILE.jsonl", help="write pc and memory after every step")
+    s.add_argument("--dense", action="store_true",
+                   help="run the plain dense forward pass (the reference); by default the fast paths of "
+                        "runtime/fast.py run where they are expected to be quicker")
     s.add_argument("--json", action="store_true", help="print one JSON object")

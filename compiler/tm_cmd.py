@@ -33,7 +33,9 @@ def cmd_tm(a) -> dict:
     for i, s in enumerate(tape_in):
         tokens[i + offset] = s
     t1 = time.perf_counter()
-    got = run_loop(model, [tokens], max_steps=a.max_steps, progress=not a.json)[0]
+    from runtime.loop import use_fast
+    path = "fast" if not a.dense and use_fast(model, None, [tokens]) else "dense"
+    got = run_loop(model, [tokens], max_steps=a.max_steps, progress=not a.json, fast=path == "fast")[0]
     run_s = time.perf_counter() - t1
     tape = got.outputs["final_tape"]
     head = got.outputs["final_head"][0] - offset
@@ -44,7 +46,8 @@ def cmd_tm(a) -> dict:
     shown = "".join(map(str, tape[used[0]:used[-1] + 1])) if used else ""
     return {"spec": machine.spec, "mode": "loop", "steps": got.steps, "halted": got.halted,
             "ones": sum(1 for v in tape if v), "tape": shown, "head": head, "matches_reference": same,
-            "cells": cells, "run_s": round(run_s, 3), "steps_per_s": round(got.steps / max(run_s, 1e-9), 1),
+            "cells": cells, "path": path, "run_s": round(run_s, 3),
+            "steps_per_s": round(got.steps / max(run_s, 1e-9), 1),
             "reference_s": round(ref_s, 3)}
 
 
@@ -66,4 +69,7 @@ def add_parser(sub) -> None:
                    help="tape cells in the model (default: what the run needs)")
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    t.add_argument("--dense", action="store_true",
+                   help="loop mode: run the plain dense forward pass (the reference); by default the fast paths of "
+                        "runtime/fast.py run where they are expected to be quicker")
     t.add_argument("--json", action="store_true", help="print one JSON object")

@@ -2,14 +2,18 @@
 
 The model is causal and every norm is position-wise, so a position's residual never changes once computed:
 caching each layer's keys and values is exact, and one step costs one position per row.
+
+`generate` runs on runtime/fast.py's compacted layers and per-query hard attention (fast=True), or on the
+plain dense layers below (fast=False, or a model marked `force_dense`): the same tokens either way. By default
+it takes the one runtime.fast's cost model expects to be quicker.
 """
 from __future__ import annotations
 
-import json
-
 import torch
 
-from .model import Transformer, decode_column
+from compiler.artifact import from_json
+
+from .model import Transformer, decode_column, token_key
 
 PREFILL_CHUNK = 512
 
@@ -21,10 +25,20 @@ def next_values(model: Transformer, x: torch.Tensor, name: str) -> list:
 
 
 @torch.no_grad()
-def generate(model: Transformer, prompts: list[list], max_len: int | None = None) -> list[list]:
+def generate(model: Transformer, prompts: list[list], max_len: int | None = None, fast: bool | None = None,
+             attention: str = "soft") -> list[list]:
     """Tokens generated after each prompt, until a stop token (included) or max_len tokens in all."""
+    from .loop import use_fast
+    if use_fast(model, fast, prompts):
+        return generate_fast(model, prompts, max_len, attention)
+    return generate_dense(model, prompts, max_len)
+
+
+def generate_dense(model: Transformer, prompts: list[list], max_len: int | None = None) -> list[list]:
+    """generate on the plain dense layers."""
     cfg = model.config
-    name, stop = cfg["generate"]["output"], cfg["generate"]["stop"]
+    name = cfg["generate"]["output"]
+    stop = {token_key(from_json(v)) for v in cfg["generate"]["stop"]}  # by type and value: 1 is not true
     limit = min(max_len or cfg["max_len"], cfg["max_len"]) + 1  # positions, BOS included
     ids, lengths = model.encode(prompts)
     x = model.embed_tokens(ids)
@@ -59,11 +73,12 @@ def generate(model: Transformer, prompts: list[list], max_len: int | None = None
         vals = next_values(model, last, name)
         new_ids = []
         for r in range(b):
+            key = token_key(vals[r])
             if active[r]:
                 out[r].append(vals[r])
-                if vals[r] in stop or int(pos[r]) + 1 >= limit:
+                if key in stop or int(pos[r]) + 1 >= limit:
                     active[r] = False
-            new_ids.append(model.token_id.get(json.dumps(vals[r]), 0))
+            new_ids.append(model.token_id.get(key, 0))
         if not any(active):
             return out
         step_ids = torch.tensor(new_ids, device=x.device)
@@ -82,4 +97,95 @@ def generate(model: Transformer, prompts: list[list], max_len: int | None = None
                 y = y + (att @ vc).transpose(1, 2).reshape(b, 1, -1) @ wo
             y = model.mlp(y, i)
         last = y[:, 0]
+        pos = pos + 1
+
+
+def generate_fast(model: Transformer, prompts: list[list], max_len: int | None = None,
+                  attention: str = "soft") -> list[list]:
+    """generate on runtime/fast.py's plans: compacted projections and MLPs, and per query either the hard head
+    (where the margin holds) or the softmax. Nothing is shared between positions of a causal model, so every
+    group runs at every position; the cache holds each head group's keys and values."""
+    from .fast import THREADS, intra_op_threads
+    with intra_op_threads(THREADS):
+        return _generate_fast(model, prompts, max_len, attention)
+
+
+def _generate_fast(model: Transformer, prompts: list[list], max_len: int | None, attention: str) -> list[list]:
+    from .fast import Context, FastModel
+    cfg = model.config
+    fm = FastModel.of(model, attention)
+    name = cfg["generate"]["output"]
+    stop = {token_key(from_json(v)) for v in cfg["generate"]["stop"]}  # by type and value: 1 is not true
+    limit = min(max_len or cfg["max_len"], cfg["max_len"]) + 1
+    ids, lengths = model.encode(prompts)
+    b, t = ids.shape
+    x = fm.to_fm(model.embed_tokens(ids))                                      # [D, B, T]
+    dev = x.device
+    plan = fm.plan(torch.zeros(fm.d, dtype=torch.bool), 0, cfg["n_layers"], b, t)
+    keys = torch.arange(limit, device=dev)
+    ctx = fm.context(lengths, t)
+    hard = attention == "hard"
+    caches, xmax = [], []
+    for ex in plan.layers:  # prefill, keeping every head group's keys and values
+        flat = x.view(fm.d, -1)
+        xmax.append(flat.abs().amax() if hard else None)
+        outs, kv = [], []
+        for g in ex.heads:
+            h, e = g.heads, g.e
+            q, k, v = (p(flat, x, ctx).view(h, e, b, t).permute(2, 0, 3, 1) for p in (g.pq, g.pk, g.pv))
+            kc, vc = k.new_zeros(b, h, limit, e), v.new_zeros(b, h, limit, e)
+            kc[:, :, :t], vc[:, :, :t] = k, v
+            kv.append((kc, vc))
+            out = torch.empty_like(q)
+            for s in range(0, t, PREFILL_CHUNK):
+                qs = torch.arange(s, min(s + PREFILL_CHUNK, t), device=dev)
+                ok = (keys[None, None, :t] < lengths[:, None, None]) & (keys[None, None, :t] <= qs[None, :, None])
+                sc = (q[:, :, s:s + len(qs)] @ k.transpose(-1, -2)).masked_fill(~ok[:, None], float("-inf"))
+                att = fm.attention_weights(sc, g.tau * xmax[-1] ** 2 if hard else None, ctx, None)
+                out[:, :, s:s + len(qs)] = att @ v
+            outs.append(out.permute(1, 3, 0, 2).reshape(h * e, b * t))
+        for g, o in zip(ex.heads, outs):
+            flat.index_add_(0, g.o_rows, g.wo @ o)
+        fm.mlp(x, ctx, ex)
+        caches.append(kv)
+    rows = torch.arange(b, device=dev)
+    last = x[:, rows, lengths - 1].t()                                        # [B, D]
+    pos = lengths.clone()
+    out: list[list] = [[] for _ in range(b)]
+    active = [True] * b
+    step_ctx = Context(b, 1, None, torch.zeros(b, 1, dtype=torch.bool, device=dev),
+                       torch.zeros(1, dtype=torch.long, device=dev), hard=hard)
+    while True:
+        vals = next_values(model, last, name)
+        new_ids = []
+        for r in range(b):
+            key = token_key(vals[r])
+            if active[r]:
+                out[r].append(vals[r])
+                if key in stop or int(pos[r]) + 1 >= limit:
+                    active[r] = False
+            new_ids.append(model.token_id.get(key, 0))
+        if not any(active):
+            return out
+        step_ids = torch.tensor(new_ids, device=dev)
+        p = torch.clamp(pos, max=limit - 1)
+        y = (model.p("embed.tokens")[step_ids] + model.p("embed.positions")[p]).t().contiguous()[:, :, None]  # [D,B,1]
+        valid = (keys[None, :] <= p[:, None])[:, None, None, :]                                          # [B,1,1,L]
+        for i, ex in enumerate(plan.layers):
+            flat = y.view(fm.d, -1)
+            if hard:
+                xmax[i] = torch.maximum(xmax[i], flat.abs().amax())
+            outs = []
+            for g, (kc, vc) in zip(ex.heads, caches[i]):
+                h, e = g.heads, g.e
+                q, k, v = (pr(flat, y, step_ctx).view(h, e, b).permute(2, 0, 1) for pr in (g.pq, g.pk, g.pv))
+                kc[rows, :, p] = k
+                vc[rows, :, p] = v
+                sc = (q[:, :, None] @ kc.transpose(-1, -2)).masked_fill(~valid, float("-inf"))   # [B, G, 1, L]
+                att = fm.attention_weights(sc, g.tau * xmax[i] ** 2 if hard else None, step_ctx, None)
+                outs.append((att @ vc)[:, :, 0].permute(1, 2, 0).reshape(h * e, b))
+            for g, o in zip(ex.heads, outs):
+                flat.index_add_(0, g.o_rows, g.wo @ o)
+            fm.mlp(y, step_ctx, ex)
+        last = y[:, :, 0].t()
         pos = pos + 1

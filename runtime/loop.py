@@ -64,13 +64,37 @@ def decode_register(x: torch.Tensor, reg: dict) -> list:
     return decode_column(x[:, reg["dims"]], reg)
 
 
+def use_fast(model: Transformer, fast: bool | None, batch: list[list]) -> bool:
+    """fast=None: the fast paths where runtime.fast's cost model expects them to be quicker than the dense pass,
+    unless the model was marked `force_dense` (the CLI's --dense)."""
+    if fast is not None:
+        return fast
+    if getattr(model, "force_dense", False) or not batch:
+        return False
+    from .fast import prefer_fast
+    return prefer_fast(model, batch)
+
+
 @torch.no_grad()
 def run_loop(model: Transformer, batch: list[list], max_steps: int = 10_000, progress: bool = False,
-             on_step: Callable[[int, dict], None] | None = None) -> list[LoopResult]:
+             on_step: Callable[[int, dict], None] | None = None, fast: bool | None = None) -> list[LoopResult]:
     """Run every input of the batch until it halts or has taken `max_steps` steps.
 
     on_step(step, registers) gets, after every pass, each register's words for row 0 (for tests).
+    fast=True runs on runtime.fast's compacted, shared-row and hard-attention paths, which give the same outputs,
+    steps, emitted values and halting; fast=False runs the plain dense pass below, the reference; fast=None
+    (the default) picks the one the cost model expects to be quicker (see use_fast).
     """
+    if use_fast(model, fast, batch):
+        from .fast import run_loop_fast
+        return run_loop_fast(model, batch, max_steps, progress, on_step)
+    return run_loop_dense(model, batch, max_steps, progress, on_step)
+
+
+@torch.no_grad()
+def run_loop_dense(model: Transformer, batch: list[list], max_steps: int = 10_000, progress: bool = False,
+                   on_step: Callable[[int, dict], None] | None = None) -> list[LoopResult]:
+    """run_loop on the plain dense forward pass (model.layer): every position, every layer, every weight."""
     loop = model.config["loop"]
     body, flags = loop["body_layers"], loop["flags"]
     ids, lengths = model.encode(batch)

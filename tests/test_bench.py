@@ -1,0 +1,61 @@
+"""`hardwire bench subleq|tm --quick`: what CI runs (small sizes, CPU), and the shape of the JSON it writes."""
+import json
+
+import pytest
+
+from compiler.cli import main
+
+BATCHES = ("batch_1", "batch_64", "batch_1024")
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("HARDWIRE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def check_device_shape(dev: dict, rate_key: str = "steps_per_s") -> None:
+    """Per batch size: the headline rate (the fast path), both paths with their own rates, all exact."""
+    for b in BATCHES:
+        row = dev[b]
+        assert row[rate_key] > 0 and row["exact"] is True
+        assert row["fast"]["steps_per_s"] > 0 and row["dense"]["steps_per_s"] > 0
+        assert row["fast_over_dense"] > 0
+    p = dev["per_pass"]
+    assert 0 < p["fast_flops"] < p["dense_flops"] and 0 < p["fast_bytes"] < p["dense_bytes"]
+    roof = dev["roofline_h100"]
+    assert roof["peaks"]["float32_flops_per_s"] == 67e12 and roof["peaks"]["bytes_per_s"] == 3.35e12
+    assert roof["peaks"]["source"].startswith("NVIDIA H100")
+    for path in ("dense", "fast"):
+        assert set(roof[path]) == set(BATCHES)
+        assert all(r["bound"] in ("memory", "compute") and r["max_steps_per_s"] > 0 for r in roof[path].values())
+
+
+def test_bench_subleq_quick(tmp_path, capsys):
+    assert main(["bench", "subleq", "--quick", "--out", str(tmp_path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    data = json.loads((tmp_path / "subleq_quick.json").read_text())
+    assert printed == data
+    assert data["quick"] is True and data["date"] and data["device_name"] and data["torch"]
+    assert data["sizes"][0]["mem"] == 64 and data["sizes"][0]["nonzero_params"] > 0
+    assert data["sizes"][0]["compile_s"] >= 0
+    cpu = data["cpu"]
+    check_device_shape(cpu)
+    assert cpu["emulator_steps_per_s"] > 0 and cpu["interpreter_steps_per_s"] > 0
+    assert cpu["batch_1"]["fast_over_emulator"] > 0 and cpu["batch_1"]["fast_over_interpreter"] > 0
+    assert cpu["by_mem"]["mem_16"]["batch_1"]["exact"]
+    assert "note" in data["cuda"] or "batch_1" in data["cuda"]
+    md = (tmp_path / "README_quick.md").read_text()
+    assert "## SUBLEQ" in md and "| batch | fast | dense |" in md and "H100 roofline" in md
+
+
+def test_bench_tm_quick(tmp_path, capsys):
+    assert main(["bench", "tm", "--quick", "--out", str(tmp_path)]) == 0
+    assert "loop fast" in capsys.readouterr().out
+    data = json.loads((tmp_path / "tm_quick.json").read_text())
+    assert [r["states"] for r in data["sizes"]] == [2, 3]
+    assert all(r["loop"]["nonzero_params"] > 0 and "compile_s" in r["cot"] for r in data["sizes"])
+    check_device_shape(data["cpu"])
+    assert all(data["cpu"][b]["fast"]["cot_tokens_per_s"] > 0 for b in BATCHES)
+    assert data["simulator_steps_per_s"] > 0 and data["interpreter_steps_per_s"] > 0
+    assert "note" in data["cuda"] or "batch_1" in data["cuda"]
+    assert "## Turing machines" in (tmp_path / "README_quick.md").read_text()
