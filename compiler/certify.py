@@ -245,6 +245,7 @@ class Analysis:
         self.m, self.n_keys, self.u = model, length + 1, UNIT_ROUNDOFF[dtype]
         self.dtype = dtype
         self.findings: list[Finding] = []
+        self.final_error: dict[str, float] = {}  # per output, once the analysis reaches it
         self.cache = model.cache  # what does not depend on the length or the error: gaps, unit values
 
     # ---- heads -------------------------------------------------------------------------------------------

@@ -144,7 +144,9 @@ def test_any_head_weakened_or_any_lookup_moved_is_refused(name, data):
     _, c = compiled(name)
     if not lookup_units(c) or data.draw(st.booleans(), label="head"):
         i, h = data.draw(st.sampled_from(heads(c)))
-        factor = data.draw(st.sampled_from([0.5, 0.25, 0.0]))
+        # not 0.5: a head whose gap is twice its design (a width over every key) stays hard when halved, and
+        # the certifier rightly says so
+        factor = data.draw(st.sampled_from([0.25, 0.1, 0.0]))
 
         def scale(t):
             t[f"layers.{i}.attn.W_Q"][h] *= factor
