@@ -76,6 +76,16 @@ def rate(run, batch: int, passes: int, device: str) -> tuple[float, float, objec
     return batch * passes / dt, dt, got
 
 
+def loop_on(path: str):
+    """The loop on one path: runtime.fast's, or the dense one under the caller's thread setting (run_loop would
+    put a small batch on one thread)."""
+    if path == "fast":
+        from runtime.fast import run_loop_fast
+        return run_loop_fast
+    from runtime.loop import run_loop_dense
+    return run_loop_dense
+
+
 def roofline(cost: dict, dtype: str, batches=BATCHES) -> dict:
     """What one pass's FLOPs and bytes allow on an H100 (H100): steps per second at each batch size, for the dense
     pass and the fast paths. At batch b a pass moves the weights once and b machines' activations."""
@@ -120,7 +130,6 @@ def throughput(device: str, batches, mem: int, bits: int, passes: dict, dense_pa
     import torch
 
     from runtime.fast import intra_op_threads
-    from runtime.loop import run_loop
     from runtime.model import from_compiled
 
     from . import subleq_ref
@@ -147,7 +156,7 @@ def throughput(device: str, batches, mem: int, bits: int, passes: dict, dense_pa
             if not n:
                 continue
             with intra_op_threads(threads if path == "dense" else None):
-                r, dt, got = rate(lambda k: run_loop(model, [image] * b, max_steps=k, fast=path == "fast"), b, n,
+                r, dt, got = rate(lambda k: loop_on(path)(model, [image] * b, max_steps=k), b, n,
                                   device)
             want = subleq_ref.run(image, mem=mem, bits=bits, max_steps=n)
             row[path] = {"steps_per_s": round(r, 1), "passes": n, "seconds": round(dt, 3),
@@ -359,7 +368,6 @@ def bench_tm(quick: bool = False, out_dir: str = "bench/results", threads: int |
 
     from runtime.fast import intra_op_threads
     from runtime.generate import generate
-    from runtime.loop import run_loop
     from runtime.model import from_compiled
 
     from . import tm as tmlib
@@ -416,7 +424,7 @@ def bench_tm(quick: bool = False, out_dir: str = "bench/results", threads: int |
             for path in ("fast", "dense"):
                 with intra_op_threads(threads if path == "dense" else None):
                     n = (loop_passes if path == "fast" else dense_passes)[b]
-                    r, dt, got = rate(lambda k: run_loop(loop, [[0] * cells] * b, max_steps=k, fast=path == "fast"),
+                    r, dt, got = rate(lambda k: loop_on(path)(loop, [[0] * cells] * b, max_steps=k),
                                       b, n, dev)
                     want = tmlib.simulate(machine, [], n)
                     exact = all(g.steps == n and g.outputs["final_tape"] == want.window(-offset, cells - offset - 1)
@@ -480,7 +488,7 @@ def bb5_rate(steps: int, threads: int | None = 1, device: str = "cpu") -> dict:
                       and got.outputs["final_head"][0] - offset == want.head))
     with intra_op_threads(threads):
         t0 = now()
-        run_loop(model, tokens, max_steps=2, fast=False)
+        loop_on("dense")(model, tokens, max_steps=2)
         dense_s = now() - t0
     out.update(dense_steps_per_s=round(2 / dense_s, 2),
                projected_fast_hours=round(full.steps / (steps / fast_s) / 3600, 2),

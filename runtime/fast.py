@@ -684,7 +684,9 @@ def intra_op_threads(n: int | None):
 
     The fast paths run many small operations. On this project's shared 2-core CPU a second OpenMP thread made
     them 5 to 40 times slower (threads waiting on each other while other processes hold the cores), so they run
-    on one thread (THREADS); a large batch runs as slices of at most SPLIT_POSITIONS positions."""
+    on one thread (THREADS); a large batch runs as slices of at most SPLIT_POSITIONS positions. The dense loop
+    and decoder (runtime.loop.run_loop, runtime.generate.generate) run a batch of at most SPLIT_POSITIONS
+    positions on THREADS too."""
     old = torch.get_num_threads()
     if n is None or n == old:
         yield

@@ -88,7 +88,10 @@ def run_loop(model: Transformer, batch: list[list], max_steps: int = 10_000, pro
     if use_fast(model, fast, batch):
         from .fast import run_loop_fast
         return run_loop_fast(model, batch, max_steps, progress, on_step)
-    return run_loop_dense(model, batch, max_steps, progress, on_step)
+    from .fast import SPLIT_POSITIONS, THREADS, intra_op_threads
+    small = len(batch) * (max((len(x) for x in batch), default=0) + 1) <= SPLIT_POSITIONS
+    with intra_op_threads(THREADS if small else None):   # small passes: see intra_op_threads
+        return run_loop_dense(model, batch, max_steps, progress, on_step)
 
 
 @torch.no_grad()
