@@ -28,10 +28,13 @@ def next_values(model: Transformer, x: torch.Tensor, name: str) -> list:
 def generate(model: Transformer, prompts: list[list], max_len: int | None = None, fast: bool | None = None,
              attention: str = "soft") -> list[list]:
     """Tokens generated after each prompt, until a stop token (included) or max_len tokens in all."""
+    from .fast import SPLIT_POSITIONS, THREADS, intra_op_threads
     from .loop import use_fast
     if use_fast(model, fast, prompts):
         return generate_fast(model, prompts, max_len, attention)
-    return generate_dense(model, prompts, max_len)
+    small = len(prompts) * (max((len(p) for p in prompts), default=0) + 1) <= SPLIT_POSITIONS
+    with intra_op_threads(THREADS if small else None):   # small steps: see runtime.fast.intra_op_threads
+        return generate_dense(model, prompts, max_len)
 
 
 def generate_dense(model: Transformer, prompts: list[list], max_len: int | None = None) -> list[list]:
