@@ -24,6 +24,21 @@ def next_values(model: Transformer, x: torch.Tensor, name: str) -> list:
     return decode_column(x[:, out["dims"]], out)
 
 
+def record(model: Transformer, vals: list, out: list[list], active: list[bool], pos: torch.Tensor, stop,
+           limit: int) -> list[int]:
+    """Append each active row's generated value, deactivate rows that hit a stop token or the length limit, and
+    return every row's next token id (inactive rows keep decoding a harmless token). Shared by both decoders."""
+    new_ids = []
+    for r in range(len(vals)):
+        key = token_key(vals[r])
+        if active[r]:
+            out[r].append(vals[r])
+            if key in stop or int(pos[r]) + 1 >= limit:
+                active[r] = False
+        new_ids.append(model.token_id.get(key, 0))
+    return new_ids
+
+
 @torch.no_grad()
 def generate(model: Transformer, prompts: list[list], max_len: int | None = None, fast: bool | None = None,
              attention: str = "soft") -> list[list]:
@@ -74,14 +89,7 @@ def generate_dense(model: Transformer, prompts: list[list], max_len: int | None 
     active = [True] * b
     while True:
         vals = next_values(model, last, name)
-        new_ids = []
-        for r in range(b):
-            key = token_key(vals[r])
-            if active[r]:
-                out[r].append(vals[r])
-                if key in stop or int(pos[r]) + 1 >= limit:
-                    active[r] = False
-            new_ids.append(model.token_id.get(key, 0))
+        new_ids = record(model, vals, out, active, pos, stop, limit)
         if not any(active):
             return out
         step_ids = torch.tensor(new_ids, device=x.device)
@@ -160,14 +168,7 @@ def _generate_fast(model: Transformer, prompts: list[list], max_len: int | None,
                        torch.zeros(1, dtype=torch.long, device=dev), hard=hard)
     while True:
         vals = next_values(model, last, name)
-        new_ids = []
-        for r in range(b):
-            key = token_key(vals[r])
-            if active[r]:
-                out[r].append(vals[r])
-                if key in stop or int(pos[r]) + 1 >= limit:
-                    active[r] = False
-            new_ids.append(model.token_id.get(key, 0))
+        new_ids = record(model, vals, out, active, pos, stop, limit)
         if not any(active):
             return out
         step_ids = torch.tensor(new_ids, device=dev)
