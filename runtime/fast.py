@@ -6,21 +6,24 @@ non-zero), and a looped program's registers hold the same value at every positio
 same layers with only what they touch. docs/performance.md gives the argument for each path and the
 measurements.
 
-- **Compacted layers** (`SparseMap`, `Proj`). The residual is kept feature-major, `X[D, B, T]`, so reading
-  rows is a contiguous gather and writing them is one `index_add_`. Each weight block keeps its non-zero
-  rows, units and columns: dense where the cost model says so, the rest as COO entries.
-- **Shared rows** (`FastModel.propagate`, `loop_shared`, `Plan.lazy`). Rows that hold one value at every
-  position after BOS, and the MLP units and non-causal heads that read only such rows, are evaluated at BOS
-  and position 1 only. In a loop, the rows are a fixed point of that propagation and are kept lazily (at
-  positions 0 and 1).
+The fast paths, and the module each lives in:
+
+- **Compacted layers** (runtime/sparse.py: `SparseMap`, `Proj`). The residual is kept feature-major,
+  `X[D, B, T]`, so reading rows is a contiguous gather and writing them is one `index_add_`. Each weight
+  block keeps its non-zero rows, units and columns: dense where the cost model says so, the rest as COO.
+- **Shared rows** (here: `FastModel.propagate`, `loop_shared`, `Plan.lazy`). Rows that hold one value at
+  every position after BOS, and the MLP units and non-causal heads that read only such rows, are evaluated
+  at BOS and position 1 only. In a loop, the rows are a fixed point of that propagation and are kept lazily
+  (at positions 0 and 1).
 - **Loop-invariant code** (`Proj.const`, `HeadGroup.k_const`). What reads only rows that no layer of the
   body writes is computed once per batch.
-- **Hard attention** (`attention="hard"`; `margins`). Per query, from the scores: where every other key is
-  at least M = ln T + ln(1/u) + 1 below the top (up to ties within the rounding bound tau), the head's
-  output is the exact mean of the tied keys' values; elsewhere the softmax.
-- **The loop** (`run_loop_fast`). Passes run in place, in chunks with no host sync. An assumed margin that
-  fails re-runs the chunk, deciding every query. A row that halts inside a chunk is replayed to the pass
-  before its halting pass. Large batches run as slices on threads, each on one intra-op thread.
+- **Hard attention** (runtime/hard_attention.py, `attention="hard"`). Per query, from the scores: where
+  every other key is at least M = ln T + ln(1/u) + 1 below the top (up to ties within the rounding bound
+  tau), the head's output is the exact mean of the tied keys' values; elsewhere the softmax.
+- **The loop** (runtime/fast_loop.py: `run_loop_fast`). Passes run in place, in chunks with no host sync. An
+  assumed margin that fails re-runs the chunk, deciding every query. A row that halts inside a chunk is
+  replayed to the pass before its halting pass. Large batches run as slices on threads (runtime/threads.py).
+- **The cost model** (runtime/fast_cost.py) counts one pass's work and picks the fast or the dense path.
 
 Residuals are not bit-identical to the dense pass's: sums run over fewer terms, in another order, and a
 shared value is computed once. Decoded outputs, step counts, emitted values and halting are equal, and
@@ -29,143 +32,13 @@ corpora.
 """
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
-import math
-import os
 from dataclasses import dataclass, field
 
 import torch
 
-from .model import Transformer, decode_words, layer_norm_pairs
-
-# Cost model for choosing dense blocks or COO entries (measured on this project's 2-thread CPU, torch 2.13):
-MAC_NS = 0.07          # one multiply-add of a dense block, per position
-COO_NS = 0.7           # one gathered, scaled and index-added non-zero, per position
-OP_NS = 6000.0         # one tensor operation's fixed cost
-DENSE_OPS_PER_LAYER = 16    # tensor operations of one dense layer (runtime/model.py), for the same model
-LOOP_OPS = 8           # the loop's own operations per pass (flags, halting, emitted values)
-MAX_CHUNK = 64         # passes run between two looks at the halting flags
-SPLIT_POSITIONS = 1 << 15   # a larger batch (rows x positions) runs as independent slices of about this size
-THREADS = 1            # intra-op threads while a fast path runs (None: leave torch's setting); see intra_op_threads
-WORKERS = os.cpu_count() or 1   # slices of a large batch run on this many Python threads at once
-MIN_SLICE_POSITIONS = 4096      # ... when each slice has at least this many positions
-
-
-def nz_rows(w: torch.Tensor) -> torch.Tensor:
-    """Indices of the rows of w with a non-zero entry."""
-    return torch.nonzero((w != 0).any(1)).flatten()
-
-
-@dataclass
-class SparseMap:
-    """out[C, N] = W @ src[rows] for a mostly-zero W [C, R]: a dense block over the rows that many outputs
-    read (`d_rows`, `d_w`), plus the other non-zeros as COO entries (`c_rows`, `c_cols`, `c_w`).
-    Row indices refer to src (the residual for W_in, the hidden units for W_out)."""
-    n_out: int
-    d_rows: torch.Tensor | None = None
-    d_w: torch.Tensor | None = None
-    c_rows: torch.Tensor | None = None
-    c_cols: torch.Tensor | None = None
-    c_w: torch.Tensor | None = None
-    macs: int = 0                 # multiply-adds per position
-    nnz: int = 0
-
-    @classmethod
-    def build(cls, w: torch.Tensor, rows: torch.Tensor, n: int, src_rows: int = -1) -> SparseMap:
-        """w: [C, len(rows)] dense, rows: the src row of each column, n: the positions it runs on, src_rows: the
-        rows src has (when known). Keeps dense the k most-read rows, k chosen by the cost model above (dense
-        multiply-adds, COO non-zeros, operations)."""
-        n_out = w.shape[0]
-        nz = w != 0
-        deg = nz.sum(0)
-        m = cls(n_out, nnz=int(nz.sum()))
-        order = torch.argsort(deg, descending=True, stable=True).tolist()
-        order = [j for j in order if deg[j] > 0]
-        degs = deg[order].tolist()
-        total = sum(degs)
-        best, best_k, acc = OP_NS * 4 + n * COO_NS * total, 0, 0
-        for k in range(1, len(order) + 1):
-            acc += degs[k - 1]
-            cost = OP_NS * (2 + 3 * (k < len(order))) + n * (MAC_NS * k * n_out + COO_NS * (total - acc))
-            if cost < best:
-                best, best_k = cost, k
-        dense, rest = sorted(order[:best_k]), sorted(order[best_k:])
-        if dense:
-            m.d_rows = rows[dense]
-            m.d_w = w[:, dense].contiguous()
-            if len(dense) == len(rows) == src_rows and bool((rows == torch.arange(src_rows, device=rows.device)).all()):
-                m.d_rows = None   # every row of src, in order: no gather
-        if rest:
-            sub = w[:, rest]
-            cols, js = torch.nonzero(sub, as_tuple=True)
-            m.c_rows = rows[torch.tensor(rest, dtype=torch.long, device=w.device)[js]]
-            m.c_cols = cols
-            m.c_w = sub[cols, js][:, None].contiguous()
-        m.macs = len(dense) * n_out + (len(m.c_rows) if rest else 0)
-        return m
-
-    def __call__(self, src: torch.Tensor) -> torch.Tensor:
-        """src: [R, ...] -> [n_out, prod(...)]."""
-        if self.d_w is not None:
-            g = src if self.d_rows is None else src.index_select(0, self.d_rows)
-            out = self.d_w @ g.reshape(self.d_w.shape[1], -1)
-        else:
-            out = src.new_zeros(self.n_out, src[0].numel())
-        if self.c_w is not None:
-            g = src.index_select(0, self.c_rows)
-            out.index_add_(0, self.c_cols, g.reshape(len(self.c_rows), -1) * self.c_w)
-        return out
-
-    def add_into(self, dst: torch.Tensor, dst_rows: torch.Tensor, src: torch.Tensor) -> None:
-        """dst[dst_rows] += W @ src, for dst [D, N] (in place) and src [R, N]."""
-        if self.d_w is None and self.c_w is not None:   # COO only: straight into dst
-            dst.index_add_(0, dst_rows[self.c_cols], src.index_select(0, self.c_rows) * self.c_w)
-        elif self.d_w is not None:
-            dst.index_add_(0, dst_rows, self(src))
-
-
-@dataclass
-class Proj:
-    """W @ x over the residual at every position: a SparseMap over the rows kept at every position (`full`), one
-    over the lazy rows (read at positions 0 and 1, and broadcast), and, in a loop, one over the rows that no
-    layer of the body writes (`const`): their product is the same on every pass, so it is computed once per
-    batch and kept in the context (loop-invariant code motion)."""
-    n_out: int
-    full: SparseMap | None
-    lazy: SparseMap | None
-    const: SparseMap | None = None
-
-    @classmethod
-    def build(cls, w: torch.Tensor, lazy: torch.Tensor, const: torch.Tensor, n: int, n_two: int) -> Proj:
-        """w: [C, D] over the residual; lazy, const: [D] bool."""
-        rows = nz_rows(w.t())
-        part = rows[lazy[rows]]
-        rest = rows[~lazy[rows]]
-        full, fixed = rest[~const[rest]], rest[const[rest]]
-        return cls(w.shape[0], SparseMap.build(w[:, full], full, n) if len(full) else None,
-                   SparseMap.build(w[:, part], part, n_two) if len(part) else None,
-                   SparseMap.build(w[:, fixed], fixed, n) if len(fixed) else None)
-
-    def __call__(self, flat: torch.Tensor, y: torch.Tensor, ctx: Context) -> torch.Tensor:
-        out = self.full(flat) if self.full is not None else None
-        if self.const is not None:
-            fixed = ctx.cache.get(id(self))
-            if fixed is None:
-                fixed = ctx.cache[id(self)] = self.const(flat)
-            out = fixed.clone() if out is None else out + fixed
-        if out is None:
-            out = flat.new_zeros(self.n_out, flat.shape[1])
-        if self.lazy is not None:
-            part = self.lazy(y.narrow(2, 0, 2)).view(self.n_out, ctx.b, 2)
-            o3 = out.view(self.n_out, ctx.b, ctx.t)
-            o3[:, :, :1] += part[:, :, :1]
-            o3[:, :, 1:] += part[:, :, 1:]
-        return out
-
-    @property
-    def macs(self) -> int:
-        return self.full.macs if self.full is not None else 0
+from .hard_attention import attention_weights
+from .model import Transformer, layer_norm_pairs
+from .sparse import Proj, SparseMap, nz_rows
 
 
 @dataclass
@@ -541,40 +414,14 @@ class FastModel:
             xmax = flat.abs().amax() ** 2 if ctx.hard else None
         if ctx.key_off is not None:
             scores = scores.masked_fill(ctx.key_off, float("-inf"))
-        att = self.attention_weights(scores, g.tau * xmax if ctx.hard
-                                     else None, ctx, ctx.pad if not g.shared else None)
+        att = attention_weights(scores, g.tau * xmax if ctx.hard else None, ctx,
+                                ctx.pad if not g.shared else None, self.u)
         if g.shared:   # (att x_v) as [G*rv, B*2], for W_V W_O
             z = torch.bmm(att.view(b, h * 2, t), xv.permute(1, 2, 0))                 # [B, G*2, rv]
             return z.view(b, h, 2, -1).permute(1, 3, 0, 2).reshape(-1, b * 2)
         v = g.pv(flat, y, ctx).view(h, e, b, t).permute(2, 0, 3, 1)
         out = att @ v                                                                # [B, G, T, e]
         return out.permute(1, 3, 0, 2).reshape(h * e, b * t)
-
-    def attention_weights(self, scores: torch.Tensor, tau: torch.Tensor | None, ctx: Context,
-                          pad: torch.Tensor | None) -> torch.Tensor:
-        """Softmax weights, or the hard ones where a query's margin holds ([B, G, Tq, T]; tau: [G, 1, 1]).
-        Under ctx.spec the margins are assumed and their check goes into ctx.ok (pad: query rows not checked)."""
-        if tau is None:
-            return torch.softmax(scores, -1)
-        tied, n, ok = self.margins(scores, tau, scores.shape[-1])
-        hard = tied.to(scores.dtype) / n.clamp_min(1)[..., None].to(scores.dtype)
-        if ctx.spec:
-            ctx.ok.append((ok if pad is None else ok | pad[:, None, :]).all())
-            return hard
-        ctx.stats["hard_queries"] += int(ok.sum())
-        ctx.stats["soft_queries"] += int((~ok).sum())
-        return torch.where(ok[..., None], hard, torch.softmax(scores, -1))
-
-    def margins(self, scores: torch.Tensor, tau: torch.Tensor, t: int):
-        """(tied, count, ok) per query: the keys within tau of the top score, and whether every other present
-        key is at least M = ln T + ln(1/u) + 1 below it (so that T exp(-M) < u)."""
-        big_m = math.log(max(t, 2)) - math.log(self.u) + 1
-        top = scores.amax(-1, keepdim=True)
-        tied = scores >= top - tau
-        near = scores > top - big_m
-        n = tied.sum(-1)
-        ok = (near == tied).all(-1) & (n >= 1) & (tau < big_m / 4).view(1, -1, 1)
-        return tied, n, ok
 
     @torch.no_grad()
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -590,273 +437,3 @@ class FastModel:
         """Decoded outputs, like Transformer.run."""
         ids, lengths = self.model.encode(batch)
         return self.model.decode(self.forward(ids, lengths), lengths)
-
-    # ---- cost --------------------------------------------------------------------------------------------
-    def cost(self, plan: Plan, t: int, lo: int = 0) -> dict:
-        """Multiply-adds and bytes of one pass of `plan` over one sequence of t positions, next to the dense
-        forward pass's over the same layers. Weight bytes count each stored weight once (a COO entry as a value
-        and an index); activation bytes count every tensor a step reads or writes once per read or write
-        (gathers, projections, scores, hidden units, added rows). A COO non-zero counts as one multiply-add
-        (`fast_coo` says how many of them there are); `fast_ops` and `dense_ops` count tensor operations."""
-        size = torch.finfo(self.dtype).bits // 8
-        d = self.d
-        c = dict.fromkeys(("dense_macs", "fast_macs", "dense_weights", "fast_weights", "dense_acts", "fast_acts",
-                           "fast_coo"), 0)
-        c["fast_ops"] = c["dense_ops"] = LOOP_OPS
-
-        def run_map(m: SparseMap | Proj | None, n: int) -> None:
-            """A SparseMap or Proj run on n positions."""
-            if m is None:
-                return
-            if isinstance(m, Proj):
-                run_map(m.full, n)
-                run_map(m.lazy, 2)
-                c["fast_ops"] += 3 * (m.lazy is not None) + (m.full is None)
-                c["fast_acts"] += 2 * n * m.n_out if m.lazy is not None else 0
-                return
-            reads = len(m.d_rows) if m.d_rows is not None else (m.d_w.shape[1] if m.d_w is not None else 0)
-            coo = len(m.c_rows) if m.c_rows is not None else 0
-            c["fast_macs"] += n * m.macs
-            c["fast_coo"] += n * coo
-            c["fast_weights"] += (m.d_w.numel() if m.d_w is not None else 0) + 2 * coo
-            c["fast_acts"] += n * (2 * reads + 3 * coo + m.n_out)
-            c["fast_ops"] += (m.d_w is not None) * (1 + (m.d_rows is not None)) + 3 * (coo > 0) + (m.d_w is None)
-
-        for i, ex in enumerate(plan.layers, start=lo):
-            lc = self.cfg["layers"][i]
-            c["dense_ops"] += DENSE_OPS_PER_LAYER
-            if lc.get("heads"):
-                h, e = lc["heads"], lc["d_head"]
-                c["dense_macs"] += t * 4 * d * h * e + 2 * h * t * t * e
-                c["dense_weights"] += 4 * d * h * e
-                c["dense_acts"] += 4 * t * d + 5 * h * t * e + 2 * h * t * t
-            for g in ex.heads:
-                c["fast_ops"] += 16 + 12 * (self.attention == "hard") + 2 * (g.k_lazy is not None) \
-                    + 2 * (g.v_lazy is not None)
-                r_out, r_lazy = len(g.o_rows), len(g.ol_rows)
-                c["fast_weights"] += sum(w.numel() for w in (g.wq, g.wo, g.wo_l) if w is not None)
-                if g.shared:
-                    rq, rk, rv = len(g.q_rows), len(g.k_rows), len(g.v_rows)
-                    c["fast_macs"] += 2 * g.wq.numel() + 2 * g.heads * t * (rk + rv) \
-                        + 2 * (g.wo.numel() + g.wo_l.numel())
-                    c["fast_acts"] += 2 * t * (rk + rv) + 2 * rq + 6 * g.heads * t + 3 * t * r_out + 4 * r_lazy
-                else:
-                    for p in (g.pq, g.pk, g.pv):
-                        run_map(p, t)
-                    c["fast_macs"] += 2 * g.heads * t * t * g.e + t * g.wo.numel()
-                    c["fast_acts"] += 3 * g.heads * t * t + 3 * t * g.heads * g.e + 3 * t * r_out
-            if lc.get("d_mlp"):
-                c["dense_macs"] += 2 * t * d * lc["d_mlp"]
-                c["dense_weights"] += 2 * d * lc["d_mlp"]
-                c["dense_acts"] += 4 * t * d + 2 * t * lc["d_mlp"]
-            for g in ex.mlp:
-                n = 2 if g.shared else t
-                for m, nn in ((g.w_in, n), (g.p_in, n), (g.w_out, n), (g.w_out_l, 2)):
-                    run_map(m, nn)
-                c["fast_acts"] += 2 * n * g.units + (3 * t * len(g.out_rows) if g.shared else 0)
-                c["fast_ops"] += 2 + 2 * g.shared + (g.w_out_l is not None)
-            if ex.norm is not None:
-                nw = ex.norm.w_in.numel() + ex.norm.w_out.numel()
-                c["dense_macs"] += 2 * t * d * ex.norm.w_in.shape[0]
-                c["dense_weights"] += 2 * d * ex.norm.w_in.shape[0]
-                c["fast_macs"] += t * nw
-                c["fast_weights"] += nw
-                c["fast_acts"] += t * (len(ex.norm.in_rows) + 4 * ex.norm.w_in.shape[0] + 3 * len(ex.norm.out_rows))
-                c["fast_ops"] += 8
-        for k in ("dense_weights", "fast_weights", "dense_acts", "fast_acts"):
-            c[k] *= size
-        c["dense_bytes"] = c["dense_weights"] + c["dense_acts"]
-        c["fast_bytes"] = c["fast_weights"] + c["fast_acts"]
-        return c
-
-    def seconds(self, plan: Plan, b: int, t: int, lo: int = 0) -> tuple[float, float]:
-        """(dense, fast): one pass's time for b rows by the cost model (MAC_NS, COO_NS, OP_NS)."""
-        c = self.cost(plan, t, lo)
-        dense = 1e-9 * (b * c["dense_macs"] * MAC_NS + c["dense_ops"] * OP_NS)
-        fast = 1e-9 * (b * ((c["fast_macs"] - c["fast_coo"]) * MAC_NS + c["fast_coo"] * COO_NS) + c["fast_ops"] * OP_NS)
-        return dense, fast
-
-
-# ---- choosing and running -------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def intra_op_threads(n: int | None):
-    """torch's intra-op threads set to n while the block runs (n=None: unchanged).
-
-    The fast paths run many small operations. On this project's shared 2-core CPU a second OpenMP thread made
-    them 5 to 40 times slower (threads waiting on each other while other processes hold the cores), so they run
-    on one thread (THREADS); a large batch runs as slices of at most SPLIT_POSITIONS positions. The dense loop
-    and decoder (runtime.loop.run_loop, runtime.generate.generate) run a batch of at most SPLIT_POSITIONS
-    positions on THREADS too."""
-    old = torch.get_num_threads()
-    if n is None or n == old:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def prefer_fast(model: Transformer, batch: list[list]) -> bool:
-    """Whether the cost model expects the fast paths to beat the dense pass on this batch (one pass of a loop
-    body, or one pass of all layers). Tiny models are quicker dense: each fast operation has a fixed cost."""
-    fm = FastModel.of(model)
-    hi = model.config.get("loop", {}).get("body_layers", model.config["n_layers"])
-    if "generate" in model.config:   # one decoding step: one position per row, nothing shared
-        b = len(batch)
-        dense, fast_s = fm.seconds(fm.plan(torch.zeros(fm.d, dtype=torch.bool), 0, hi, b, 1), b, 1)
-        return fast_s < dense
-    ids, lengths = model.encode(batch[:1])
-    x = fm.to_fm(model.embed(ids, lengths)[0])
-    ctx = fm.context(lengths, ids.shape[1])
-    shared = fm.shared_rows(x, ctx)
-    loop = "loop" in model.config
-    if loop:
-        shared = fm.loop_shared(shared, hi)
-    t = max(len(r) for r in batch) + 1
-    b = min(len(batch), max(1, SPLIT_POSITIONS // t))
-    dense, fast_s = fm.seconds(fm.plan(shared, 0, hi, b, t, loop=loop), b, t)
-    return fast_s < dense
-
-
-# ---- the loop ------------------------------------------------------------------------------------------------
-def flag_fm(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
-    """A 0/1 flag register (bit 0) at the first input position of every row of a feature-major residual."""
-    return x[dims[0], :, 1] > 0.5
-
-
-@torch.no_grad()
-def run_loop_fast(model: Transformer, batch: list[list], max_steps: int = 10_000, progress: bool = False,
-                  on_step=None, attention: str = "soft", stats: dict | None = None):
-    """runtime.loop.run_loop on the fast paths, with the same results (see the module docstring).
-
-    A batch of more than SPLIT_POSITIONS positions runs as independent slices (machines never interact), and so
-    does one large enough to keep WORKERS threads busy with MIN_SLICE_POSITIONS each; slices run on WORKERS
-    Python threads at once (torch releases the interpreter lock inside its operations)."""
-    t = max(len(x) for x in batch) + 1 if batch else 1
-    slices = max(-(-len(batch) * t // SPLIT_POSITIONS), min(WORKERS, len(batch) * t // MIN_SLICE_POSITIONS), 1)
-    if slices > 1:   # a multiple of WORKERS, so that the threads finish together
-        slices = -(-slices // WORKERS) * WORKERS
-    per = max(1, -(-len(batch) // slices))
-    starts = range(0, len(batch), per)
-
-    def one(i: int) -> list:
-        return _run_loop_fast(model, batch[i:i + per], max_steps, progress and i == 0, on_step if i == 0 else None,
-                              attention, stats if i == 0 else None)
-    with intra_op_threads(THREADS):
-        if len(starts) == 1 or WORKERS == 1:
-            return [r for i in starts for r in one(i)]
-        with concurrent.futures.ThreadPoolExecutor(min(WORKERS, len(starts))) as pool:
-            return [r for part in pool.map(one, starts) for r in part]
-
-
-def _run_loop_fast(model: Transformer, batch: list[list], max_steps: int, progress: bool, on_step, attention: str,
-                   stats: dict | None):
-    """Passes update the residual in place. A chunk keeps its starting residual, so that it can run again when
-    an assumed margin failed, and so that a row that halted inside the chunk can be brought back to the state
-    before its halting pass (by running it again from the start for the passes before it)."""
-    from .loop import LoopResult, decode_register, progress_bar
-    fm = FastModel.of(model, attention)
-    loop = model.config["loop"]
-    body, n_layers, flags = loop["body_layers"], model.config["n_layers"], loop["flags"]
-    ids, lengths = model.encode(batch)
-    all_lengths = lengths
-    x = fm.to_fm(model.embed(ids, lengths)[0])
-    b, t = ids.shape
-    dev = x.device
-    ctx = fm.context(lengths, t)
-    run_stats = ctx.stats                  # shared by the contexts that follow as rows leave the batch
-    shared = fm.loop_shared(fm.shared_rows(x, ctx), body)
-    plan = fm.plan(shared, 0, body, b, t, loop=True)
-    final = x.clone()                      # each row's residual once it has halted (or the run has stopped)
-    active = torch.arange(b, device=dev)   # the rows still running, in batch order
-    halted_all = torch.zeros(b, dtype=torch.bool, device=dev)
-    steps_all = torch.zeros(b, dtype=torch.long, device=dev)
-    halted = torch.zeros(b, dtype=torch.bool, device=dev)
-    steps = torch.zeros(b, dtype=torch.long, device=dev)
-    emitted: list[list[int]] = [[] for _ in range(b)]
-    bar = progress_bar(max_steps, progress)
-    emit_rows = torch.tensor(flags.get("emit_val", []), dtype=torch.long, device=dev)
-    assume_hard = ctx.hard
-    done, chunk, redone = 0, 1, 0
-    while True:
-        if done == max_steps:              # one more pass only tells whether each machine had halted
-            ctx.spec = False
-            y = fm.run_plan(x, ctx, plan)
-            if "halted" in flags:
-                halted |= flag_fm(y, flags["halted"])
-            break
-        k = 1 if on_step is not None else min(chunk, max_steps - done)
-        start = x.clone()
-        for attempt in (0, 1):
-            ctx.spec = attempt == 0 and assume_hard
-            ctx.ok = []
-            if attempt:
-                x.copy_(start)
-            halt_at = torch.zeros_like(steps)  # the pass of this chunk in which each row halted (0: none)
-            emits = []
-            for p in range(1, k + 1):
-                fm.run_plan(x, ctx, plan, inplace=True)
-                if "halted" in flags:
-                    halt_at = torch.where((halt_at == 0) & flag_fm(x, flags["halted"]), p, halt_at)
-                if "emit_on" in flags:
-                    emits.append((flag_fm(x, flags["emit_on"]) & (halt_at == 0), x.index_select(0, emit_rows)[:, :, 1]))
-            if not ctx.spec or not ctx.ok or bool(torch.stack(ctx.ok).all()):
-                break
-            assume_hard = False            # a margin failed: this chunk again, deciding every query
-            redone += 1
-        steps = steps + torch.where(halt_at == 0, k, halt_at - 1)
-        stopped = torch.nonzero(halt_at).flatten()
-        if len(stopped):                   # back to the state before the halting pass
-            x[:, stopped] = replay(fm, start[:, stopped], halt_at[stopped] - 1, fm.context(lengths[stopped], t),
-                                   plan)
-        rows = active.tolist()
-        for on, vals in emits:
-            if bool(on.any()):
-                words = decode_words(vals.t())
-                for r in torch.nonzero(on).flatten().tolist():
-                    emitted[rows[r]].append(words[r])
-        done += k
-        bar.update(k)
-        if len(stopped):                   # halted rows leave the batch
-            keep = torch.nonzero(halt_at == 0).flatten()
-            final[:, active[stopped]] = x[:, stopped]
-            halted_all[active[stopped]] = True
-            steps_all[active[stopped]] = steps[stopped]
-            x, active, lengths, steps = x[:, keep].contiguous(), active[keep], lengths[keep], steps[keep]
-            halted = halted[keep]
-            ctx = fm.context(lengths, t)
-            ctx.stats = run_stats
-            if len(active):
-                plan = fm.plan(shared, 0, body, len(active), t, loop=True)
-        if on_step is not None and len(active):   # the dense loop reports a pass only while a machine runs
-            row0 = x[:, :1] if len(active) and int(active[0]) == 0 else final[:, :1]
-            row0 = fm.materialize(row0.clone(), plan)[:, 0].t()
-            on_step(done, {name: decode_register(row0[1:int(all_lengths[0])], reg)
-                           for name, reg in loop["registers"].items() if not name.startswith("__")})
-        if not len(active):
-            break
-        chunk = min(2 * chunk, MAX_CHUNK)
-    bar.close()
-    final[:, active] = x
-    halted_all[active] = halted
-    steps_all[active] = steps
-    if stats is not None:
-        stats.update(assume_hard=assume_hard, redone_chunks=redone, shared_rows=int(shared.sum()),
-                     **run_stats)
-    fm.materialize(final, plan)
-    if body < n_layers:
-        ctx = fm.context(all_lengths, t)
-        final = fm.run_plan(final, ctx, fm.plan(fm.shared_rows(final, ctx), body, n_layers, b, t))
-    outputs = model.decode(fm.from_fm(final), all_lengths)
-    return [LoopResult(outputs[r], int(steps_all[r]), bool(halted_all[r]), emitted[r]) for r in range(b)]
-
-
-def replay(fm: FastModel, x: torch.Tensor, passes: torch.Tensor, ctx: Context, plan: Plan):
-    """Each row of x after its own number of passes (every margin decided per query)."""
-    x = x.contiguous()
-    for p in range(1, int(passes.max()) + 1 if len(passes) else 1):
-        y = fm.run_plan(x, ctx, plan)
-        x = torch.where((p <= passes)[None, :, None], y, x)
-    return x

@@ -43,12 +43,12 @@ def record(model: Transformer, vals: list, out: list[list], active: list[bool], 
 def generate(model: Transformer, prompts: list[list], max_len: int | None = None, fast: bool | None = None,
              attention: str = "soft") -> list[list]:
     """Tokens generated after each prompt, until a stop token (included) or max_len tokens in all."""
-    from .fast import SPLIT_POSITIONS, THREADS, intra_op_threads
     from .loop import use_fast
+    from .threads import SPLIT_POSITIONS, THREADS, intra_op_threads
     if use_fast(model, fast, prompts):
         return generate_fast(model, prompts, max_len, attention)
     small = len(prompts) * (max((len(p) for p in prompts), default=0) + 1) <= SPLIT_POSITIONS
-    with intra_op_threads(THREADS if small else None):   # small steps: see runtime.fast.intra_op_threads
+    with intra_op_threads(THREADS if small else None):   # small steps: see runtime.threads.intra_op_threads
         return generate_dense(model, prompts, max_len)
 
 
@@ -116,13 +116,14 @@ def generate_fast(model: Transformer, prompts: list[list], max_len: int | None =
     """generate on runtime/fast.py's plans: compacted projections and MLPs, and per query either the hard head
     (where the margin holds) or the softmax. Nothing is shared between positions of a causal model, so every
     group runs at every position; the cache holds each head group's keys and values."""
-    from .fast import THREADS, intra_op_threads
+    from .threads import THREADS, intra_op_threads
     with intra_op_threads(THREADS):
         return _generate_fast(model, prompts, max_len, attention)
 
 
 def _generate_fast(model: Transformer, prompts: list[list], max_len: int | None, attention: str) -> list[list]:
     from .fast import Context, FastModel
+    from .hard_attention import attention_weights
     cfg = model.config
     fm = FastModel.of(model, attention)
     name = cfg["generate"]["output"]
@@ -152,7 +153,7 @@ def _generate_fast(model: Transformer, prompts: list[list], max_len: int | None,
                 qs = torch.arange(s, min(s + PREFILL_CHUNK, t), device=dev)
                 ok = (keys[None, None, :t] < lengths[:, None, None]) & (keys[None, None, :t] <= qs[None, :, None])
                 sc = (q[:, :, s:s + len(qs)] @ k.transpose(-1, -2)).masked_fill(~ok[:, None], float("-inf"))
-                att = fm.attention_weights(sc, g.tau * xmax[-1] ** 2 if hard else None, ctx, None)
+                att = attention_weights(sc, g.tau * xmax[-1] ** 2 if hard else None, ctx, None, fm.u)
                 out[:, :, s:s + len(qs)] = att @ v
             outs.append(out.permute(1, 3, 0, 2).reshape(h * e, b * t))
         for g, o in zip(ex.heads, outs):
@@ -186,7 +187,7 @@ def _generate_fast(model: Transformer, prompts: list[list], max_len: int | None,
                 kc[rows, :, p] = k
                 vc[rows, :, p] = v
                 sc = (q[:, :, None] @ kc.transpose(-1, -2)).masked_fill(~valid, float("-inf"))   # [B, G, 1, L]
-                att = fm.attention_weights(sc, g.tau * xmax[i] ** 2 if hard else None, step_ctx, None)
+                att = attention_weights(sc, g.tau * xmax[i] ** 2 if hard else None, step_ctx, None, fm.u)
                 outs.append((att @ vc)[:, :, 0].permute(1, 2, 0).reshape(h * e, b))
             for g, o in zip(ex.heads, outs):
                 flat.index_add_(0, g.o_rows, g.wo @ o)

@@ -71,7 +71,7 @@ def use_fast(model: Transformer, fast: bool | None, batch: list[list]) -> bool:
         return fast
     if getattr(model, "force_dense", False) or not batch:
         return False
-    from .fast import prefer_fast
+    from .fast_cost import prefer_fast
     return prefer_fast(model, batch)
 
 
@@ -86,9 +86,9 @@ def run_loop(model: Transformer, batch: list[list], max_steps: int = 10_000, pro
     (the default) picks the one the cost model expects to be quicker (see use_fast).
     """
     if use_fast(model, fast, batch):
-        from .fast import run_loop_fast
+        from .fast_loop import run_loop_fast
         return run_loop_fast(model, batch, max_steps, progress, on_step)
-    from .fast import SPLIT_POSITIONS, THREADS, intra_op_threads
+    from .threads import SPLIT_POSITIONS, THREADS, intra_op_threads
     small = len(batch) * (max((len(x) for x in batch), default=0) + 1) <= SPLIT_POSITIONS
     with intra_op_threads(THREADS if small else None):   # small passes: see intra_op_threads
         return run_loop_dense(model, batch, max_steps, progress, on_step)

@@ -1,4 +1,5 @@
-"""runtime/fast.py against the plain dense pass: the same decoded outputs, step counts, emitted values and halting.
+"""The fast paths (runtime/fast.py, sparse.py, hard_attention.py, fast_loop.py) against the plain dense pass:
+the same decoded outputs, step counts, emitted values and halting.
 
 Every fast path runs here: compacted layers (dense blocks and COO entries), shared rows (kept lazily in loops),
 and hard attention, both assumed in chunks (with the check and the re-run) and decided per query. The dense
@@ -17,15 +18,18 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import runtime.fast as fast
+import runtime.fast_loop as fast_loop
 from compiler import subleq_asm, subleq_ref
 from compiler import tm as tmlib
 from compiler.artifact import compile_program
 from compiler.cli import main
 from compiler.elaborate import check_file, check_source
 from compiler.harness import sample_input
-from runtime.fast import FastModel, run_loop_fast
+from runtime.fast import FastModel
+from runtime.fast_cost import cost as pass_cost
+from runtime.fast_loop import run_loop_fast
 from runtime.generate import generate
+from runtime.hard_attention import margins
 from runtime.loop import run_loop
 from runtime.model import from_compiled
 from tests.fuzz_programs import compiled, programs
@@ -174,7 +178,7 @@ def test_subleq_example_programs(name):
 
 def test_batch_split_into_slices(monkeypatch):
     """A batch larger than SPLIT_POSITIONS runs as slices, with the same results."""
-    monkeypatch.setattr(fast, "SPLIT_POSITIONS", 40)
+    monkeypatch.setattr(fast_loop, "SPLIT_POSITIONS", 40)
     rng = random.Random(3)
     batch = [[rng.randint(-1, 17) for _ in range(16)] for _ in range(7)]
     assert_loops_agree(subleq(16, 8), batch, 80)
@@ -203,7 +207,7 @@ def test_margins_per_query():
                              [0.0, -big_m / 2, -40.0, ninf, -50.0],        # a key inside the margin
                              [0.0, 1e-9, -40.0, ninf, -50.0]]]])           # within tau: tied
     tau = torch.full((1, 1, 1), 1e-6)
-    tied, n, ok = fm.margins(scores, tau, t)
+    tied, n, ok = margins(scores, tau, t, fm.u)
     assert ok[0, 0].tolist() == [True, True, False, True]
     assert n[0, 0].tolist() == [1, 2, 1, 2]
     assert tied[0, 0, 1].tolist() == [True, True, False, False, False]
@@ -221,7 +225,7 @@ def test_loop_keeps_registers_shared_and_costs_less():
     assert all(f"pc.b{j}" in labels for j in range(16)) and not any(lab.startswith("m.") for lab in labels)
     plan = fm.plan(shared, 0, 4, 1, 257, loop=True)
     assert all(g.shared for ex in plan.layers for g in ex.heads)
-    cost = fm.cost(plan, 257)
+    cost = pass_cost(fm, plan, 257)
     assert cost["fast_macs"] * 20 < cost["dense_macs"] and cost["fast_bytes"] < cost["dense_bytes"]
 
 
