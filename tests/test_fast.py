@@ -20,10 +20,9 @@ from hypothesis import strategies as st
 
 import runtime.fast_loop as fast_loop
 from compiler import subleq_asm, subleq_ref
-from compiler import tm as tmlib
 from compiler.artifact import compile_program
 from compiler.cli import main
-from compiler.elaborate import check_file, check_source
+from compiler.elaborate import check_file
 from compiler.harness import sample_input
 from runtime.fast import FastModel
 from runtime.fast_cost import cost as pass_cost
@@ -33,6 +32,7 @@ from runtime.hard_attention import margins
 from runtime.loop import run_loop
 from runtime.model import from_compiled
 from tests.fuzz_programs import compiled, programs
+from tests.machines import images, looped_tm, machines
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAMS = sorted(p.stem for p in (ROOT / "programs").glob("*.hw"))
@@ -125,16 +125,6 @@ def test_random_programs_fast_equals_dense(fp, data):
 
 
 # ---- SUBLEQ ------------------------------------------------------------------------------------------------------
-@st.composite
-def images(draw, sizes=((8, 4), (16, 5), (16, 8))):
-    """Random programs, not only well-behaved ones (as in tests/test_subleq.py)."""
-    mem, bits = draw(st.sampled_from(sizes))
-    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    word = st.one_of(st.integers(-1, min(mem + 1, hi)), st.integers(lo, hi))
-    image = draw(st.lists(word, min_size=1, max_size=mem))
-    return mem, bits, image + [0] * (mem - len(image))
-
-
 @given(images(), st.sampled_from(MODES))
 @settings(max_examples=25, deadline=None)
 def test_subleq_random_images_every_step(case, mode):
@@ -230,37 +220,11 @@ def test_loop_keeps_registers_shared_and_costs_less():
 
 
 # ---- Turing machines -------------------------------------------------------------------------------------------
-@st.composite
-def machines(draw):
-    """Random machines as in tests/test_tm.py: 2-5 states, 2-3 symbols, undefined cells, random input tapes."""
-    n, k = draw(st.integers(2, 5)), draw(st.integers(2, 3))
-    states = [chr(ord("A") + i) for i in range(n)]
-
-    def triple():
-        if draw(st.integers(0, 19)) == 0:
-            return "---"
-        nxt = draw(st.sampled_from(states + ["Z"] * (1 if draw(st.booleans()) else 0) or states))
-        return f"{draw(st.integers(0, k - 1))}{draw(st.sampled_from('LR'))}{nxt}"
-    spec = "_".join("".join(triple() for _ in range(k)) for _ in range(n))
-    return spec, draw(st.lists(st.integers(0, k - 1), max_size=6))
-
-
-def tm_model(spec: str, tape_in: list[int], steps: int):
-    machine = tmlib.parse_spec(spec)
-    ref = tmlib.simulate(machine, tape_in, max_steps=steps)
-    cells, offset = tmlib.window_for(machine, tape_in, ref, None)
-    model = from_compiled(compile_program(check_source(tmlib.loop_program(machine, cells, offset), "t")), "cpu")
-    tokens = [0] * cells
-    for i, s in enumerate(tape_in):
-        tokens[i + offset] = s
-    return model, tokens, ref, offset
-
-
 @given(machines(), st.sampled_from(MODES))
 @settings(max_examples=25, deadline=None)
 def test_looped_machines_every_step(case, mode):
     spec, tape_in = case
-    model, tokens, ref, _ = tm_model(spec, tape_in, 60)
+    model, tokens, ref, _ = looped_tm(spec, tape_in, 60)
     dense, _ = assert_loops_agree(model, [tokens], 60, mode, trace=True)
     assert (dense[0].steps, dense[0].halted) == (ref.steps, ref.halted)
 
@@ -270,7 +234,7 @@ def test_tm_corpus():
     rows = list(csv.DictReader(TM_CORPUS.open(), delimiter="\t"))
     assert rows
     for row in rows:
-        model, tokens, ref, offset = tm_model(row["spec"], [], 10_000)
+        model, tokens, ref, offset = looped_tm(row["spec"], [], 10_000)
         dense, _ = assert_loops_agree(model, [tokens], 10_000)
         assert (dense[0].steps, dense[0].halted) == (int(row["steps"]), row["halted"] == "True"), row["name"]
 

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import torch
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from compiler import subleq_asm, subleq_ref
 from compiler.artifact import compile_program
@@ -14,6 +13,7 @@ from compiler.elaborate import check_file
 from compiler.interpret import execute
 from runtime.loop import run_loop
 from runtime.model import from_compiled
+from tests.machines import images
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "programs" / "subleq"
@@ -25,16 +25,6 @@ CORPUS_HELLO = ROOT / "tests" / "data" / "subleq" / "hello.sq"  # a copy of ../s
 def computer(mem: int, bits: int, dtype: torch.dtype = torch.float32):
     prog = check_file(str(ROOT / "programs" / "subleq.hw"), {"mem": mem, "bits": bits})
     return prog, from_compiled(compile_program(prog), "cpu", dtype)
-
-
-@st.composite
-def images(draw, sizes=((8, 4), (16, 5), (16, 8))):
-    """Random programs, not only well-behaved ones: any words, biased toward addresses and -1."""
-    mem, bits = draw(st.sampled_from(sizes))
-    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    word = st.one_of(st.integers(-1, min(mem + 1, hi)), st.integers(lo, hi))
-    image = draw(st.lists(word, min_size=1, max_size=mem))
-    return mem, bits, image + [0] * (mem - len(image))
 
 
 @given(images())

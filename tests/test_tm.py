@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 import torch
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from compiler import tm as tmlib
 from compiler.artifact import compile_program
@@ -14,6 +13,7 @@ from compiler.elaborate import check_source
 from compiler.errors import HardwireError
 from runtime.loop import run_loop
 from runtime.model import from_compiled
+from tests.machines import looped_tm, machines
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "tm" / "machines.tsv"  # a copy of ../shared/corpus/tm
@@ -23,21 +23,6 @@ ROWS = list(csv.DictReader(CORPUS.open(), delimiter="\t")) if CORPUS.exists() el
 @pytest.fixture(autouse=True)
 def cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HARDWIRE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
-@st.composite
-def machines(draw):
-    n, k = draw(st.integers(2, 5)), draw(st.integers(2, 3))
-    states = [chr(ord("A") + i) for i in range(n)]
-
-    def triple():
-        if draw(st.integers(0, 19)) == 0:
-            return "---"
-        nxt = draw(st.sampled_from(states + ["Z"] * (1 if draw(st.booleans()) else 0) or states))
-        return f"{draw(st.integers(0, k - 1))}{draw(st.sampled_from('LR'))}{nxt}"
-    spec = "_".join("".join(triple() for _ in range(k)) for _ in range(n))
-    tape = draw(st.lists(st.integers(0, k - 1), max_size=6))
-    return spec, tape
 
 
 def test_simulator_on_the_corpus():
@@ -62,15 +47,8 @@ def test_corpus_on_the_looped_transformer(row, capsys):
 @settings(max_examples=40)
 def test_looped_machine_matches_simulator_every_step(case):
     spec, tape_in = case
-    machine = tmlib.parse_spec(spec)
     trace: list = []
-    ref = tmlib.simulate(machine, tape_in, max_steps=60, trace=trace)
-    cells, offset = tmlib.window_for(machine, tape_in, ref, None)
-    prog = check_source(tmlib.loop_program(machine, cells, offset), "generated")
-    model = from_compiled(compile_program(prog), "cpu", torch.float32)
-    tokens = [0] * cells
-    for i, s in enumerate(tape_in):
-        tokens[i + offset] = s
+    model, tokens, ref, offset = looped_tm(spec, tape_in, 60, trace)
     seen = []
     got, = run_loop(model, [tokens], max_steps=60, on_step=lambda t, regs: seen.append(
         (regs["q"][0], regs["head"][0] - offset, {c - offset: v for c, v in enumerate(regs["tape"]) if v})))

@@ -1,0 +1,50 @@
+"""Hypothesis strategies and builders shared by the SUBLEQ, Turing machine and fast-path tests."""
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from compiler import tm as tmlib
+from compiler.artifact import compile_program
+from compiler.elaborate import check_source
+from runtime.model import Transformer, from_compiled
+
+
+@st.composite
+def images(draw, sizes=((8, 4), (16, 5), (16, 8))):
+    """SUBLEQ (mem, bits, image): random programs, not only well-behaved ones: any words, biased toward
+    addresses and -1."""
+    mem, bits = draw(st.sampled_from(sizes))
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    word = st.one_of(st.integers(-1, min(mem + 1, hi)), st.integers(lo, hi))
+    image = draw(st.lists(word, min_size=1, max_size=mem))
+    return mem, bits, image + [0] * (mem - len(image))
+
+
+@st.composite
+def machines(draw):
+    """(spec, input tape): 2-5 states, 2-3 symbols, about one undefined transition in 20, halting or not."""
+    n, k = draw(st.integers(2, 5)), draw(st.integers(2, 3))
+    states = [chr(ord("A") + i) for i in range(n)]
+
+    def triple():
+        if draw(st.integers(0, 19)) == 0:
+            return "---"
+        nxt = draw(st.sampled_from(states + ["Z"] * (1 if draw(st.booleans()) else 0) or states))
+        return f"{draw(st.integers(0, k - 1))}{draw(st.sampled_from('LR'))}{nxt}"
+    spec = "_".join("".join(triple() for _ in range(k)) for _ in range(n))
+    return spec, draw(st.lists(st.integers(0, k - 1), max_size=6))
+
+
+def looped_tm(spec: str, tape_in: list[int], steps: int, trace: list | None = None
+              ) -> tuple[Transformer, list[int], tmlib.Run, int]:
+    """The looped transformer for a machine, sized for `steps` steps of the simulator: (model, input tokens,
+    the simulator's run, the offset of cell 0). trace: filled by the simulator, one entry per step."""
+    machine = tmlib.parse_spec(spec)
+    ref = tmlib.simulate(machine, tape_in, max_steps=steps, trace=trace)
+    cells, offset = tmlib.window_for(machine, tape_in, ref, None)
+    model = from_compiled(compile_program(check_source(tmlib.loop_program(machine, cells, offset), "generated")),
+                          "cpu")
+    tokens = [0] * cells
+    for i, s in enumerate(tape_in):
+        tokens[i + offset] = s
+    return model, tokens, ref, offset
