@@ -4,7 +4,7 @@ Throughput is measured on machines that never halt (every pass is a real step), 
 at batch 1, 64 and 1024, on the fast paths (runtime/fast.py) and on the plain dense pass, per device. The
 plain-Python reference (compiler/subleq_ref.py, compiler/tm.py) and the language's interpreter
 (compiler/interpret.py) run in the same process, so every rate also comes as a ratio. Each result also holds
-the FLOPs and bytes of one pass (runtime/fast.py's `cost`) and the roofline they imply on an H100.
+the FLOPs and bytes of one pass (runtime/fast_cost.py's `cost`) and the roofline they imply on an H100.
 bench/results/README.md gets the tables in markdown.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from .errors import HardwireError
 
@@ -80,7 +81,7 @@ def loop_on(path: str):
     """The loop on one path: runtime.fast's, or the dense one under the caller's thread setting (run_loop would
     put a small batch on one thread)."""
     if path == "fast":
-        from runtime.fast import run_loop_fast
+        from runtime.fast_loop import run_loop_fast
         return run_loop_fast
     from runtime.loop import run_loop_dense
     return run_loop_dense
@@ -113,15 +114,16 @@ def per_pass(cost: dict) -> dict:
 
 
 def loop_cost(model, batch: list[list]) -> dict:
-    """runtime.fast's cost of one pass of a looped model's body, for the first input of the batch."""
+    """runtime.fast_cost's count of one pass of a looped model's body, for the first input of the batch."""
     from runtime.fast import FastModel
+    from runtime.fast_cost import cost
     fm = FastModel.of(model)
     ids, lengths = model.encode(batch[:1])
     x = fm.to_fm(model.embed(ids, lengths)[0])
     ctx = fm.context(lengths, ids.shape[1])
     body = model.config["loop"]["body_layers"]
     shared = fm.loop_shared(fm.shared_rows(x, ctx), body)
-    return fm.cost(fm.plan(shared, 0, body, 1, ids.shape[1], loop=True), ids.shape[1])
+    return cost(fm, fm.plan(shared, 0, body, 1, ids.shape[1], loop=True), ids.shape[1])
 
 
 def throughput(device: str, batches, mem: int, bits: int, passes: dict, dense_passes: dict, threads: int | None,
@@ -129,8 +131,8 @@ def throughput(device: str, batches, mem: int, bits: int, passes: dict, dense_pa
     """SUBLEQ steps per second at each batch size, fast and dense, beside the emulator and the interpreter."""
     import torch
 
-    from runtime.fast import intra_op_threads
     from runtime.model import from_compiled
+    from runtime.threads import intra_op_threads
 
     from . import subleq_ref
     from .artifact import compile_program
@@ -288,32 +290,62 @@ def table(result: dict) -> str:
         lines.append("\n| bits | float32 mismatches | float64 mismatches |\n|---|---|---|")
         for bits, r in result["precision_mismatches"].items():
             lines.append(f"| {bits} | {r['float32']} / {r['images']} | {r['float64']} / {r['images']} |")
+    lines += rate_tables(result, lambda t: f"mem {t['mem']}, {t['bits']}-bit words, {t['dtype']}; steps per second, "
+                                           "all machines together", SUBLEQ_RATES, subleq_notes)
+    return "\n".join(lines)
+
+
+def subleq_notes(t: dict) -> list[str]:
+    """What follows one device's SUBLEQ rates: the emulator and interpreter rates, then rates per memory size."""
+    lines = [f"\nplain-Python emulator: {fmt(t['emulator_steps_per_s'])} steps/s; language interpreter: "
+             f"{fmt(t.get('interpreter_steps_per_s'), 2)} steps/s"]
+    if t.get("by_mem"):
+        lines.append("\n| mem | bits | fast, batch 1 | dense, batch 1 | fast, batch 64 | FLOPs per pass, fast |"
+                     " FLOPs per pass, dense |\n|---|---|---|---|---|---|---|")
+        for m, r in t["by_mem"].items():
+            lines.append(f"| {m[4:]} | {r['bits']} | {fmt(r['batch_1']['steps_per_s'])} | "
+                         f"{fmt(r['batch_1'].get('dense_steps_per_s'))} | "
+                         f"{fmt(r.get('batch_64', {}).get('steps_per_s'))} | {r['fast_flops_per_pass']:,} | "
+                         f"{r['dense_flops_per_pass']:,} |")
+    return lines
+
+
+Column = tuple[str, Callable[[dict], str]]  # a rate table's header, and its cell from one batch row
+
+SUBLEQ_RATES: list[Column] = [
+    ("fast", lambda v: fmt(v["fast"]["steps_per_s"])),
+    ("dense", lambda v: fmt(v.get("dense", {}).get("steps_per_s"))),
+    ("fast / dense", lambda v: fmt(v.get("fast_over_dense"), 1)),
+    ("fast / emulator", lambda v: f"{v['fast_over_emulator']:.4f}"),
+    ("fast / interpreter", lambda v: fmt(v.get("fast_over_interpreter"), 0)),
+    ("exact", lambda v: str(v["exact"]))]
+TM_RATES: list[Column] = [
+    ("loop fast", lambda v: fmt(v.get("fast", {}).get("steps_per_s"))),
+    ("loop dense", lambda v: fmt(v.get("dense", {}).get("steps_per_s"))),
+    ("fast / dense", lambda v: fmt(v.get("fast_over_dense"), 1)),
+    ("fast / simulator", lambda v: f"{v.get('fast_over_simulator', 0):.4f}"),
+    ("cot fast", lambda v: fmt(v.get("fast", {}).get("cot_tokens_per_s"))),
+    ("cot dense", lambda v: fmt(v.get("dense", {}).get("cot_tokens_per_s"))),
+    ("exact", lambda v: str(v["exact"]))]
+
+
+def rate_tables(result: dict, caption: Callable[[dict], str], columns: list[Column],
+                notes: Callable[[dict], list[str]]) -> list[str]:
+    """Per device, a rate table with one row per batch size, its notes and roofline (one writer for both benchmarks)."""
+    lines = []
     for dev in ("cpu", "cuda"):
         t = result.get(dev, {})
         if "note" in t or not t:
             lines.append(f"\n{dev}: {t.get('note', 'not measured')}")
             continue
-        lines.append(f"\n{dev} (mem {t['mem']}, {t['bits']}-bit words, {t['dtype']}; steps per second, all machines "
-                     "together):\n\n| batch | fast | dense | fast / dense | fast / emulator | fast / interpreter |"
-                     " exact |\n|---|---|---|---|---|---|---|")
-        for k, v in t.items():
-            if k.startswith("batch_"):
-                lines.append(f"| {k[6:]} | {fmt(v['fast']['steps_per_s'])} | "
-                             f"{fmt(v.get('dense', {}).get('steps_per_s'))} | {fmt(v.get('fast_over_dense'), 1)} | "
-                             f"{v['fast_over_emulator']:.4f} | {fmt(v.get('fast_over_interpreter'), 0)} | "
-                             f"{v['exact']} |")
-        lines.append(f"\nplain-Python emulator: {fmt(t['emulator_steps_per_s'])} steps/s; language interpreter: "
-                     f"{fmt(t.get('interpreter_steps_per_s'), 2)} steps/s")
-        if t.get("by_mem"):
-            lines.append("\n| mem | bits | fast, batch 1 | dense, batch 1 | fast, batch 64 | FLOPs per pass, fast |"
-                         " FLOPs per pass, dense |\n|---|---|---|---|---|---|---|")
-            for m, r in t["by_mem"].items():
-                lines.append(f"| {m[4:]} | {r['bits']} | {fmt(r['batch_1']['steps_per_s'])} | "
-                             f"{fmt(r['batch_1'].get('dense_steps_per_s'))} | "
-                             f"{fmt(r.get('batch_64', {}).get('steps_per_s'))} | {r['fast_flops_per_pass']:,} | "
-                             f"{r['dense_flops_per_pass']:,} |")
-        lines.append(roofline_table(t))
-    return "\n".join(lines)
+        lines.append(f"\n{dev} ({caption(t)}):\n\n| batch | {' | '.join(h for h, _ in columns)} |\n"
+                     + "|---" * (len(columns) + 1) + "|")
+        lines += [f"| {k[6:]} | {' | '.join(cell(v) for _, cell in columns)} |"
+                  for k, v in t.items() if k.startswith("batch_")]
+        lines += notes(t)
+        if "per_pass" in t:
+            lines.append(roofline_table(t))
+    return lines
 
 
 def roofline_table(t: dict) -> str:
@@ -366,9 +398,9 @@ def bench_tm(quick: bool = False, out_dir: str = "bench/results", threads: int |
 
     import torch
 
-    from runtime.fast import intra_op_threads
     from runtime.generate import generate
     from runtime.model import from_compiled
+    from runtime.threads import intra_op_threads
 
     from . import tm as tmlib
     from .artifact import compile_program
@@ -461,9 +493,9 @@ def bench_tm(quick: bool = False, out_dir: str = "bench/results", threads: int |
 def bb5_rate(steps: int, threads: int | None = 1, device: str = "cpu") -> dict:
     """The 5-state busy beaver on its looped transformer (a window of every cell the run visits): `steps` passes on
     the fast path, checked against the simulator, and the time to halt that the rate implies; dense for 2 passes."""
-    from runtime.fast import intra_op_threads
     from runtime.loop import run_loop
     from runtime.model import from_compiled
+    from runtime.threads import intra_op_threads
 
     from . import tm as tmlib
     from .artifact import compile_program
@@ -578,25 +610,10 @@ def tm_table(result: dict) -> str:
         r = result["cot_long_run"]
         lines.append(f"\nchain of thought of {r['tokens']} tokens ({r['spec']}, d_model {r['d_model']}): "
                      f"float32 exact: {r['float32']['exact']}, float64 exact: {r['float64']['exact']}")
-    for dev in ("cpu", "cuda"):
-        t = result.get(dev, {})
-        if "note" in t or not t:
-            lines.append(f"\n{dev}: {t.get('note', 'not measured')}")
-            continue
-        lines.append(f"\n{dev} ({result['throughput_machine']}, {result.get('cells', '')} cells; loop: steps per "
-                     "second; cot: tokens per second):\n\n| batch | loop fast | loop dense | fast / dense | "
-                     "fast / simulator | cot fast | cot dense | exact |\n|---|---|---|---|---|---|---|---|")
-        for k, v in t.items():
-            if k.startswith("batch_"):
-                f, d = v.get("fast", {}), v.get("dense", {})
-                lines.append(f"| {k[6:]} | {fmt(f.get('steps_per_s'))} | {fmt(d.get('steps_per_s'))} | "
-                             f"{fmt(v.get('fast_over_dense'), 1)} | {v.get('fast_over_simulator', 0):.4f} | "
-                             f"{fmt(f.get('cot_tokens_per_s'))} | {fmt(d.get('cot_tokens_per_s'))} | {v['exact']} |")
-        if "simulator_steps_per_s" in result:
-            lines.append(f"\nplain-Python simulator: {fmt(result['simulator_steps_per_s'])} steps/s; language "
-                         f"interpreter: {fmt(result.get('interpreter_steps_per_s'))} steps/s")
-        if "per_pass" in t:
-            lines.append(roofline_table(t))
+    simulator = [f"\nplain-Python simulator: {fmt(result['simulator_steps_per_s'])} steps/s; language interpreter: "
+                 f"{fmt(result.get('interpreter_steps_per_s'))} steps/s"] if "simulator_steps_per_s" in result else []
+    lines += rate_tables(result, lambda t: f"{result['throughput_machine']}, {result.get('cells', '')} cells; loop: "
+                                           "steps per second; cot: tokens per second", TM_RATES, lambda t: simulator)
     if "bb5" in result:
         r = result["bb5"]
         lines.append(f"\n5-state busy beaver {r['spec']} ({r['steps_to_halt']:,} steps, {r['cells']:,} cells, "

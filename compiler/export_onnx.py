@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import HardwireError
+from .export_common import f32, one_pass, vocab_fields
 
 OPSET = 18  # BitwiseAnd, ReduceMean with axes as an input
 IR_VERSION = 8  # what opset 18 shipped with (onnx 1.13): onnxruntime 1.14 and later load it
@@ -62,9 +63,9 @@ def _embed(g: _Graph, model, ids: str, first: str) -> str:
     """Token plus position embeddings, as Transformer.embed_tokens computes them."""
     bits = model.p("embed.bits")
     t_len = g.op("Shape", ids, start=1, end=2)
-    positions = g.op("Slice", g.weight("embed.positions", _np(model.p("embed.positions"))), g.const([0]),
+    positions = g.op("Slice", g.weight("embed.positions", f32(model.p("embed.positions"))), g.const([0]),
                      t_len, g.const([0]))
-    tokens = g.weight("embed.tokens", _np(model.p("embed.tokens")))
+    tokens = g.weight("embed.tokens", f32(model.p("embed.tokens")))
     if bits is None:
         x = g.op("Gather", tokens, ids, axis=0)
     else:  # `vocab word`: the sum of the rows of the token's two's complement bits; BOS adds embed.tokens[0]
@@ -76,7 +77,7 @@ def _embed(g: _Graph, model, ids: str, first: str) -> str:
         tb = g.op("Cast", g.op("And", set_bits, not_first), to=g.onnx.TensorProto.FLOAT)
         bos = g.op("Mul", g.op("Cast", g.op("Unsqueeze", first, g.const([0, 2])),
                                to=g.onnx.TensorProto.FLOAT), tokens)
-        x = g.op("Add", g.op("MatMul", tb, g.weight("embed.bits", _np(bits))), bos)
+        x = g.op("Add", g.op("MatMul", tb, g.weight("embed.bits", f32(bits))), bos)
     return g.op("Add", x, positions)
 
 
@@ -86,14 +87,14 @@ def _attention(g: _Graph, model, i: int, x: str, mask: str) -> str:
     heads, dh = model.config["layers"][i]["heads"], model.config["layers"][i]["d_head"]
     if qkv is None or dh == 0:  # no heads, or heads that read nothing: they add exactly 0
         return x
-    y = g.op("MatMul", x, g.weight(f"layers.{i}.attn.W_QKV", _np(qkv)))
+    y = g.op("MatMul", x, g.weight(f"layers.{i}.attn.W_QKV", f32(qkv)))
     y = g.op("Transpose", g.op("Reshape", y, g.const([0, 0, 3, heads, dh])), perm=[2, 0, 3, 1, 4])
     q, k, v = (g.op("Gather", y, g.const(np.int64(j)), axis=0) for j in range(3))
     scores = g.op("MatMul", q, g.op("Transpose", k, perm=[0, 1, 3, 2]))
     att = g.op("Softmax", g.op("Where", mask, scores, g.const(np.float32(-np.inf))), axis=-1)
     out = g.op("Transpose", g.op("MatMul", att, v), perm=[0, 2, 1, 3])
     out = g.op("Reshape", out, g.const([0, 0, heads * dh]))
-    return g.op("Add", x, g.op("MatMul", out, g.weight(f"layers.{i}.attn.W_O", _np(wo))))
+    return g.op("Add", x, g.op("MatMul", out, g.weight(f"layers.{i}.attn.W_O", f32(wo))))
 
 
 def _position_wise(g: _Graph, model, i: int, x: str) -> str:
@@ -101,12 +102,12 @@ def _position_wise(g: _Graph, model, i: int, x: str) -> str:
     _, _, w_in, w_out = model.packed(i)
     y = x
     if w_in is not None:
-        hidden = g.op("Relu", g.op("MatMul", x, g.weight(f"layers.{i}.mlp.W_in", _np(w_in))))
-        y = g.op("Add", y, g.op("MatMul", hidden, g.weight(f"layers.{i}.mlp.W_out", _np(w_out))))
+        hidden = g.op("Relu", g.op("MatMul", x, g.weight(f"layers.{i}.mlp.W_in", f32(w_in))))
+        y = g.op("Add", y, g.op("MatMul", hidden, g.weight(f"layers.{i}.mlp.W_out", f32(w_out))))
     n_in = model.p(f"layers.{i}.norm.W_in")
     if n_in is not None:  # layer_norm_pairs: center and scale each consecutive pair; 0 where the variance is 0
         eps = np.asarray(model.config["layers"][i]["norm_eps"], dtype=np.float32)[:, None]
-        v = g.op("MatMul", x, g.weight(f"layers.{i}.norm.W_in", _np(n_in)))
+        v = g.op("MatMul", x, g.weight(f"layers.{i}.norm.W_in", f32(n_in)))
         pairs = g.op("Reshape", v, g.const([0, 0, len(eps), 2]))
         last = g.const([-1])
         c = g.op("Sub", pairs, g.op("ReduceMean", pairs, last, keepdims=1))
@@ -117,7 +118,7 @@ def _position_wise(g: _Graph, model, i: int, x: str) -> str:
         zero = g.const(np.float32(0))
         normed = g.op("Where", g.op("Greater", var, zero), scaled, zero)
         normed = g.op("Reshape", normed, g.const([0, 0, 2 * len(eps)]))
-        n_out = g.weight(f"layers.{i}.norm.W_out", _np(model.p(f"layers.{i}.norm.W_out")))
+        n_out = g.weight(f"layers.{i}.norm.W_out", f32(model.p(f"layers.{i}.norm.W_out")))
         y = g.op("Add", y, g.op("MatMul", normed, n_out))
     return y
 
@@ -175,18 +176,12 @@ def build_graph(model):
 
 def sidecar(model) -> dict:
     """The vocabulary JSON written next to the graph: token ids, what each graph output means."""
-    cfg = model.config
-    word = bool(cfg.get("word_vocab"))
-    return {"format": "hardwire-onnx/2", "program": cfg["program"], "bos_id": 0, "padding_id": 0,
-            "token_ids": None if word else dict(model.token_id),
-            "word_bits": cfg["word_bits"] if word else None, "max_len": cfg["max_len"],
+    return {**vocab_fields(model, "hardwire-onnx/2"), "max_len": model.config["max_len"],
             "inputs": {"input_ids": "[B, T] int64: BOS (0) at position 0, then token ids (for `vocab word` the "
                                     "words themselves), padded with 0", "lengths": "[B] int64: tokens + 1 (BOS)"},
             "graph_outputs": {"residual": "[B, T, d_model] float32, the final residual stream",
                               **{f"decoded.{k}": f"[B, T] int64, {_meaning(o)}" for k, o in model.outputs.items()
-                                 if o["dims"]}},
-            "one_pass": "loop" in cfg or "generate" in cfg,
-            "labels": model.labels, "outputs": model.outputs, "config": cfg}
+                                 if o["dims"]}}}
 
 
 def _meaning(out: dict) -> str:
@@ -212,7 +207,7 @@ def export(model, path: str) -> dict:
     return {"program": model.config["program"], "target": "onnx", "output": path, "vocab": str(side),
             "opset": OPSET, "nodes": len(proto.graph.node),
             "graph_outputs": [o.name for o in proto.graph.output],
-            "one_pass": "loop" in model.config or "generate" in model.config}
+            "one_pass": one_pass(model.config)}
 
 
 def decode(side: dict, decoded: dict[str, np.ndarray], lengths) -> list[dict[str, list]]:
@@ -231,10 +226,6 @@ def decode(side: dict, decoded: dict[str, np.ndarray], lengths) -> list[dict[str
                 row[name] = [from_json(out["values"][int(j)]) for j in decoded[f"decoded.{name}"][b, 1:n + 1]]
         results.append(row)
     return results
-
-
-def _np(t) -> np.ndarray:
-    return t.detach().cpu().numpy().astype(np.float32)
 
 
 def run(path: str, ids, lengths) -> dict[str, np.ndarray]:

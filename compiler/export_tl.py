@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import HardwireError
+from .export_common import f32, one_pass, vocab_fields
 
 TL_VERSION = "4.3.0"
 ATTN_SCALE = 2.0  # TL refuses attn_scale 1 for d_head > 1; W_Q is doubled instead (a power of 2: bit-exact)
@@ -56,7 +57,7 @@ def tl_config(model) -> dict:
 
 def _token_table(model) -> np.ndarray:
     """W_E: embed.tokens, or for `vocab word` one row per word (row 0: BOS, row 1 + (w mod 2**bits): word w)."""
-    tokens = _np(model.p("embed.tokens"))
+    tokens = f32(model.p("embed.tokens"))
     bits = model.p("embed.bits")
     if bits is None:
         return tokens
@@ -64,14 +65,14 @@ def _token_table(model) -> np.ndarray:
     n = bits.shape[0]
     words = torch.arange(1 << n)
     tb = ((words[:, None] >> torch.arange(n)) & 1).to(bits.dtype)
-    return np.concatenate([tokens[:1], _np(tb @ bits)])
+    return np.concatenate([tokens[:1], f32(tb @ bits)])
 
 
 def state_dict(model) -> dict[str, np.ndarray]:
     """HookedTransformer-format weights (what convert_tl_checkpoint reads), zero-padded to tl_config's sizes."""
     c = tl_config(model)
     d, h, dh, m = c["d_model"], c["n_heads"], c["d_head"], c["d_mlp"]
-    sd = {"embed.W_E": _token_table(model), "pos_embed.W_pos": _np(model.p("embed.positions")),
+    sd = {"embed.W_E": _token_table(model), "pos_embed.W_pos": f32(model.p("embed.positions")),
           "unembed.W_U": np.eye(d, dtype=np.float32), "unembed.b_U": np.zeros(d, np.float32)}
     for i, layer in enumerate(model.config["layers"]):
         w = {n: np.zeros((h, d, dh), np.float32) for n in "QKV"}
@@ -79,13 +80,13 @@ def state_dict(model) -> dict[str, np.ndarray]:
         if layer["heads"]:
             k, e = layer["heads"], layer["d_head"]
             for n in "QKV":
-                w[n][:k, :, :e] = _np(model.p(f"layers.{i}.attn.W_{n}"))
+                w[n][:k, :, :e] = f32(model.p(f"layers.{i}.attn.W_{n}"))
             w["Q"] *= ATTN_SCALE
-            w["O"][:k, :e, :] = _np(model.p(f"layers.{i}.attn.W_O"))
+            w["O"][:k, :e, :] = f32(model.p(f"layers.{i}.attn.W_O"))
         w_in, w_out = np.zeros((d, m), np.float32), np.zeros((m, d), np.float32)
         if layer["d_mlp"]:
-            w_in[:, :layer["d_mlp"]] = _np(model.p(f"layers.{i}.mlp.W_in"))
-            w_out[:layer["d_mlp"]] = _np(model.p(f"layers.{i}.mlp.W_out"))
+            w_in[:, :layer["d_mlp"]] = f32(model.p(f"layers.{i}.mlp.W_in"))
+            w_out[:layer["d_mlp"]] = f32(model.p(f"layers.{i}.mlp.W_out"))
         p = f"blocks.{i}."
         sd.update({p + f"attn.W_{n}": w[n] for n in "QKVO"})
         sd.update({p + f"attn.b_{n}": np.zeros((h, dh), np.float32) for n in "QKV"})
@@ -96,15 +97,10 @@ def state_dict(model) -> dict[str, np.ndarray]:
 
 def vocab(model) -> dict:
     """vocab.json: token ids, and how to read the outputs off the logits (= the final residual stream)."""
-    cfg = model.config
-    word = bool(cfg.get("word_vocab"))
-    return {"format": "hardwire-transformer-lens/2", "program": cfg["program"], "bos_id": 0, "padding_id": 0,
-            "token_ids": None if word else dict(model.token_id),
-            "word_bits": cfg["word_bits"] if word else None,
+    word = bool(model.config.get("word_vocab"))
+    return {**vocab_fields(model, "hardwire-transformer-lens/2"),
             "word_ids": "1 + (word mod 2**word_bits)" if word else None,
-            "logits": "the final residual stream [B, T, d_model] (W_U is the identity)",
-            "one_pass": "loop" in cfg or "generate" in cfg,
-            "labels": model.labels, "outputs": model.outputs, "config": cfg}
+            "logits": "the final residual stream [B, T, d_model] (W_U is the identity)"}
 
 
 def export(model, folder: str, forward_only: bool = False) -> dict:
@@ -129,7 +125,7 @@ def export(model, folder: str, forward_only: bool = False) -> dict:
     return {"program": model.config["program"], "target": "transformer-lens", "output": folder,
             "files": ["config.json", "model.safetensors", "vocab.json"], "n_layers": c["n_layers"],
             "n_heads": c["n_heads"], "d_head": c["d_head"], "d_mlp": c["d_mlp"], "d_vocab": c["d_vocab"],
-            "one_pass": "loop" in model.config or "generate" in model.config}
+            "one_pass": one_pass(model.config)}
 
 
 def load_bridge(folder: str, device: str = "cpu"):
@@ -176,7 +172,3 @@ def require() -> None:
     if found.split(".")[0] != TL_VERSION.split(".")[0]:
         raise HardwireError(f"transformer-lens {found} is installed, but this exporter targets {TL_VERSION} "
                             "(TransformerBridge.boot_native): pip install hardwire[export]")
-
-
-def _np(t) -> np.ndarray:
-    return t.detach().cpu().numpy().astype(np.float32)
