@@ -1,4 +1,5 @@
-"""`hardwire bench subleq|tm|lengths`: compiled sizes, and measured throughput beside the references.
+"""`hardwire bench subleq|tm|lengths`: compiled sizes, and measured throughput beside the references
+(`hardwire bench programs` is compiler/bench_programs.py).
 
 Throughput is measured on machines that never halt (every pass is a real step), so steps = batch x passes,
 at batch 1, 64 and 1024, on the fast paths (runtime/fast.py) and on the plain dense pass, per device. The
@@ -98,6 +99,9 @@ def roofline(cost: dict, dtype: str, batches=BATCHES) -> dict:
             flops = 2 * cost[f"{path}_macs"] * b
             moved = cost[f"{path}_weights"] + b * cost[f"{path}_acts"]
             t_flops, t_bytes = flops / peak, moved / H100["bytes_per_s"]
+            if not moved:   # a model with no layers and no weights read: nothing bounds it
+                rows[f"batch_{b}"] = {"max_steps_per_s": None, "bound": "no work", "flops_per_byte": None}
+                continue
             rows[f"batch_{b}"] = {"max_steps_per_s": round(b / max(t_flops, t_bytes)),
                                   "bound": "compute" if t_flops > t_bytes else "memory",
                                   "flops_per_byte": round(flops / moved, 2)}
@@ -364,10 +368,13 @@ def roofline_table(t: dict) -> str:
 def write_markdown(out_dir: Path, quick: bool) -> None:
     """README.md (README_quick.md) in out_dir: the tables of whichever benchmarks have results there."""
     suffix = "_quick" if quick else ""
-    parts = ["# Benchmark results", "", "Written by `hardwire bench subleq` and `hardwire bench tm` (compiler/bench.py)"
-             "; the JSON files beside this one hold every figure. Rates are steps per second of all machines "
-             "together; *fast* is runtime/fast.py, *dense* the plain forward pass (runtime/model.py)."]
-    for name, title, render in (("subleq", "SUBLEQ", table), ("tm", "Turing machines", tm_table)):
+    parts = ["# Benchmark results", "", "Written by `hardwire bench programs|subleq|tm` (compiler/bench.py, "
+             "compiler/bench_programs.py); the JSON files beside this one hold every figure. Rates are per second, "
+             "all machines or inputs of a batch together; *fast* is the fast paths (runtime/fast.py), *dense* the "
+             "plain forward pass (runtime/model.py)."]
+    from .bench_programs import programs_table
+    for name, title, render in (("programs", "Programs", programs_table), ("subleq", "SUBLEQ", table),
+                                ("tm", "Turing machines", tm_table)):
         path = out_dir / f"{name}{suffix}.json"
         if path.exists():
             data = json.loads(path.read_text())
@@ -626,7 +633,8 @@ def tm_table(result: dict) -> str:
 
 def add_parser(sub) -> None:
     b = sub.add_parser("bench", help="measure compiled sizes and throughput; writes bench/results/*.json")
-    b.add_argument("what", choices=["subleq", "tm", "lengths"], help="which benchmark")
+    b.add_argument("what", choices=["programs", "subleq", "tm", "lengths"],
+                   help="which benchmark (programs: every program in programs/ beside its interpreter and reference)")
     b.add_argument("--quick", action="store_true", help="small sizes on CPU only (what CI runs)")
     b.add_argument("--out", default="bench/results", help="folder for the JSON results")
     b.add_argument("--json", action="store_true", help="print one JSON object")
@@ -636,6 +644,9 @@ def add_parser(sub) -> None:
 
 
 def cmd_bench(a) -> dict:
+    if a.what == "programs":
+        from .bench_programs import bench_programs
+        return bench_programs(a.quick, a.out, a.threads, progress=None if a.json else print)
     if a.what == "tm":
         return bench_tm(a.quick, a.out, a.threads)
     if a.what == "lengths":

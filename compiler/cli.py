@@ -145,6 +145,9 @@ def render(cmd: str, info: dict) -> str:
             return "\n".join(f"{c['program']}: exact through {c['max_exact_length']} (swept {c['lengths_swept']}); "
                              f"{c['layers']} layers, d_model {c['d_model']}, d_mlp {c['d_mlp']} at {c['at_length']}"
                              for c in info["constructions"])
+        if "programs" in info:
+            from .bench_programs import programs_table
+            return programs_table(info)
         return tm_table(info) if "throughput_machine" in info else table(info)
     if cmd == "sweep":
         from .sweep import render as render_sweep

@@ -1,4 +1,4 @@
-"""`hardwire bench subleq|tm --quick`: what CI runs (small sizes, CPU), and the shape of the JSON it writes."""
+"""`hardwire bench programs|subleq|tm --quick`: what CI runs (small sizes, CPU), and the shape of the JSON it writes."""
 import json
 
 import pytest
@@ -59,3 +59,36 @@ def test_bench_tm_quick(tmp_path, capsys):
     assert data["simulator_steps_per_s"] > 0 and data["interpreter_steps_per_s"] > 0
     assert "note" in data["cuda"] or "batch_1" in data["cuda"]
     assert "## Turing machines" in (tmp_path / "README_quick.md").read_text()
+
+
+def test_bench_programs_quick(tmp_path, capsys):
+    """Every program with a reference: sizes, rates per batch on both paths, and every check passed."""
+    from compiler.references import REFERENCES
+    assert main(["bench", "programs", "--quick", "--out", str(tmp_path)]) == 0
+    assert "| program | unit | fast 1 | dense 1 |" in capsys.readouterr().out
+    data = json.loads((tmp_path / "programs_quick.json").read_text())
+    assert set(data["programs"]) == set(REFERENCES)
+    for name, r in data["programs"].items():
+        assert r["exact"] is True, name
+        assert all(v for k, v in r["checked"].items() if k.endswith("reference") or k.endswith("interpreter")), name
+        assert r["checked"]["inputs"] == 8 and r["length"] > 0 and r["nonzero_params"] > 0
+        assert r["interpreter_per_s"] > 0 and r["reference_per_s"] > 0
+        for b in ("batch_1", "batch_8"):
+            row = r["cpu"][b]
+            assert row["fast_per_s"] > 0 and row["dense_per_s"] > 0 and row["fast_equals_dense"] is True
+            assert row["fast_over_interpreter"] > 0 and row["fast_over_reference"] > 0
+        assert r["unit"] == ("tokens" if name in ("add_cot", "parity_cot") else "inputs")
+        assert "note" in r["cuda"] or "batch_1" in r["cuda"]
+    assert data["programs"]["caesar"]["roofline_h100"]["fast"]["batch_8"]["bound"] == "no work"   # 0 layers
+    assert "## Programs" in (tmp_path / "README_quick.md").read_text()
+
+
+def test_bench_programs_catches_a_wrong_reference(tmp_path, monkeypatch):
+    """The checks can fail: a reference that adds one to every sum makes add_lsb's entry inexact."""
+    from compiler import bench_programs, references
+    wrong = references.Reference(lambda x: references.add_answer(x) + 1, references.add_lsb_read,
+                                 references.add_lsb_input)
+    monkeypatch.setitem(references.REFERENCES, "add_lsb", wrong)
+    r = bench_programs.bench_program("add_lsb", quick=True, threads=1)
+    assert r["checked"]["interpreter_equals_reference"] is False and r["checked"]["fast_equals_reference"] is False
+    assert r["exact"] is False
