@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import re
 from fractions import Fraction
 from importlib import resources
 from typing import Any
@@ -115,8 +116,26 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
         return HardwireError(msg, self.file, line, col)
 
     # ---- header and statements -------------------------------------------------
+    def require(self, node) -> None:
+        """`require cond[, "why"]`: a condition on the params, checked once every param is set, so that a program
+        refuses the sizes it is wrong for (add_lsb's digit sums need 6-bit words) instead of wrapping silently."""
+        cond, why = node.children
+        text = self.text[cond.meta.start_pos:cond.meta.end_pos] if not cond.meta.empty else "the condition"
+        try:
+            ok, inner = self.expr(cond), ""
+        except HardwireError as e:   # e.g. a name that is not a param: tokens and indices do not exist yet
+            ok, inner = None, f" ({e.message})"
+        if not isinstance(ok, bool):
+            raise self.err(f"`require {text}` must be a true-or-false condition on params and constants{inner}",
+                           cond)
+        if not ok:
+            used = sorted(n for n in self.prog.params if re.search(rf"\b{n}\b", text))
+            values = ", ".join(f"{n} = {self.prog.params[n]}" for n in used)
+            reason = f": {str(why)[1:-1]}" if why is not None else ""
+            raise self.err(f"this program requires {text}, and here {values or 'it is false'}{reason}", node)
+
     def run(self, tree: lark.Tree) -> Program:
-        stmts = []
+        stmts, requires = [], []
         for node in tree.children:
             kind = node.data
             if kind == "h_program":
@@ -155,11 +174,15 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                 self.prog.distinct = True
             elif kind == "h_exact_len":
                 self.prog.exact_len = True
+            elif kind == "h_require":
+                requires.append(node)
             else:
                 stmts.append(node)
         if self.overrides:
             raise HardwireError(f"unknown param {sorted(self.overrides)[0]!r}; the program declares "
                                 f"{sorted(self.prog.params) or 'none'}", self.file)
+        for node in requires:
+            self.require(node)
         if self.prog.word_vocab and not self.prog.word_bits:
             raise HardwireError("`vocab word` needs a word width: add a header line like `word 16`", self.file, 1, 1)
         if not self.prog.vocab and not self.prog.word_vocab:
@@ -301,7 +324,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             if name == "length":
                 return self.length(node)
             if name not in self.env:
-                known = ", ".join(sorted(k for k in self.env))
+                known = ", ".join(sorted(k for k in self.env)) or "nothing yet"
                 raise self.err(f"unknown name {name!r} (defined so far: {known})", node)
             return self.env[name]
         if kind == "bin_op" or kind == "cmp_op":

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
@@ -139,6 +141,44 @@ def test_param_that_breaks_the_program_names_the_line(capsys):
     assert refused(capsys, ["check", "parity_count.hw", "--param", "n=-3"]) == \
         ERR + "parity_count.hw:5:1: max_len must be a positive integer, got -3"
 
+
+
+def test_require_refuses_the_sizes_a_program_is_wrong_for(capsys):
+    """add_lsb's digit sums reach 19: with 5-bit words they would wrap. Its `require` line refuses that."""
+    copy_program("add_lsb.hw")
+    want = ERR + ("add_lsb.hw:9:1: this program requires bits >= 6, and here bits = 5: a digit sum reaches 19, "
+                  "which needs 6-bit words")
+    assert refused(capsys, ["compile", "add_lsb.hw", "-o", "o.safetensors", "--param", "bits=5", "--param", "n=7"]) \
+        == want
+    assert refused(capsys, ["check", "add_lsb.hw", "--param", "bits=5", "--param", "n=7"]) == want
+    Path("r.hw").write_text(HEADER + "param k = 2\nrequire k + 1\noutput o = tokens\n")
+    assert refused(capsys, ["check", "r.hw"]) == \
+        ERR + "r.hw:5:9: `require k + 1` must be a true-or-false condition on params and constants"
+    Path("r.hw").write_text(HEADER + "require tokens == 1\noutput o = tokens\n")
+    assert refused(capsys, ["check", "r.hw"]) == \
+        ERR + ("r.hw:4:9: `require tokens == 1` must be a true-or-false condition on params and constants "
+               "(unknown name 'tokens' (defined so far: nothing yet))")
+    Path("r.hw").write_text(HEADER + "param k = 2\nrequire k > 1 & k < 4\noutput o = tokens\n")
+    assert main(["check", "r.hw", "--param", "k=3"]) == 0
+    capsys.readouterr()
+    assert refused(capsys, ["check", "r.hw", "--param", "k=4"]) == \
+        ERR + "r.hw:5:1: this program requires k > 1 & k < 4, and here k = 4"
+
+
+@given(st.integers(-50, 50), st.integers(-50, 50), st.sampled_from(["<", "<=", ">", ">=", "==", "!="]))
+@settings(max_examples=60, deadline=None)
+def test_require_holds_exactly_when_its_condition_does(k, c, op):
+    """A `require` passes the params that satisfy it (as Python decides) and refuses the others by line."""
+    import operator
+    ops = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
+           "!=": operator.ne}
+    src = f"program r\nparam k = 0\nrequire k {op} {c}\nvocab {{0}}\nmax_len 2\noutput o = tokens\n"
+    if ops[op](k, c):
+        check_source(src, "r.hw", {"k": k})
+    else:
+        with pytest.raises(HardwireError) as e:
+            check_source(src, "r.hw", {"k": k})
+        assert (e.value.line, e.value.column) == (3, 1) and f"and here k = {k}" in e.value.message
 
 # ---- -o and existing files ---------------------------------------------------------------------------------
 def test_output_into_missing_folder(capsys):
