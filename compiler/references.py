@@ -31,8 +31,9 @@ def lsb(x: int, n: int) -> list[int]:
 
 
 def number(digits: list) -> int:
-    """The integer whose decimal digits, least significant first, are `digits`."""
-    return int("".join(str(d) for d in reversed(digits)) or "0")
+    """The integer whose decimal digits, least significant first, are `digits` (any integers: a wrong digit
+    gives a wrong number, not an error)."""
+    return sum(int(d) * 10 ** i for i, d in enumerate(digits))
 
 
 def operands(x: list) -> tuple[list, list]:
@@ -79,7 +80,7 @@ def add_lsb_read(out: dict, x: list) -> int:
 def add_msb_read(out: dict, x: list) -> int:
     """add_msb writes the sum's digits, most significant first, at b's positions; the top carry just after '+'."""
     n = x.index("+")
-    return int(str(int(out["carry_out"][n + 1])) + "".join(str(d) for d in out["sum"][n + 1:]))
+    return int(out["carry_out"][n + 1]) * 10 ** n + number(out["sum"][n + 1:][::-1])
 
 
 def add_answer(x: list) -> int:
