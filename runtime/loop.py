@@ -110,7 +110,7 @@ def run_loop_dense(model: Transformer, batch: list[list], max_steps: int = 10_00
     for t in range(max_steps + 1):
         y = x
         for i in range(body):
-            y, _ = model.layer(y, mask, i)
+            y, _ = model.layer(y, mask, i, keep_attention=False)
         if "halted" in flags:
             now = flag(y, flags["halted"]) & ~halted
             halted |= now
@@ -131,6 +131,6 @@ def run_loop_dense(model: Transformer, batch: list[list], max_steps: int = 10_00
                             for name, reg in loop["registers"].items() if not name.startswith("__")})
     bar.close()
     for i in range(body, model.config["n_layers"]):
-        x, _ = model.layer(x, mask, i)
+        x, _ = model.layer(x, mask, i, keep_attention=False)
     outputs = model.decode(x, lengths)
     return [LoopResult(outputs[r], int(steps[r]), bool(halted[r]), emitted[r]) for r in range(b)]

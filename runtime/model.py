@@ -9,6 +9,8 @@ import torch
 from compiler.artifact import from_json, value_id
 from compiler.errors import HardwireError
 
+ATTENTION_BYTES = 1 << 26   # scores a pass holds at once when it need not return the attention pattern
+
 
 class Transformer(torch.nn.Module):
     def __init__(self, tensors: dict[str, torch.Tensor], config: dict, labels: list[str], outputs: dict):
@@ -60,17 +62,28 @@ class Transformer(torch.nn.Module):
             cache[key] = (qkv, wo, self.p(f"layers.{i}.mlp.W_in"), self.p(f"layers.{i}.mlp.W_out"))
         return cache[key]
 
-    def layer(self, x: torch.Tensor, mask: torch.Tensor, i: int):
-        """One layer: hard-scaled softmax heads, then a ReLU MLP, each added to the residual."""
+    def layer(self, x: torch.Tensor, mask: torch.Tensor, i: int, keep_attention: bool = True):
+        """One layer: hard-scaled softmax heads, then a ReLU MLP, each added to the residual.
+
+        Returns the new residual and the attention pattern [B, H, T, T]. With keep_attention=False the pattern
+        is not returned, and the queries run in chunks whose scores take at most ATTENTION_BYTES: each query's
+        softmax is its own, so long inputs need O(T) memory per query chunk instead of O(T^2)."""
         att = None
         qkv, wo, w_in, w_out = self.packed(i)
         if qkv is not None:
             b, t, _ = x.shape
             h = self.config["layers"][i]["heads"]
             q, k, v = (x @ qkv).view(b, t, 3, h, -1).permute(2, 0, 3, 1, 4)  # each [b, h, t, dh]
-            scores = (q @ k.transpose(-1, -2)).masked_fill(~mask[:, None], float("-inf"))
-            att = torch.softmax(scores, dim=-1)
-            x = x + (att @ v).transpose(1, 2).reshape(b, t, -1) @ wo
+            step = t if keep_attention else max(1, min(t, ATTENTION_BYTES // (b * h * t * x.element_size())))
+            parts = []
+            for a in range(0, t, step):
+                scores = (q[:, :, a:a + step] @ k.transpose(-1, -2)).masked_fill(~mask[:, None, a:a + step],
+                                                                                   float("-inf"))
+                att = torch.softmax(scores, dim=-1)
+                parts.append(att @ v)
+            z = parts[0] if len(parts) == 1 else torch.cat(parts, 2)
+            x = x + z.transpose(1, 2).reshape(b, t, -1) @ wo
+            att = att if keep_attention else None
         return self.mlp(x, i), att
 
     def mlp(self, x: torch.Tensor, i: int) -> torch.Tensor:
@@ -93,7 +106,7 @@ class Transformer(torch.nn.Module):
         x, mask = self.embed(ids, lengths)
         residuals, patterns = [x], []
         for i in range(self.config["n_layers"]):
-            x, att = self.layer(x, mask, i)
+            x, att = self.layer(x, mask, i, keep_attention=trace)
             if trace and att is not None:
                 patterns.append(att)
             residuals.append(x)

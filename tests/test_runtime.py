@@ -3,12 +3,15 @@ import random
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from compiler.artifact import compile_program
 from compiler.cli import sample_input
 from compiler.elaborate import check_file
 from compiler.interpret import run
 from runtime.model import from_compiled, load, parse_value
+from tests.fuzz_programs import programs
 from tests.test_programs import PROGRAMS, REFERENCES
 
 
@@ -65,3 +68,52 @@ def test_sample_input_keeps_distinct_words_distinct():
         xs = sample_input(rng, [], 8, True, word_bits=3)
         assert len(set(xs)) == len(xs) and all(-4 <= x < 4 for x in xs)
     assert sorted(sample_input(rng, [], 8, True, word_bits=3, exact=True)) == list(range(-4, 4))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(programs(), st.data())
+def test_query_chunks_change_nothing(fp, data):
+    """A pass that need not return the attention pattern runs its queries in chunks (runtime.model.ATTENTION_BYTES):
+    on random programs and inputs, residual and outputs equal the one-chunk pass that returns the pattern."""
+    import runtime.model as rm
+    from tests.fuzz_programs import compiled
+    built = compiled(fp.source)
+    if built is None:
+        return
+    prog, model = built
+    rng = random.Random(data.draw(st.integers(0, 2 ** 31), label="seed"))
+    bits = prog.word_bits if prog.word_vocab else 0
+    batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, prog.exact_len) for _ in range(3)]
+    ids, lengths = model.encode(batch)
+    limit = rm.ATTENTION_BYTES
+    with torch.no_grad():
+        whole, _, _ = model(ids, lengths, trace=True)
+        try:
+            rm.ATTENTION_BYTES = data.draw(st.integers(1, 4096), label="bytes")
+            chunked = model(ids, lengths)
+        finally:
+            rm.ATTENTION_BYTES = limit
+    assert torch.allclose(chunked, whole, rtol=0, atol=1e-5)
+    assert model.decode(chunked, lengths) == model.decode(whole, lengths)
+
+
+def test_long_input_scores_stay_bounded():
+    """parity_cc at n = 4096 on the plain pass: a [1, 2, 4096, 4096] float32 pattern would be 128 MB; the chunked
+    pass holds at most ATTENTION_BYTES of scores and gives the parity."""
+    import runtime.model as rm
+    prog = check_file(str(PROGRAMS / "parity_cc.hw"), {"n": 4096})
+    model = from_compiled(compile_program(prog), "cpu")
+    xs = [random.Random(3).randrange(2) for _ in range(4096)]
+    seen = []
+    real = torch.softmax
+
+    def spy(scores, dim):
+        seen.append(scores.numel() * scores.element_size())
+        return real(scores, dim=dim)
+    try:
+        torch.softmax = spy
+        got = model.run([xs])[0]["parity"][-1]
+    finally:
+        torch.softmax = real
+    assert bool(got) == (sum(xs) % 2 == 1)
+    assert seen and max(seen) <= rm.ATTENTION_BYTES < 2 * 4096 * 4096 * 4
