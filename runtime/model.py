@@ -66,8 +66,8 @@ class Transformer(torch.nn.Module):
         """One layer: hard-scaled softmax heads, then a ReLU MLP, each added to the residual.
 
         Returns the new residual and the attention pattern [B, H, T, T]. With keep_attention=False the pattern
-        is not returned, and the queries run in chunks whose scores take at most ATTENTION_BYTES: each query's
-        softmax is its own, so long inputs need O(T) memory per query chunk instead of O(T^2)."""
+        is not returned, and the queries run in chunks whose scores take at most ATTENTION_BYTES (or one query
+        each): each query's softmax is its own, so a long input needs O(T) memory per query, not O(T^2)."""
         att = None
         qkv, wo, w_in, w_out = self.packed(i)
         if qkv is not None:
