@@ -200,12 +200,14 @@ def abs_max_form(model: Model, w: np.ndarray) -> float:
     return float(np.abs(w) @ model.xmax_pos)
 
 
-def form_values(model: Model, form: np.ndarray, const: float):
+def form_values(model: Model, form: np.ndarray, const: float, got=False):
     """The values of x . form + const over every non-BOS code combination of the groups it reads:
-    (array of values, None) by enumeration, or (None, (c, g, lo, hi)) the lattice c + gZ in [lo, hi]."""
+    (array of values, None) by enumeration, or (None, (c, g, lo, hi)) the lattice c + gZ in [lo, hi].
+    got: codes_over(model, rows) when the caller has it already (rows: the form's non-zero rows but BOS's)."""
     rows = np.nonzero(form)[0]
     rows = rows[(rows != BOS) & (rows != NOT_BOS)]
-    got = codes_over(model, rows)
+    if got is False:
+        got = codes_over(model, rows)
     if got is not None:
         return got[0] @ form[rows] + const, None
     lo = hi = const
@@ -442,9 +444,8 @@ class Analysis:
         for js in by_reads.values():
             rows = np.nonzero(forms[:, js[0]])[0]
             got = codes_over(self.m, rows)
-            for j in js:  # as form_values computes them, on the shared enumeration when there is one
-                vals[j] = (got[0] @ forms[rows, j] + consts[j], None) if got is not None else \
-                    form_values(self.m, forms[:, j], consts[j])
+            for j in js:
+                vals[j] = form_values(self.m, forms[:, j], consts[j], got)
         return vals
 
     def validity(self, i: int, w_in: np.ndarray, w_out: np.ndarray, partner: dict) -> None:
