@@ -1,7 +1,7 @@
 """Compiler passes: schedule depth, layout labels, fusion, value sets, checker rejections."""
 import networkx as nx
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler.artifact import compile_program
@@ -11,6 +11,7 @@ from compiler.fuse import fuse_maps
 from compiler.interpret import run
 from compiler.lower import ATTN, EMBED, lower, schedule
 from runtime.model import from_compiled, parse_value
+from tests.fuzz_programs import programs
 
 HEADER = 'program t\nvocab {0, 1, 2}\nmax_len 6\n'
 
@@ -68,6 +69,40 @@ def test_fusion_makes_one_mlp_of_a_map_chain():
     # layer 0: the width head and its MLP; layer 1: b, c and y fused into one lookup
     assert m.config["n_layers"] == 2 and m.config["layers"][1]["heads"] == 0
 
+
+
+def test_fusion_folds_part_of_a_map_when_all_of_it_would_read_a_scalar():
+    """dyck2's `balanced = (dipped == 0) and (bal_round == 0) and (bal_square == 0)`: the inner `and` folds into
+    the outer one; `bal_square == 0` does not (the lookup would read the scalar `bal_square`). One lookup
+    over three one-hot booleans, four layers, where folding all or nothing gave five."""
+    from pathlib import Path
+    src = (Path(__file__).resolve().parents[1] / "programs" / "dyck2.hw").read_text()
+    fused = fuse_maps(check_source(src))
+    balanced = fused.outputs["balanced"]
+    assert [x.label for x in balanced.inputs] == ["_==(dipped, 0)", "_==(bal_round, 0)", "_==(bal_square, 0)"]
+    assert compile_program(check_source(src)).config["n_layers"] == 4
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(programs(), st.data())
+def test_fusion_keeps_meaning_and_never_deepens(fp, data):
+    """On random programs: the fused program computes what the program does (interpreter on both), and its
+    schedule is no deeper."""
+    import random
+
+    from compiler.harness import sample_input
+    try:
+        prog = check_source(fp.source, "<fuzz>")
+    except HardwireError:
+        return
+    fused = fuse_maps(prog)
+    rng = random.Random(data.draw(st.integers(0, 2 ** 31), label="seed"))
+    bits = prog.word_bits if prog.word_vocab else 0
+    for _ in range(3):
+        x = sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, prog.exact_len)
+        assert run(fused, x) == run(prog, x)
+    depth = lambda p: max(schedule(lower(p)).values(), default=0)   # noqa: E731
+    assert depth(fused) <= depth(prog)
 
 @pytest.mark.parametrize("src,needle", [
     ("output y = aggregate(select(tokens, tokens, ==), tokens)\n", "at most one position"),

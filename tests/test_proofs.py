@@ -78,7 +78,7 @@ SIZES = {
                 [{"n": 8, "bits": 7}, {"n": 30, "bits": 8}, {"n": 100, "bits": 12}]),
     "add_msb": (lambda n, B: (2, 2, 2 * B + 2 * n + 46, 660, max(11, B + 1, 2 * n + 7)),
                 [{"n": 2, "bits": 5}, {"n": 8, "bits": 7}, {"n": 30, "bits": 8}]),
-    "add_cot": (lambda n, B: (2, 4, 5 * B + 88, 1232, max(11, B + 1)),
+    "add_cot": (lambda n, B: (2, 4, 5 * B + 68, 1210, max(11, B + 1)),
                 [{"n": 2, "bits": 5}, {"n": 8, "bits": 7}, {"n": 30, "bits": 9}]),
 }
 

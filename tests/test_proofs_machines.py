@@ -151,7 +151,7 @@ LIBRARY = {
     "frac_prevs": (lambda N, V: (1, 1, N + 4, 0, N + 1), [4, 32, 60]),
     "pair_balance": (lambda N, V: (1, 1, N + 5, 0, N + 1), [4, 16, 40]),
     "dyck1": (lambda N, V: (3, 2, N + 12, 8, N + 1), [4, 16, 40]),
-    "dyck2": (lambda N, V: (5, 3, N + 24, 16, N + 1), [4, 12, 30]),
+    "dyck2": (lambda N, V: (4, 3, N + 22, 16, N + 1), [4, 12, 30]),
     "reverse": (lambda N, V: (3, 2, 4 * N + 2 * V + 3, N * N, N + 1), [4, 16, 30]),
     "sort": (lambda N, V: (3, 2, V * N + 2 * N + 2 * V + 5, max(V * N, 2 * N + 1), max(V * N + 1, N + 2)),
              [4, 7, 10]),
