@@ -175,7 +175,8 @@ def render(cmd: str, info: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> ArgParser:
+    """The command line: every subcommand and its options (main parses with it; `make demo` builds checks)."""
     ap = ArgParser(prog="hardwire", description="Compile small programs into exact transformer weights.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("compile", help="compile PROG.hw into a safetensors weight file")
@@ -209,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     export_cmd.add_parser(sub)
     explain.add_parser(sub)
     certify_cmd.add_parser(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import bench, certify_cmd, explain, export_cmd, subleq_cmd, sweep, tm_cmd
+    ap = parser()
     try:
         a = ap.parse_args(argv)
     except SystemExit as e:  # --help (0), or a bad argument already reported on one line (2)

@@ -1,7 +1,6 @@
 """`make demo`: compile and check every program in programs/, print sizes, write bench/results/sizes.json."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -10,14 +9,17 @@ from pathlib import Path
 LOOPED = {"subleq": (["mem=32", "bits=8"], 20), "turing_loop": ([], 20), "parity_cot": ([], 100)}
 
 
-def run(samples: int) -> list[dict]:
-    from .cli import cmd_check
+def run(samples: int, names: list[str] | None = None) -> list[dict]:
+    """`hardwire check` on every program (or those named), parsed by the CLI's own parser so that its defaults
+    stay the CLI's."""
+    from .cli import cmd_check, parser
     rows = []
     for path in sorted(Path("programs").glob("*.hw")):
-        params, n = LOOPED.get(path.stem, (None, samples))
-        ns = argparse.Namespace(program=str(path), param=params, samples=n, seed=0, dtype="float32",
-                                device="cpu", max_steps=100)
-        rows.append(cmd_check(ns))
+        if names is not None and path.stem not in names:
+            continue
+        params, n = LOOPED.get(path.stem, ([], samples))
+        args = ["check", str(path), "--samples", str(n), "--device", "cpu", "--max-steps", "100"]
+        rows.append(cmd_check(parser().parse_args(args + [x for p in params for x in ("--param", p)])))
     return rows
 
 

@@ -78,3 +78,12 @@ def test_wiring_refusals_name_file_line_column(tmp_path, capsys):
                  "output y = width(select(tokens, tokens, ==) | select(indices, indices, <))\n")
     bad(["compile", str(p), "-o", str(out)], capsys, f"{p}:4:12:")
     assert not out.exists()
+
+
+def test_make_demo_checks_programs_through_the_cli_parser():
+    """`make demo` builds its checks with the CLI's own parser (a hand-built argparse.Namespace once missed a
+    new option and broke it)."""
+    from compiler import demo
+    rows = demo.run(3, ["caesar", "dyck2"])
+    assert [(r["program"], r["samples"], r["mismatches"]) for r in rows] == [("caesar", 3, 0), ("dyck2", 3, 0)]
+    assert rows[1]["layers"] == 4
