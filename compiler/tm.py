@@ -198,6 +198,7 @@ def cot_program(tm: Machine, prompt_len: int, lo: int, hi: int, max_len: int) ->
             if lo <= h + move <= hi:
                 steps[step_token(nxt, write, move, h + move)] = (nxt, write, h + move, h)
     vocab = [str(s) for s in syms] + [f'"{tok}"' for tok in sorted(steps)] + ['"halt"']
+    bits = max(max_len, -lo, hi + 1).bit_length() + 1   # positions 0..max_len and cells lo..hi as signed words
     stop = [f'"{tok}"' for tok, (q, *_) in sorted(steps.items()) if q == HALT] + ['"halt"']
 
     def table(name: str, rows: list[tuple]) -> str:
@@ -224,6 +225,7 @@ def cot_program(tm: Machine, prompt_len: int, lo: int, hi: int, max_len: int) ->
 # The prompt is the input tape (cell c at position c); each generated token is one step, written as
 # new state, written symbol, move and the head's cell after the move (e.g. B1R1). Cells {lo}..{hi}.
 program turing_cot
+word {bits}
 vocab {{{", ".join(vocab)}}}
 max_len {max_len}
 causal
@@ -234,14 +236,15 @@ generate next stop {{{", ".join(stop)}}}
 {table("cell_written", cell_rows)}
 {table("symbol_written", sym_rows)}
 {table("input_symbol", input_rows)}
-{table("is_input", [(s, "true") for s in syms])}
 {table("delta", delta_rows)}
 
 q = state_of[tokens]
 h = head_of[tokens]
-# the symbol under the head: the latest step that wrote the head's cell, else the input there, else blank
+# the symbol under the head: the latest step that wrote the head's cell, else the input there, else blank.
+# `given` matches position bits against the head's (a margin of 1 at any length, and O(log max_len) dims);
+# a step token at index h has no input symbol, so it reads as none, like a cell past the prompt.
 written = latest(select(cell_written[tokens], h, ==), symbol_written[tokens])
-given = aggregate(select(indices, h, ==) & select(is_input[tokens], true, ==), input_symbol[tokens])
+given = aggregate(select(word(indices), word(h), ==), input_symbol[tokens])
 sym = default(written, default(given, 0))
 output next = delta[q, h, sym]
 '''

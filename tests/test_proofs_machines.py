@@ -97,22 +97,24 @@ def test_checked_in_turing_loop_is_the_formula_at_n4_k2_w6():
 
 # --- proofs/turing_cot.md, "Size" -----------------------------------------------------------------------------
 
-def cot_sets(machine: tmlib.Machine, lo: int, hi: int) -> dict:
+def cot_sets(machine: tmlib.Machine, lo: int, hi: int, L: int) -> dict:
     """The value-set sizes the size formula is written in (proofs/turing_cot.md, "Residual layout"): cells
-    written C, head values H, written symbols W (none not counted), states Q, next tokens Nn (with `halt`)."""
+    written C, head values H, written symbols W (none not counted), states Q, next tokens Nn (with `halt`), and
+    the word width B that holds every index 0..L and every cell lo..hi."""
     defined = [t for t in machine.table.values() if t is not None]
     moves = {t[1] for t in defined}
     cells = {h for h in range(lo, hi + 1) if any(lo <= h + m <= hi for m in moves)}
     heads = {h + m for h in range(lo, hi + 1) for m in moves if lo <= h + m <= hi} | {0, lo}
     steps = {(t[2], t[0], t[1], h + t[1]) for t in defined for h in range(lo, hi + 1) if lo <= h + t[1] <= hi}
     return {"C": len(cells), "H": len(heads), "W": len({t[0] for t in defined}),
+            "B": max(L, -lo, hi + 1).bit_length() + 1,
             "Q": len({"A", tmlib.HALT} | {t[2] for t in defined}), "Nn": len(steps) + 1, "k": machine.symbols}
 
 
-def turing_cot_size(L: int, C: int, H: int, W: int, Q: int, Nn: int, k: int) -> tuple:
-    d_model = L + C + H + 2 * W + Q + Nn + 2 * k + 10
+def turing_cot_size(L: int, C: int, H: int, W: int, Q: int, Nn: int, k: int, B: int) -> tuple:
+    d_model = C + H + 2 * W + Q + Nn + 2 * k + 2 * B + 8
     product = Q * H * (W + 1) * (k + 1)
-    d_head = max(L + 3, C + 3)
+    d_head = max(C + 3, B + 1)
     if product <= FUSE_BUDGET:  # one lookup over (q, h, written, given): one layer
         return 1, 2, d_model, product, d_head
     return 2, 2, d_model + k, max((W + 1) * (k + 1), Q * H * k), d_head  # sym gets its own MLP: two layers
@@ -133,13 +135,13 @@ def test_turing_cot_size_formula(spec, tape, steps):
     L = tmlib.cot_length(len(prompt), ref)
     model = hardwire.compile_source(tmlib.cot_program(machine, len(prompt), lo, hi, L), name="turing_cot",
                                     device="cpu")
-    assert sizes(model) == turing_cot_size(L, **cot_sets(machine, lo, hi))
+    assert sizes(model) == turing_cot_size(L, **cot_sets(machine, lo, hi, L))
 
 
 def test_checked_in_turing_cot_is_the_formula():
     model = hardwire.compile_file(str(ROOT / "programs" / "turing_cot.hw"), device="cpu")
-    # L = 108 tokens, 14 cells, D = 8 distinct (next, write, move) triples: nv = 8 * 13 + 1
-    assert sizes(model) == turing_cot_size(L=108, C=14, H=14, W=2, Q=5, Nn=105, k=2) == (1, 2, 264, 630, 111)
+    # L = 108 tokens, 14 cells (-10..3), D = 8 distinct (next, write, move) triples: nv = 8 * 13 + 1; B = 8 bits
+    assert sizes(model) == turing_cot_size(L=108, C=14, H=14, W=2, Q=5, Nn=105, k=2, B=8) == (1, 2, 170, 630, 17)
 
 
 # --- proofs/library.md, a "Size" line per program (N = max_len, V = vocabulary size) -----------------------------
