@@ -54,6 +54,8 @@ def throughput(prog, model, inputs: list, batches, device: str, min_s: float, th
                ) -> tuple[dict, list]:
     """Per batch size: fast and dense rates (inputs or generated tokens per second) and whether the two agree;
     and the fast path's results on the largest batch."""
+    import torch
+
     from runtime.fast import FastModel
     from runtime.generate import generate
     from runtime.threads import intra_op_threads
@@ -78,6 +80,13 @@ def throughput(prog, model, inputs: list, batches, device: str, min_s: float, th
             [normalized(g) for g in got["fast"]] == [normalized(g) for g in got["dense"]]
         row["fast_over_dense"] = round(row["fast_per_s"] / row["dense_per_s"], 2)
         row["fast_equals_dense"] = same
+        if not gen:   # the forward passes alone, on ids encoded once: what the model costs without Python around it
+            ids, lengths = model.encode(batch)
+            forwards = {"fast": lambda: fm.forward(ids, lengths), "dense": lambda: model.forward(ids, lengths)}
+            for path, run in forwards.items():
+                with torch.no_grad(), intra_op_threads(1 if path == "fast" else threads):
+                    s, _ = timed(run, min_s, now)
+                row[f"{path}_forward_per_s"] = round(b / s, 1)
         out[f"batch_{b}"] = row
     return out, got["fast"]
 
@@ -163,7 +172,8 @@ def bench_programs(quick: bool = False, out_dir: str = "bench/results", threads:
 
 
 def programs_table(result: dict) -> str:
-    """Sizes, then CPU rates (fast and dense per batch, interpreter, reference, ratios), as markdown."""
+    """Sizes, then CPU rates (fast and dense per batch, end to end and forward passes alone, interpreter,
+    reference, ratios), as markdown."""
     progs = result["programs"]
     lines = ["| program | param | length | layers | heads | d_model | d_mlp | params | non-zero | compile s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -177,13 +187,15 @@ def programs_table(result: dict) -> str:
     lines += ["", f"cpu ({result['cpu_name']}; per second, all inputs of a batch together; inputs, or generated "
               f"tokens for a generating program; the dense pass on {result['dense_threads']} thread(s), the fast "
               "paths on 1):", "",
-              f"| program | unit | {head} | interpreter | reference | fast {big[6:]} / interpreter | "
-              f"fast {big[6:]} / reference | H100 bound, fast, batch {big[6:]} | exact |",
-              "|---|---|" + "---|" * (2 * len(batches) + 6)]
+              f"| program | unit | {head} | forward only, fast {big[6:]} | forward only, dense {big[6:]} | "
+              f"interpreter | reference | fast {big[6:]} / interpreter | fast {big[6:]} / reference | "
+              f"H100 bound, fast, batch {big[6:]} | exact |",
+              "|---|---|" + "---|" * (2 * len(batches) + 8)]
     for name, r in progs.items():
         cells = " | ".join(f"{fmt(r['cpu'][k]['fast_per_s'])} | {fmt(r['cpu'][k]['dense_per_s'])}" for k in batches)
         roof = r["roofline_h100"]["fast"][big]
-        lines.append(f"| {name} | {r['unit']} | {cells} | {fmt(r['interpreter_per_s'], 1)} | "
+        fwd = f"{fmt(r['cpu'][big].get('fast_forward_per_s'))} | {fmt(r['cpu'][big].get('dense_forward_per_s'))}"
+        lines.append(f"| {name} | {r['unit']} | {cells} | {fwd} | {fmt(r['interpreter_per_s'], 1)} | "
                      f"{fmt(r['reference_per_s'])} | {fmt(r['cpu'][big]['fast_over_interpreter'], 1)} | "
                      f"{r['cpu'][big]['fast_over_reference']:.4f} | {fmt(roof['max_steps_per_s'])} passes/s "
                      f"({roof['bound']}) | {r['exact']} |")

@@ -78,6 +78,8 @@ def test_bench_programs_quick(tmp_path, capsys):
             assert row["fast_per_s"] > 0 and row["dense_per_s"] > 0 and row["fast_equals_dense"] is True
             assert row["fast_over_interpreter"] > 0 and row["fast_over_reference"] > 0
         assert r["unit"] == ("tokens" if name in ("add_cot", "parity_cot") else "inputs")
+        if r["unit"] == "inputs":   # the forward passes alone, without encoding and decoding
+            assert r["cpu"]["batch_8"]["fast_forward_per_s"] > 0 and r["cpu"]["batch_8"]["dense_forward_per_s"] > 0
         assert "note" in r["cuda"] or "batch_1" in r["cuda"]
     assert data["programs"]["caesar"]["roofline_h100"]["fast"]["batch_8"]["bound"] == "no work"   # 0 layers
     assert "## Programs" in (tmp_path / "README_quick.md").read_text()
