@@ -116,6 +116,7 @@ class Transformer(torch.nn.Module):
         cfg = self.config
         rows = []
         word = cfg.get("word_vocab") and cfg.get("word_bits")
+        fast: dict = {}   # (type, token) -> id, for the ints and strings of this batch (0 and False stay apart)
         for seq in batch:
             if not seq:
                 raise HardwireError("the input is empty; give at least one token")
@@ -126,6 +127,10 @@ class Transformer(torch.nn.Module):
                                     f"exactly {cfg['max_len']}")
             row = [0]
             for i, tok in enumerate(seq):
+                tid = None if word else fast.get((type(tok), tok)) if isinstance(tok, (int, str)) else None
+                if tid is not None:   # seen before in this call: the same type and value, the same id
+                    row.append(tid)
+                    continue
                 if word:
                     half = 1 << (word - 1)
                     if isinstance(tok, bool) or not isinstance(tok, int) or not -half <= tok < half:
@@ -136,6 +141,8 @@ class Transformer(torch.nn.Module):
                 tid = self.token_id.get(token_key(tok))
                 if tid is None:
                     raise HardwireError(f"token {tok!r} at position {i} is not in the vocabulary {cfg['vocab']}")
+                if isinstance(tok, (int, str)):
+                    fast[(type(tok), tok)] = tid
                 row.append(tid)
             rows.append(row)
         t = max(len(r) for r in rows)
@@ -145,16 +152,21 @@ class Transformer(torch.nn.Module):
         return ids, lengths
 
     def decode(self, x: torch.Tensor, lengths: torch.Tensor) -> list[dict[str, list]]:
+        """Each row's outputs at its own positions. Every output is decoded for the whole batch at once (padding
+        included, then dropped), so a large batch costs a few tensor operations per output, not per row."""
+        b, t = x.shape[0], x.shape[1] - 1
+        columns = {name: decode_column(x[:, 1:, out["dims"]].reshape(b * t, -1), out) if out["dims"] else None
+                   for name, out in self.outputs.items()}
         results = []
-        for bi in range(x.shape[0]):
-            n = int(lengths[bi]) - 1
+        for bi, n in enumerate(int(n) - 1 for n in lengths.tolist()):
             row = {}
             for name, out in self.outputs.items():
-                values = out["values"]
-                if not out["dims"]:
+                flat = columns[name]
+                if flat is None:
+                    values = out["values"]
                     row[name] = [from_json(out.get("value", values[0] if values else None))] * n
-                    continue
-                row[name] = decode_column(x[bi, 1:n + 1, out["dims"]], out)
+                else:
+                    row[name] = flat[bi * t:bi * t + n]
             results.append(row)
         return results
 
@@ -182,11 +194,16 @@ def decode_column(z: torch.Tensor, out: dict) -> list:
     program's values (Fraction, tuple, bool, ...: the header's typed JSON decoded by from_json)."""
     if out["encoding"] == "word":
         return decode_words(z)
-    values = out["values"]
     if out["encoding"] == "onehot":
-        return [from_json(values[j]) for j in z.argmax(-1).tolist()]
-    grid = torch.tensor(out["grid"], dtype=z.dtype, device=z.device)
-    return [from_json(values[j]) for j in (z[:, 0:1] - grid[None, :]).abs().argmin(-1).tolist()]
+        picks = z.argmax(-1).tolist()
+    else:
+        grid = torch.tensor(out["grid"], dtype=z.dtype, device=z.device)
+        picks = (z[:, 0:1] - grid[None, :]).abs().argmin(-1).tolist()
+    values = out["values"]
+    if len(values) <= len(picks):   # decode each value once (from_json builds Fractions and tuples)
+        decoded = [from_json(v) for v in values]
+        return [decoded[j] for j in picks]
+    return [from_json(values[j]) for j in picks]
 
 
 def decode_words(z: torch.Tensor) -> list[int]:
