@@ -6,7 +6,7 @@ import time
 from . import tm as tmlib
 from .errors import HardwireError
 
-MAX_TOKENS = 4096
+MAX_TOKENS = 65_536   # the float32 argument of proofs/turing_cot.md holds to about 78,000 tokens
 
 
 def parse_step(tok: str) -> tuple[str, int, int, int]:
