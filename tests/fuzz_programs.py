@@ -1097,6 +1097,18 @@ def compiled(source: str) -> tuple[Program, Transformer] | None:
         return None
 
 
+def sample_batch(prog: Program, data, n: int = 3, longest: bool = False) -> list[list]:
+    """n random valid inputs of prog from a seed that hypothesis draws (st.data()); longest: one more at max_len
+    (for a distinct program, of any length)."""
+    from compiler.harness import sample_input
+    rng = random.Random(data.draw(st.integers(0, 2 ** 31), label="seed"))
+    bits = prog.word_bits if prog.word_vocab else 0
+    batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, prog.exact_len) for _ in range(n)]
+    if longest:
+        batch.append(sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, not prog.distinct))
+    return batch
+
+
 def assert_agrees(prog: Program, model: Transformer, batch: list[list]) -> None:
     """The model's decoded outputs on the batch are the interpreter's, value and type."""
     for xs, got in zip(batch, model.run(batch)):  # decoded values: Fraction, tuple, ... (format hardwire/2)

@@ -11,7 +11,7 @@ from compiler.fuse import fuse_maps
 from compiler.interpret import run
 from compiler.lower import ATTN, EMBED, lower, schedule
 from runtime.model import from_compiled, parse_value
-from tests.fuzz_programs import programs
+from tests.fuzz_programs import programs, sample_batch
 
 HEADER = 'program t\nvocab {0, 1, 2}\nmax_len 6\n'
 
@@ -88,18 +88,12 @@ def test_fusion_folds_part_of_a_map_when_all_of_it_would_read_a_scalar():
 def test_fusion_keeps_meaning_and_never_deepens(fp, data):
     """On random programs: the fused program computes what the program does (interpreter on both), and its
     schedule is no deeper."""
-    import random
-
-    from compiler.harness import sample_input
     try:
         prog = check_source(fp.source, "<fuzz>")
     except HardwireError:
         return
     fused = fuse_maps(prog)
-    rng = random.Random(data.draw(st.integers(0, 2 ** 31), label="seed"))
-    bits = prog.word_bits if prog.word_vocab else 0
-    for _ in range(3):
-        x = sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, prog.exact_len)
+    for x in sample_batch(prog, data):
         assert run(fused, x) == run(prog, x)
     depth = lambda p: max(schedule(lower(p)).values(), default=0)   # noqa: E731
     assert depth(fused) <= depth(prog)

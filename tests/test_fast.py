@@ -31,7 +31,7 @@ from runtime.generate import generate
 from runtime.hard_attention import margins
 from runtime.loop import run_loop
 from runtime.model import from_compiled
-from tests.fuzz_programs import compiled, programs
+from tests.fuzz_programs import compiled, programs, sample_batch
 from tests.machines import images, looped_tm, machines
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,10 +115,7 @@ def test_random_programs_fast_equals_dense(fp, data):
     if built is None:
         return
     prog, model = built
-    rng = random.Random(data.draw(st.integers(0, 2 ** 31), label="seed"))
-    bits = prog.word_bits if prog.word_vocab else 0
-    batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, prog.exact_len) for _ in range(3)]
-    batch.append(sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, not prog.distinct))
+    batch = sample_batch(prog, data, longest=True)
     want = model.run(batch)
     for mode in MODES:
         assert FastModel.of(model, mode).run(batch) == want

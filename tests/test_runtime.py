@@ -11,7 +11,7 @@ from compiler.cli import sample_input
 from compiler.elaborate import check_file
 from compiler.interpret import run
 from runtime.model import from_compiled, load, parse_value
-from tests.fuzz_programs import programs
+from tests.fuzz_programs import programs, sample_batch
 from tests.test_programs import PROGRAMS, REFERENCES
 
 
@@ -81,9 +81,7 @@ def test_query_chunks_change_nothing(fp, data):
     if built is None:
         return
     prog, model = built
-    rng = random.Random(data.draw(st.integers(0, 2 ** 31), label="seed"))
-    bits = prog.word_bits if prog.word_vocab else 0
-    batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, prog.exact_len) for _ in range(3)]
+    batch = sample_batch(prog, data)
     ids, lengths = model.encode(batch)
     limit = rm.ATTENTION_BYTES
     with torch.no_grad():
