@@ -117,17 +117,10 @@ def per_pass(cost: dict) -> dict:
             "fast_coo_nonzeros": cost["fast_coo"], "fast_ops": cost["fast_ops"], "dense_ops": cost["dense_ops"]}
 
 
-def loop_cost(model, batch: list[list]) -> dict:
-    """runtime.fast_cost's count of one pass of a looped model's body, for the first input of the batch."""
-    from runtime.fast import FastModel
-    from runtime.fast_cost import cost
-    fm = FastModel.of(model)
-    ids, lengths = model.encode(batch[:1])
-    x = fm.to_fm(model.embed(ids, lengths)[0])
-    ctx = fm.context(lengths, ids.shape[1])
-    body = model.config["loop"]["body_layers"]
-    shared = fm.loop_shared(fm.shared_rows(x, ctx), body)
-    return cost(fm, fm.plan(shared, 0, body, 1, ids.shape[1], loop=True), ids.shape[1])
+def pass_cost(model, seq: list) -> dict:
+    """runtime.fast_cost's count of one pass (a loop's body, else every layer) over input seq, one machine."""
+    from runtime.fast_cost import cost, pass_plan
+    return cost(*pass_plan(model, seq))
 
 
 def throughput(device: str, batches, mem: int, bits: int, passes: dict, dense_passes: dict, threads: int | None,
@@ -175,7 +168,7 @@ def throughput(device: str, batches, mem: int, bits: int, passes: dict, dense_pa
         if "interpreter_steps_per_s" in out:
             row["fast_over_interpreter"] = round(row["fast"]["steps_per_s"] / out["interpreter_steps_per_s"], 1)
         out[f"batch_{b}"] = row
-    cost = loop_cost(model, [image])
+    cost = pass_cost(model, image)
     out["per_pass"] = per_pass(cost)
     out["roofline_h100"] = roofline(cost, out["dtype"], batches)
     return out
@@ -482,7 +475,7 @@ def bench_tm(quick: bool = False, out_dir: str = "bench/results", threads: int |
             row["fast_over_simulator"] = round(row["fast"]["steps_per_s"] / simulator, 5)
             row["fast_over_interpreter"] = round(row["fast"]["steps_per_s"] / interpreter, 2)
             rates[f"batch_{b}"] = row
-        cost = loop_cost(loop, [[0] * cells])
+        cost = pass_cost(loop, [0] * cells)
         rates["per_pass"] = per_pass(cost)
         rates["roofline_h100"] = roofline(cost, "float32")
         result[dev] = rates
@@ -532,7 +525,7 @@ def bb5_rate(steps: int, threads: int | None = 1, device: str = "cpu") -> dict:
     out.update(dense_steps_per_s=round(2 / dense_s, 2),
                projected_fast_hours=round(full.steps / (steps / fast_s) / 3600, 2),
                projected_dense_hours=round(full.steps / (2 / dense_s) / 3600, 1), device=device)
-    cost = loop_cost(model, tokens)
+    cost = pass_cost(model, tokens[0])
     out["per_pass"] = per_pass(cost)
     out["roofline_h100"] = roofline(cost, "float32", (1,))
     return out

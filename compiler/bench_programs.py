@@ -12,7 +12,7 @@ import random
 import time
 from pathlib import Path
 
-from .bench import cpu_name, cuda_note, fmt, per_pass, roofline, synced, write_json, write_markdown
+from .bench import cpu_name, cuda_note, fmt, pass_cost, per_pass, roofline, synced, write_json, write_markdown
 
 PROGRAMS = Path(__file__).resolve().parent.parent / "programs"
 MIN_SECONDS = 0.5          # each rate is timed over repeated runs of at least this long (quick: QUICK_SECONDS)
@@ -30,18 +30,6 @@ def timed(run, min_s: float, now) -> tuple[float, object]:
         dt = now() - t0
         if dt >= min_s:
             return dt / calls, got
-
-
-def forward_cost(model, x: list) -> dict:
-    """runtime.fast_cost's count of one forward pass of every layer over input x (shared rows as found in x)."""
-    from runtime.fast import FastModel
-    from runtime.fast_cost import cost
-    fm = FastModel.of(model)
-    ids, lengths = model.encode([x])
-    h = fm.to_fm(model.embed(ids, lengths)[0])
-    ctx = fm.context(lengths, ids.shape[1])
-    plan = fm.plan(fm.shared_rows(h, ctx), 0, model.config["n_layers"], 1, ids.shape[1])
-    return cost(fm, plan, ids.shape[1])
 
 
 def normalized(outputs: dict) -> dict:
@@ -135,7 +123,7 @@ def bench_program(name: str, quick: bool, threads: int | None, seed: int = 0) ->
     for row in rates.values():
         row["fast_over_interpreter"] = round(row["fast_per_s"] / result["interpreter_per_s"], 1)
         row["fast_over_reference"] = round(row["fast_per_s"] / result["reference_per_s"], 4)
-    cost = forward_cost(model, inputs[0])
+    cost = pass_cost(model, inputs[0])
     result["per_pass"] = per_pass(cost)
     result["roofline_h100"] = roofline(cost, "float32", batches)
     if torch.cuda.is_available():

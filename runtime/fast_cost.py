@@ -98,6 +98,21 @@ def seconds(fm: FastModel, plan: Plan, b: int, t: int, lo: int = 0) -> tuple[flo
     return dense, fast
 
 
+def pass_plan(model: Transformer, seq: list, b: int = 1, t: int | None = None) -> tuple[FastModel, Plan, int]:
+    """(fm, plan, t) for one pass (a loop's body, else every layer) with the rows shared in input seq, as a batch
+    of b rows of t positions runs it (t: seq's own length by default)."""
+    fm = FastModel.of(model)
+    ids, lengths = model.encode([seq])
+    x = fm.to_fm(model.embed(ids, lengths)[0])
+    shared = fm.shared_rows(x, fm.context(lengths, ids.shape[1]))
+    loop = "loop" in model.config
+    hi = model.config["loop"]["body_layers"] if loop else model.config["n_layers"]
+    if loop:
+        shared = fm.loop_shared(shared, hi)
+    t = ids.shape[1] if t is None else t
+    return fm, fm.plan(shared, 0, hi, b, t, loop=loop), t
+
+
 def prefer_fast(model: Transformer, batch: list[list]) -> bool:
     """Whether the cost model expects the fast paths to beat the dense pass on this batch (one pass of a loop
     body, or one pass of all layers). Tiny models are quicker dense: each fast operation has a fixed cost."""
@@ -107,15 +122,9 @@ def prefer_fast(model: Transformer, batch: list[list]) -> bool:
         b = len(batch)
         dense, fast_s = seconds(fm, fm.plan(torch.zeros(fm.d, dtype=torch.bool), 0, hi, b, 1), b, 1)
         return fast_s < dense
-    ids, lengths = model.encode(batch[:1])
-    x = fm.to_fm(model.embed(ids, lengths)[0])
-    ctx = fm.context(lengths, ids.shape[1])
-    shared = fm.shared_rows(x, ctx)
-    loop = "loop" in model.config
-    if loop:
-        shared = fm.loop_shared(shared, hi)
     t = max(len(r) for r in batch) + 1
     b = min(len(batch), max(1, SPLIT_POSITIONS // t))
-    dense, fast_s = seconds(fm, fm.plan(shared, 0, hi, b, t, loop=loop), b, t)
+    fm, plan, t = pass_plan(model, batch[0], b, t)
+    dense, fast_s = seconds(fm, plan, b, t)
     return fast_s < dense
 
