@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 
 import torch
 
@@ -220,12 +219,6 @@ def token_key(tok) -> str | None:
         return value_id(tok)
     except TypeError:
         return None
-
-
-def parse_value(v):
-    """A value as the program has it: decoded values (what `decode` returns) pass through, header JSON is
-    decoded (from_json). Decoding is exact since format hardwire/2, so callers need this no more."""
-    return v if isinstance(v, (Fraction, tuple)) else from_json(v)
 
 
 def default_device() -> str:

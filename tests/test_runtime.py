@@ -10,13 +10,9 @@ from compiler.artifact import compile_program
 from compiler.cli import sample_input
 from compiler.elaborate import check_file
 from compiler.interpret import run
-from runtime.model import from_compiled, load, parse_value
+from runtime.model import from_compiled, load
 from tests.fuzz_programs import programs, sample_batch
 from tests.test_programs import PROGRAMS, REFERENCES
-
-
-def decoded(model, batch):
-    return [{k: [parse_value(v) for v in vs] for k, vs in row.items()} for row in model.run(batch)]
 
 
 def test_float64_and_float32_agree():
@@ -24,7 +20,7 @@ def test_float64_and_float32_agree():
     m = compile_program(prog)
     xs = ["x", "y", "y", "x", "x"]
     for dtype in (torch.float32, torch.float64):
-        assert decoded(from_compiled(m, "cpu", dtype), [xs])[0] == run(prog, xs)
+        assert from_compiled(m, "cpu", dtype).run([xs])[0] == run(prog, xs)
 
 
 def test_trace_returns_every_layer_and_pattern():
@@ -45,7 +41,7 @@ def test_saved_file_runs_like_the_compiled_model(tmp_path):
     path = tmp_path / "sort.safetensors"
     m.save(str(path))
     batch = [[3, 1, 2, 3], [4], [2, 2, 1, 1, 4, 4, 3, 3]]
-    assert decoded(load(str(path), "cpu"), batch) == [run(prog, xs) for xs in batch]
+    assert load(str(path), "cpu").run(batch) == [run(prog, xs) for xs in batch]
 
 
 @pytest.mark.gpu
@@ -57,7 +53,7 @@ def test_cuda_matches_interpreter(name):
     model = from_compiled(compile_program(prog), "cuda")
     rng = random.Random(0)
     batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct) for _ in range(512)]
-    assert decoded(model, batch) == [run(prog, xs) for xs in batch]
+    assert model.run(batch) == [run(prog, xs) for xs in batch]
 
 
 def test_sample_input_keeps_distinct_words_distinct():
