@@ -126,10 +126,6 @@ class Transformer(torch.nn.Module):
                                     f"exactly {cfg['max_len']}")
             row = [0]
             for i, tok in enumerate(seq):
-                tid = None if word else fast.get((type(tok), tok)) if isinstance(tok, (int, str)) else None
-                if tid is not None:   # seen before in this call: the same type and value, the same id
-                    row.append(tid)
-                    continue
                 if word:
                     half = 1 << (word - 1)
                     if isinstance(tok, bool) or not isinstance(tok, int) or not -half <= tok < half:
@@ -137,11 +133,14 @@ class Transformer(torch.nn.Module):
                                             f"[{-half}, {half - 1}]")
                     row.append(tok)
                     continue
-                tid = self.token_id.get(token_key(tok))
+                key = (type(tok), tok) if isinstance(tok, (int, str)) else None
+                tid = fast.get(key) if key is not None else None
                 if tid is None:
-                    raise HardwireError(f"token {tok!r} at position {i} is not in the vocabulary {cfg['vocab']}")
-                if isinstance(tok, (int, str)):
-                    fast[(type(tok), tok)] = tid
+                    tid = self.token_id.get(token_key(tok))
+                    if tid is None:
+                        raise HardwireError(f"token {tok!r} at position {i} is not in the vocabulary {cfg['vocab']}")
+                    if key is not None:
+                        fast[key] = tid
                 row.append(tid)
             rows.append(row)
         t = max(len(r) for r in rows)
