@@ -6,6 +6,6 @@ install:
 test:
 	$(PY) -m pytest -q -m "not slow and not gpu"
 demo:
-	$(PY) -m compiler.demo
+	$(PY) -m hardwire.bench.demo
 lint:
 	$(PY) -m ruff check compiler runtime tests hardwire

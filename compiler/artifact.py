@@ -4,13 +4,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
-
-from .errors import HardwireError
+from hardwire.compiler.core.errors import HardwireError
 
 FORMAT = "hardwire/2"  # hardwire/2: values in the header are typed (to_json); hardwire/1 wrote fractions as "a/b"
 
@@ -232,8 +230,8 @@ def check_weights(meta, shapes: dict[str, list[int]], path: str) -> None:
 
 def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> CompiledModel:
     """Pack wired layers into standard shapes: per layer [heads, d_model, d_head] and a ReLU MLP."""
-    from .layout import groups
-    from .sops import WORD, Const
+    from hardwire.compiler.core.sops import WORD, Const
+    from hardwire.compiler.layout import groups
     d = len(layout.labels)
     tensors = {"embed.tokens": tok, "embed.positions": pos}
     if bits is not None:
@@ -291,25 +289,3 @@ def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> Co
                                         for r in lp.registers},
                           "flags": {k: layout.dims[(id(r), "")] for k, r in lp.flags.items()}}
     return CompiledModel(tensors, config, list(layout.labels), outputs)
-
-
-def compile_program(prog, max_params: int | None = None) -> CompiledModel:
-    """Checked program -> CompiledModel: lower, schedule, lay out, wire.
-
-    max_params: refuse (HardwireError naming the size) a model with more parameters, before allocating it.
-    """
-    from .fuse import fuse_maps
-    from .lower import lower, schedule
-    from .wire import n_layers, wire
-    t0 = time.perf_counter()
-    prog = fuse_maps(prog)
-    segments, loop_index = [], None
-    if prog.loop is not None:
-        segments.append(schedule(lower(prog, prog.loop.commits), prog.loop.commits))
-        loop_index = 0
-    segments.append(schedule(lower(prog)))
-    layout, tok, pos, bits, layers = wire(prog, segments, loop_index, max_params)
-    body = 0 if prog.loop is None else n_layers(segments[0])
-    model = build(prog, layout, tok, pos, layers, bits, body)
-    model.compile_s = round(time.perf_counter() - t0, 4)  # kept out of the file: compiles are byte-identical
-    return model

@@ -8,8 +8,8 @@ import copy
 import itertools
 import math
 
-from .lower import feature_of, inputs_of, walk
-from .sops import ONEHOT, Map, Program, SOp
+from hardwire.compiler.core.sops import ONEHOT, Map, Program, SOp
+from hardwire.compiler.lower import feature_of, inputs_of, walk
 
 FUSE_BUDGET = 4096  # largest input product a fused lookup may have
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from .errors import HardwireError
-from .sops import (
+from hardwire.compiler.core.errors import HardwireError
+from hardwire.compiler.core.sops import (
     SCALAR,
     WORD,
     Affine,

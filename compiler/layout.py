@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .sops import ONEHOT, SCALAR, WORD, Affine, Const, SOp, Width
+from hardwire.compiler.core.sops import ONEHOT, SCALAR, WORD, Affine, Const, SOp, Width
 
 BOS, NOT_BOS = 0, 1
 

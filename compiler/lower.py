@@ -4,8 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import networkx as nx
-
-from .sops import (
+from hardwire.compiler.core.sops import (
     WORD,
     Affine,
     Aggregate,

@@ -1,4 +1,8 @@
-"""Exact weights: embeddings, hard attention heads and lookup MLPs, from a schedule and a layout."""
+"""Exact weights: embeddings, hard attention heads and lookup MLPs, from a schedule and a layout.
+
+Long: one module per stage; word-valued blocks are already apart in wire_words.py, and what is left (embedding,
+scores, lookups, staircases, norms, erasure, the size check) shares the Units and Layout bookkeeping.
+"""
 from __future__ import annotations
 
 import itertools
@@ -6,12 +10,9 @@ import math
 from fractions import Fraction
 
 import numpy as np
-
-from . import wire_words
-from .errors import HardwireError
-from .layout import BOS, NOT_BOS, Layout
-from .lower import ATTN, EMBED, MLP, Block, feature_of
-from .sops import (
+from hardwire.compiler import wire_words
+from hardwire.compiler.core.errors import HardwireError
+from hardwire.compiler.core.sops import (
     ONEHOT,
     SCALAR,
     WORD,
@@ -36,6 +37,8 @@ from .sops import (
     selector_holds,
     value_key,
 )
+from hardwire.compiler.layout import BOS, NOT_BOS, Layout
+from hardwire.compiler.lower import ATTN, EMBED, MLP, Block, feature_of
 
 LEAK_EXPONENT = 30.0  # softmax leak per key <= exp(-30) ~ 1e-13: far below float32 resolution
 

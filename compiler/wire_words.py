@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 
-from .layout import BOS, NOT_BOS, Layout
-from .sops import WORD, Const, Lin, Select, SOp, WordMux, WordTest, value_key
-from .words import is_copy
+from hardwire.compiler.check.words import is_copy
+from hardwire.compiler.core.sops import WORD, Const, Lin, Select, SOp, WordMux, WordTest, value_key
+from hardwire.compiler.layout import BOS, NOT_BOS, Layout
 
 Read = dict[int, float]
 

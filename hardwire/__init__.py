@@ -5,9 +5,8 @@
 >>> model("a b c")["outputs"]
 {'reversed': ['c', 'b', 'a']}
 """
-from compiler.errors import HardwireError
-
-from .api import Check, Model, compile_file, compile_source, load
-from .trace import Trace
+from hardwire.api import Check, Model, compile_file, compile_source, load
+from hardwire.compiler.core.errors import HardwireError
+from hardwire.trace import Trace
 
 __all__ = ["Check", "HardwireError", "Model", "Trace", "compile_file", "compile_source", "load"]

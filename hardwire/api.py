@@ -1,7 +1,7 @@
 """The Python API: compile a `.hw` program, run it, trace it, check it against the interpreter, save it.
 
 A thin layer over compiler/ and runtime/: running and checking are the same functions the CLI uses
-(compiler/harness.py), so `model(x)` returns what `hardwire run --json` prints.
+(hardwire/harness.py), so `model(x)` returns what `hardwire run --json` prints.
 """
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from typing import Union
 
 import torch
 
-from compiler.artifact import CompiledModel, compile_program
-from compiler.elaborate import check_file, check_source
-from compiler.errors import HardwireError
-from compiler.harness import compare, interpret_batch, parse_input, run_batch
-from compiler.sops import Program
-from runtime.model import Transformer, from_compiled
-from runtime.model import load as load_weights
-
-from .trace import Trace
+from hardwire.compiler.artifact import CompiledModel
+from hardwire.compiler.check.elaborate import check_file, check_source
+from hardwire.compiler.core.errors import HardwireError
+from hardwire.compiler.core.sops import Program
+from hardwire.compiler.pipeline import compile_program
+from hardwire.harness import compare, interpret_batch, parse_input, run_batch
+from hardwire.runtime.model import Transformer, from_compiled
+from hardwire.runtime.model import load as load_weights
+from hardwire.trace import Trace
 
 Input = Union[str, Sequence]  # one input: "a b c" (split as the CLI splits it) or a list of tokens
 DTYPES = {"float32": torch.float32, "float64": torch.float64}

@@ -1,5 +1,8 @@
 """Fast execution paths for compiled weights: the same decoded results as the plain dense pass, far fewer FLOPs.
 
+Long: the plan of one pass (which rows are shared, which blocks compacted) and its execution are one idea; the
+kernels are apart (sparse.py, hard_attention.py), and so are the cost model (fast_cost.py) and loops (fast_loop.py).
+
 The dense pass (runtime/model.py) multiplies every residual dimension by every weight at every position.
 Compiled weights are nearly all zeros (SUBLEQ with 256 words of 16 bits: 9,073 of 526,032 parameters are
 non-zero), and a looped program's registers hold the same value at every position. This module runs the
@@ -35,10 +38,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-
-from .hard_attention import attention_weights
-from .model import Transformer, layer_norm_pairs
-from .sparse import Proj, SparseMap, nz_rows
+from hardwire.runtime.context import Context
+from hardwire.runtime.hard_attention import attention_weights
+from hardwire.runtime.model import Transformer, layer_norm_pairs
+from hardwire.runtime.sparse import Proj, SparseMap, nz_rows
 
 
 @dataclass
@@ -105,21 +108,6 @@ class Plan:
     layers: list[LayerExec]
     lazy: torch.Tensor
     shared: torch.Tensor
-
-
-@dataclass
-class Context:
-    """What every layer of one batch shares: its shape, the present keys and the run-time switches."""
-    b: int
-    t: int
-    key_off: torch.Tensor | None  # [B, 1, 1, T] keys absent (causal: [B, 1, T, T]); None: every key present
-    pad: torch.Tensor             # [B, T] positions beyond each row's length
-    spread: torch.Tensor          # [T] = 0, 1, 1, ..., 1
-    hard: bool = True             # try the hard-attention path
-    spec: bool = False            # assume every margin holds; the checks go into `ok`
-    ok: list = field(default_factory=list)
-    stats: dict = field(default_factory=lambda: {"hard_queries": 0, "soft_queries": 0})
-    cache: dict = field(default_factory=dict)   # loop-invariant products and gathers of this batch
 
 
 class FastModel:

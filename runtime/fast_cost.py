@@ -3,11 +3,10 @@ fast paths and the dense pass (tiny models are quicker dense: each fast operatio
 from __future__ import annotations
 
 import torch
-
-from .fast import FastModel, Plan
-from .model import Transformer
-from .sparse import COO_NS, MAC_NS, OP_NS, Proj, SparseMap
-from .threads import SPLIT_POSITIONS
+from hardwire.runtime.fast import FastModel, Plan
+from hardwire.runtime.model import Transformer
+from hardwire.runtime.sparse import COO_NS, MAC_NS, OP_NS, Proj, SparseMap
+from hardwire.runtime.threads import SPLIT_POSITIONS
 
 DENSE_OPS_PER_LAYER = 16    # tensor operations of one dense layer (runtime/model.py), for the same model
 LOOP_OPS = 8           # the loop's own operations per pass (flags, halting, emitted values)

@@ -8,10 +8,11 @@ from __future__ import annotations
 import concurrent.futures
 
 import torch
-
-from .fast import Context, FastModel, Plan
-from .model import Transformer, decode_words
-from .threads import MIN_SLICE_POSITIONS, SPLIT_POSITIONS, THREADS, WORKERS, intra_op_threads
+from hardwire.runtime.context import Context
+from hardwire.runtime.fast import FastModel, Plan
+from hardwire.runtime.loop_state import LoopResult, decode_register, progress_bar
+from hardwire.runtime.model import Transformer, decode_words
+from hardwire.runtime.threads import MIN_SLICE_POSITIONS, SPLIT_POSITIONS, THREADS, WORKERS, intra_op_threads
 
 MAX_CHUNK = 64         # passes run between two looks at the halting flags
 
@@ -51,7 +52,6 @@ def _run_loop_fast(model: Transformer, batch: list[list], max_steps: int, progre
     """Passes update the residual in place. A chunk keeps its starting residual, so that it can run again when
     an assumed margin failed, and so that a row that halted inside the chunk can be brought back to the state
     before its halting pass (by running it again from the start for the passes before it)."""
-    from .loop import LoopResult, decode_register, progress_bar
     fm = FastModel.of(model, attention)
     loop = model.config["loop"]
     body, n_layers, flags = loop["body_layers"], model.config["n_layers"], loop["flags"]

@@ -10,10 +10,8 @@ it takes the one runtime.fast's cost model expects to be quicker.
 from __future__ import annotations
 
 import torch
-
-from compiler.artifact import from_json
-
-from .model import Transformer, decode_column, token_key
+from hardwire.compiler.artifact import from_json
+from hardwire.runtime.model import Transformer, decode_column, token_key
 
 PREFILL_CHUNK = 512
 
@@ -43,8 +41,8 @@ def record(model: Transformer, vals: list, out: list[list], active: list[bool], 
 def generate(model: Transformer, prompts: list[list], max_len: int | None = None, fast: bool | None = None,
              attention: str = "soft") -> list[list]:
     """Tokens generated after each prompt, until a stop token (included) or max_len tokens in all."""
-    from .loop import use_fast
-    from .threads import SPLIT_POSITIONS, THREADS, intra_op_threads
+    from hardwire.runtime.loop import use_fast
+    from hardwire.runtime.threads import SPLIT_POSITIONS, THREADS, intra_op_threads
     if use_fast(model, fast, prompts):
         return generate_fast(model, prompts, max_len, attention)
     small = len(prompts) * (max((len(p) for p in prompts), default=0) + 1) <= SPLIT_POSITIONS
@@ -116,14 +114,15 @@ def generate_fast(model: Transformer, prompts: list[list], max_len: int | None =
     """generate on runtime/fast.py's plans: compacted projections and MLPs, and per query either the hard head
     (where the margin holds) or the softmax. Nothing is shared between positions of a causal model, so every
     group runs at every position; the cache holds each head group's keys and values."""
-    from .threads import THREADS, intra_op_threads
+    from hardwire.runtime.threads import THREADS, intra_op_threads
     with intra_op_threads(THREADS):
         return _generate_fast(model, prompts, max_len, attention)
 
 
 def _generate_fast(model: Transformer, prompts: list[list], max_len: int | None, attention: str) -> list[list]:
-    from .fast import Context, FastModel
-    from .hard_attention import attention_weights
+    from hardwire.runtime.context import Context
+    from hardwire.runtime.fast import FastModel
+    from hardwire.runtime.hard_attention import attention_weights
     cfg = model.config
     fm = FastModel.of(model, attention)
     name = cfg["generate"]["output"]

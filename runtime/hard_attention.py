@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from .fast import Context
+    from hardwire.runtime.context import Context
 
 
 def attention_weights(scores: torch.Tensor, tau: torch.Tensor | None, ctx: Context,

@@ -8,45 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
-
-from .model import Transformer, decode_column, decode_words
-
-
-@dataclass
-class LoopResult:
-    outputs: dict[str, list]
-    steps: int
-    halted: bool
-    emitted: list[int] = field(default_factory=list)
+from hardwire.runtime.loop_state import LoopResult, decode_register, progress_bar
+from hardwire.runtime.model import Transformer, decode_words
 
 
 def flag(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
     """A 0/1 flag register (bit 0), read at the first input position of every row."""
     return x[:, 1, dims[0]] > 0.5
-
-
-def progress_bar(total: int, enabled: bool):
-    """tqdm when installed and wanted; otherwise a no-op with the same two methods."""
-    if enabled:
-        try:
-            from tqdm import tqdm
-            return tqdm(total=None, unit="step", file=sys.stderr, mininterval=0.5, delay=2.0,
-                        desc=f"looping (limit {total:,})")
-        except ImportError:
-            pass
-
-    class Null:
-        def update(self, n: int) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-    return Null()
 
 
 @contextlib.contextmanager
@@ -59,11 +30,6 @@ def trace_writer(path: str | None):
         yield lambda t, regs: f.write(json.dumps({"step": t, **regs}) + "\n")
 
 
-def decode_register(x: torch.Tensor, reg: dict) -> list:
-    """One register's value at every position of one row."""
-    return decode_column(x[:, reg["dims"]], reg)
-
-
 def use_fast(model: Transformer, fast: bool | None, batch: list[list]) -> bool:
     """fast=None: the fast paths where runtime.fast's cost model expects them to be quicker than the dense pass,
     unless the model was marked `force_dense` (the CLI's --dense)."""
@@ -71,7 +37,7 @@ def use_fast(model: Transformer, fast: bool | None, batch: list[list]) -> bool:
         return fast
     if getattr(model, "force_dense", False) or not batch:
         return False
-    from .fast_cost import prefer_fast
+    from hardwire.runtime.fast_cost import prefer_fast
     return prefer_fast(model, batch)
 
 
@@ -86,9 +52,9 @@ def run_loop(model: Transformer, batch: list[list], max_steps: int = 10_000, pro
     (the default) picks the one the cost model expects to be quicker (see use_fast).
     """
     if use_fast(model, fast, batch):
-        from .fast_loop import run_loop_fast
+        from hardwire.runtime.fast_loop import run_loop_fast
         return run_loop_fast(model, batch, max_steps, progress, on_step)
-    from .threads import SPLIT_POSITIONS, THREADS, intra_op_threads
+    from hardwire.runtime.threads import SPLIT_POSITIONS, THREADS, intra_op_threads
     small = len(batch) * (max((len(x) for x in batch), default=0) + 1) <= SPLIT_POSITIONS
     with intra_op_threads(THREADS if small else None):   # small passes: see intra_op_threads
         return run_loop_dense(model, batch, max_steps, progress, on_step)

@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 
 import torch
-
-from compiler.artifact import from_json, value_id
-from compiler.errors import HardwireError
+from hardwire.compiler.artifact import from_json, value_id
+from hardwire.compiler.core.errors import HardwireError
 
 ATTENTION_BYTES = 1 << 26   # scores a pass holds at once when it need not return the attention pattern
 
@@ -238,9 +237,8 @@ def load(path: str, device: str | None = None, dtype: torch.dtype = torch.float3
     """
     import os
 
+    from hardwire.compiler.artifact import check_weights
     from safetensors import SafetensorError, safe_open
-
-    from compiler.artifact import check_weights
     if os.path.isdir(path):
         raise HardwireError("is a folder, not a weight file", path)
     try:

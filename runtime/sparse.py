@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from .fast import Context
+    from hardwire.runtime.context import Context
 
 MAC_NS = 0.07          # one multiply-add of a dense block, per position
 COO_NS = 0.7           # one gathered, scaled and index-added non-zero, per position

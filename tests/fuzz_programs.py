@@ -4,7 +4,7 @@
 features it uses. `build_program(chooser)` is the generator itself; any source of integer choices drives
 it (hypothesis draws, or `RandomChooser` for a fixed seed set).
 
-For every value it builds, the generator tracks what the checker (compiler/elaborate.py) will infer: the
+For every value it builds, the generator tracks what the checker (compiler/check/elaborate.py) will infer: the
 value set (the same over-approximation: one map per operator, the product of its sequence inputs, `none`
 propagating), the encoding (one-hot, scalar, word or a folded constant) and whether the value provably
 differs at every position. It uses that to stay inside the language's rules: no division by a set that
@@ -38,14 +38,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Protocol
 
+from hardwire.compiler.check.elaborate import check_source
+from hardwire.compiler.core.errors import HardwireError
+from hardwire.compiler.core.sops import Program
+from hardwire.compiler.interpret import run
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.model import Transformer, from_compiled
 from hypothesis import strategies as st
-
-from compiler.artifact import compile_program
-from compiler.elaborate import check_source
-from compiler.errors import HardwireError
-from compiler.interpret import run
-from compiler.sops import Program
-from runtime.model import Transformer, from_compiled
 
 ONEHOT, SCALAR, WORD, CONST, LOCAL = "onehot", "scalar", "word", "const", "local"
 COMBO_LIMIT = 1_500    # largest input product of one map (the checker allows 200,000)
@@ -1100,7 +1099,7 @@ def compiled(source: str) -> tuple[Program, Transformer] | None:
 def sample_batch(prog: Program, data, n: int = 3, longest: bool = False) -> list[list]:
     """n random valid inputs of prog from a seed that hypothesis draws (st.data()); longest: one more at max_len
     (for a distinct program, of any length)."""
-    from compiler.harness import sample_input
+    from hardwire.harness import sample_input
     rng = random.Random(data.draw(st.integers(0, 2 ** 31), label="seed"))
     bits = prog.word_bits if prog.word_vocab else 0
     batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, prog.exact_len) for _ in range(n)]

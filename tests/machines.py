@@ -1,12 +1,12 @@
 """Hypothesis strategies and builders shared by the SUBLEQ, Turing machine and fast-path tests."""
 from __future__ import annotations
 
+from hardwire.compiler.check.elaborate import check_source
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.model import Transformer, from_compiled
 from hypothesis import strategies as st
 
-from compiler import tm as tmlib
-from compiler.artifact import compile_program
-from compiler.elaborate import check_source
-from runtime.model import Transformer, from_compiled
+from hardwire.machines.turing import tm as tmlib
 
 
 @st.composite

@@ -3,14 +3,14 @@ import functools
 from pathlib import Path
 
 import torch
+from hardwire.compiler.check.elaborate import check_file
+from hardwire.compiler.interpret import run
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.model import from_compiled
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.artifact import compile_program
-from compiler.cli import main
-from compiler.elaborate import check_file
-from compiler.interpret import run
-from runtime.model import from_compiled
+from hardwire.cli.main import main
 
 PROGRAM = Path(__file__).resolve().parents[1] / "programs" / "add_lsb.hw"
 
@@ -81,8 +81,8 @@ def compiled(name: str, n: int):
 @given(st.data())
 @settings(max_examples=60)
 def test_chain_of_thought_sum_matches_python(data):
-    from compiler.interpret import generate as reference
-    from runtime.generate import generate
+    from hardwire.compiler.interpret import generate as reference
+    from hardwire.runtime.generate import generate
     n = data.draw(st.sampled_from([1, 2, 5, 8]))
     a, b = (data.draw(st.integers(0, 10 ** n - 1)) for _ in range(2))
     prog, model = compiled("add_cot", n)

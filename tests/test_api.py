@@ -10,7 +10,7 @@ import torch
 import hardwire
 import hardwire.api
 import hardwire.trace
-from compiler.cli import main
+from hardwire.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ROOT / "programs"

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from compiler.cli import main
+from hardwire.cli.main import main
 
 BATCHES = ("batch_1", "batch_64", "batch_1024")
 
@@ -63,7 +63,7 @@ def test_bench_tm_quick(tmp_path, capsys):
 
 def test_bench_programs_quick(tmp_path, capsys):
     """Every program with a reference: sizes, rates per batch on both paths, and every check passed."""
-    from compiler.references import REFERENCES
+    from hardwire.references import REFERENCES
     assert main(["bench", "programs", "--quick", "--out", str(tmp_path)]) == 0
     assert "| program | unit | fast 1 | dense 1 |" in capsys.readouterr().out
     data = json.loads((tmp_path / "programs_quick.json").read_text())
@@ -87,7 +87,8 @@ def test_bench_programs_quick(tmp_path, capsys):
 
 def test_bench_programs_catches_a_wrong_reference(tmp_path, monkeypatch):
     """The checks can fail: a reference that adds one to every sum makes add_lsb's entry inexact."""
-    from compiler import bench_programs, references
+    from hardwire import references
+    from hardwire.bench import programs as bench_programs
     wrong = references.Reference(lambda x: references.add_answer(x) + 1, references.add_lsb_read,
                                  references.add_lsb_input)
     monkeypatch.setitem(references.REFERENCES, "add_lsb", wrong)

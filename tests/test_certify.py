@@ -7,15 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hardwire.compiler.check.elaborate import check_file
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime import model as runtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.artifact import compile_program
-from compiler.certify import Model, certify, from_compiled
-from compiler.cli import main
-from compiler.elaborate import check_file
-from compiler.harness import interpret_batch, run_batch, sample_input
-from runtime import model as runtime
+from hardwire.certify.certifier import Model, certify, from_compiled
+from hardwire.cli.main import main
+from hardwire.harness import interpret_batch, run_batch, sample_input
 
 PROGRAMS = Path(__file__).resolve().parent.parent / "programs"
 # the two largest at their default sizes take ~30 s to certify; CI certifies them smaller (slow: defaults)
@@ -240,8 +240,9 @@ def test_tampered_value_sets_are_refused_with_one_line(tmp_path, capsys):
 def test_random_programs_get_a_certificate_that_holds(data):
     """Random well-typed programs (tests/fuzz_programs.py): certify never crashes, and where it certifies a
     length the float32 model agrees with the interpreter on inputs of exactly that length."""
-    from compiler.elaborate import check_source
-    from compiler.errors import HardwireError
+    from hardwire.compiler.check.elaborate import check_source
+    from hardwire.compiler.core.errors import HardwireError
+
     from tests.fuzz_programs import assert_agrees, programs
     fp = data.draw(programs())
     try:

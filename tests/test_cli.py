@@ -3,7 +3,7 @@ import json
 import os
 from pathlib import Path
 
-from compiler.cli import main
+from hardwire.cli.main import main
 
 PROGRAMS = Path(__file__).resolve().parent.parent / "programs"
 
@@ -83,7 +83,7 @@ def test_wiring_refusals_name_file_line_column(tmp_path, capsys):
 def test_make_demo_checks_programs_through_the_cli_parser():
     """`make demo` builds its checks with the CLI's own parser (a hand-built argparse.Namespace once missed a
     new option and broke it)."""
-    from compiler import demo
+    from hardwire.bench import demo
     rows = demo.run(3, ["caesar", "dyck2"])
     assert [(r["program"], r["samples"], r["mismatches"]) for r in rows] == [("caesar", 3, 0), ("dyck2", 3, 0)]
     assert rows[1]["layers"] == 4

@@ -1,16 +1,16 @@
 """Compiler passes: schedule depth, layout labels, fusion, value sets, checker rejections."""
 import networkx as nx
 import pytest
+from hardwire.compiler.check.elaborate import check_source
+from hardwire.compiler.core.errors import HardwireError
+from hardwire.compiler.fuse import fuse_maps
+from hardwire.compiler.interpret import run
+from hardwire.compiler.lower import ATTN, EMBED, lower, schedule
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.model import from_compiled
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.artifact import compile_program
-from compiler.elaborate import check_source
-from compiler.errors import HardwireError
-from compiler.fuse import fuse_maps
-from compiler.interpret import run
-from compiler.lower import ATTN, EMBED, lower, schedule
-from runtime.model import from_compiled
 from tests.fuzz_programs import programs, sample_batch
 
 HEADER = 'program t\nvocab {0, 1, 2}\nmax_len 6\n'

@@ -4,13 +4,13 @@ import re
 from pathlib import Path
 
 import pytest
+from hardwire.compiler.check.elaborate import check_source
+from hardwire.compiler.interpret import execute, run
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.loop import run_loop
+from hardwire.runtime.model import from_compiled
 
-from compiler.artifact import compile_program
-from compiler.cli import sample_input
-from compiler.elaborate import check_source
-from compiler.interpret import execute, run
-from runtime.loop import run_loop
-from runtime.model import from_compiled
+from hardwire.harness import sample_input
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
 EXAMPLES = re.findall(r"^```hw\n(.*?)^```", DOC.read_text(), re.S | re.M)
@@ -34,8 +34,8 @@ def test_example_is_exact(src):
     batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, prog.exact_len)
              for _ in range(SAMPLES)]
     if prog.generate is not None:
-        from compiler.interpret import generate as reference
-        from runtime.generate import generate
+        from hardwire.compiler.interpret import generate as reference
+        from hardwire.runtime.generate import generate
         assert generate(model, batch) == [reference(prog, xs) for xs in batch]
     if prog.loop is not None:
         for xs, got in zip(batch, run_loop(model, batch, max_steps=MAX_STEPS)):

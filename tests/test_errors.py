@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hardwire.compiler.check.elaborate import check_file, check_source
+from hardwire.compiler.core.errors import HardwireError
+from hardwire.compiler.pipeline import compile_program
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-from compiler.artifact import compile_program
-from compiler.cli import main
-from compiler.elaborate import check_file, check_source
-from compiler.errors import HardwireError
+from hardwire.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAMS = ROOT / "programs"
@@ -241,7 +241,7 @@ def test_closed_stdout_is_not_an_error():
     import subprocess
     import sys
     copy_program("caesar.hw")
-    p = subprocess.Popen([sys.executable, "-m", "compiler", "compile", "caesar.hw", "-o", "out.safetensors"],
+    p = subprocess.Popen([sys.executable, "-m", "hardwire", "compile", "caesar.hw", "-o", "out.safetensors"],
                          cwd=Path.cwd(), env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     p.stdout.close()
@@ -264,7 +264,7 @@ def test_max_params_names_the_size(capsys):
 
 def test_max_params_refuses_before_allocating(monkeypatch):
     """max_len 4000 would be 112 million parameters: refused with no dense matrix allocated."""
-    from compiler import wire
+    from hardwire.compiler import wire
 
     def never(*args, **kwargs):
         raise AssertionError("a dense weight matrix was allocated")
@@ -313,7 +313,7 @@ def _sources() -> list:
 def test_every_program_round_trips_through_a_file(name, text):
     """The loader's header check accepts every weight file the compiler writes (every construct, every tensor
     kind), and the loaded model is the compiled one."""
-    from runtime.model import from_compiled, load
+    from hardwire.runtime.model import from_compiled, load
     compiled = compile_program(check_source(text, name))
     compiled.save("m.safetensors")
     model, fresh = load("m.safetensors", "cpu"), from_compiled(compiled, "cpu")
@@ -340,10 +340,10 @@ def test_bad_run_inputs(capsys, models, model, text, message):
 
 def test_empty_input_is_refused_the_same_everywhere(models):
     """An empty input is not a valid input for any program: the interpreter and the model both refuse it."""
-    from compiler.interpret import execute, run
-    from runtime.generate import generate
-    from runtime.loop import run_loop
-    from runtime.model import load
+    from hardwire.compiler.interpret import execute, run
+    from hardwire.runtime.generate import generate
+    from hardwire.runtime.loop import run_loop
+    from hardwire.runtime.model import load
     message = "the input is empty; give at least one token"
     for name in ("reverse", "subleq", "parity_cot"):
         prog = check_file(str(PROGRAMS / f"{name}.hw"), {"mem": 16, "bits": 8} if name == "subleq" else None)
@@ -574,12 +574,12 @@ def test_trace_into_missing_folder(capsys, models):
 
 def test_check_mismatch_exits_1(capsys, monkeypatch):
     """The exit code for a model that disagrees with the interpreter (the comparison is stubbed to disagree)."""
-    import compiler.cli
+    import hardwire.cli.check
 
     def one_mismatch(prog, model, samples, seed=0, max_steps=10_000):
         return {"samples": samples, "mismatches": 1, "run_s": 0.0,
                 "examples": [{"input": ["a"], "model": {"reversed": ["b"]}, "interpreter": {"reversed": ["a"]}}]}
-    monkeypatch.setattr(compiler.cli, "compare", one_mismatch)
+    monkeypatch.setattr(hardwire.cli.check, "compare", one_mismatch)
     copy_program("reverse.hw")
     assert main(["check", "reverse.hw", "--samples", "3", "--device", "cpu"]) == 1
     assert "mismatch on ['a']" in capsys.readouterr().out

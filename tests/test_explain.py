@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hardwire.compiler.check.elaborate import check_file
+from hardwire.compiler.fuse import fuse_maps
 
-from compiler import explain as explain_mod
-from compiler.cli import main
-from compiler.elaborate import check_file
-from compiler.explain_text import definition, infix, remember_text, selector
-from compiler.fuse import fuse_maps
+from hardwire.cli.main import main
+from hardwire.explain import page as explain_mod
+from hardwire.explain.text import definition, infix, remember_text, selector
 
 pytest.importorskip("matplotlib")
 PROGRAMS = Path(__file__).resolve().parent.parent / "programs"
@@ -134,7 +134,7 @@ def test_bad_input_leaves_nothing(tmp_path, capsys):
 def test_error_while_drawing_leaves_nothing(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
-    monkeypatch.setattr("compiler.explain_draw.attention", broken)
+    monkeypatch.setattr("hardwire.explain.draw.attention", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         explain_mod.explain(str(PROGRAMS / "histogram.hw"), "a b", str(tmp_path / "page"))
     assert list(tmp_path.iterdir()) == []

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from hardwire.compiler.check.elaborate import check_file
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.model import from_compiled
 
-from compiler import export_cmd, export_onnx, export_tl
-from compiler.artifact import compile_program
-from compiler.cli import main
-from compiler.elaborate import check_file
-from runtime.model import from_compiled
+from hardwire.cli import export as export_cmd
+from hardwire.cli.main import main
+from hardwire.export import onnx as export_onnx
+from hardwire.export import tl as export_tl
 
 PROGRAMS = Path(__file__).resolve().parent.parent / "programs"
 NAMES = sorted(p.stem for p in PROGRAMS.glob("*.hw"))

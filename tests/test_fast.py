@@ -13,24 +13,25 @@ import math
 import random
 from pathlib import Path
 
+import hardwire.runtime.fast_loop as fast_loop
 import pytest
 import torch
+from hardwire.compiler.check.elaborate import check_file
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.fast import FastModel
+from hardwire.runtime.fast_cost import cost as pass_cost
+from hardwire.runtime.fast_loop import run_loop_fast
+from hardwire.runtime.generate import generate
+from hardwire.runtime.hard_attention import margins
+from hardwire.runtime.loop import run_loop
+from hardwire.runtime.model import from_compiled
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import runtime.fast_loop as fast_loop
-from compiler import subleq_asm, subleq_ref
-from compiler.artifact import compile_program
-from compiler.cli import main
-from compiler.elaborate import check_file
-from compiler.harness import sample_input
-from runtime.fast import FastModel
-from runtime.fast_cost import cost as pass_cost
-from runtime.fast_loop import run_loop_fast
-from runtime.generate import generate
-from runtime.hard_attention import margins
-from runtime.loop import run_loop
-from runtime.model import from_compiled
+from hardwire.cli.main import main
+from hardwire.harness import sample_input
+from hardwire.machines.subleq import asm as subleq_asm
+from hardwire.machines.subleq import emulator as subleq_ref
 from tests.fuzz_programs import compiled, programs, sample_batch
 from tests.machines import images, looped_tm, machines
 

@@ -8,14 +8,14 @@ equal the interpreter's, value and type.
 from __future__ import annotations
 
 import pytest
+from hardwire.compiler.check.elaborate import check_source
+from hardwire.compiler.core.errors import HardwireError
+from hardwire.compiler.core.sops import Program
+from hardwire.compiler.interpret import run
+from hardwire.compiler.pipeline import compile_program
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from compiler.artifact import compile_program
-from compiler.elaborate import check_source
-from compiler.errors import HardwireError
-from compiler.interpret import run
-from compiler.sops import Program
 from tests.fuzz_programs import (
     FEATURES,
     FuzzProgram,

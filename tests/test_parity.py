@@ -5,14 +5,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from hardwire.compiler.check.elaborate import check_file
+from hardwire.compiler.interpret import generate as reference
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.generate import generate
+from hardwire.runtime.model import from_compiled
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from compiler.artifact import compile_program
-from compiler.elaborate import check_file
-from compiler.interpret import generate as reference
-from runtime.generate import generate
-from runtime.model import from_compiled
 
 PROGRAM = Path(__file__).resolve().parents[1] / "programs" / "parity_cot.hw"
 

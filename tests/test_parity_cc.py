@@ -5,14 +5,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from hardwire.compiler.check.elaborate import check_file, check_source
+from hardwire.compiler.core.errors import HardwireError
+from hardwire.compiler.interpret import run
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.model import from_compiled, layer_norm_pairs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from compiler.artifact import compile_program
-from compiler.elaborate import check_file, check_source
-from compiler.errors import HardwireError
-from compiler.interpret import run
-from runtime.model import from_compiled, layer_norm_pairs
 
 PROGRAM = Path(__file__).resolve().parents[1] / "programs" / "parity_cc.hw"
 

@@ -5,7 +5,7 @@ HardwireError names the file, and a line and column inside the text, unless it i
 whole (no output at all) or names its offending value (the size over --max-params). Compiles run under a
 parameter budget, so a mutation that asks for a huge model is refused before its weights are allocated.
 
-Crashes the fuzzers found whose fixes belong outside this change (compiler/elaborate.py, wire.py, wire_words.py)
+Crashes the fuzzers found whose fixes belong outside this change (compiler/check/elaborate.py, wire.py, wire_words.py)
 were listed in KNOWN_CRASHES and tolerated by the property; all are fixed now and kept in FIXED_CRASHES,
 checked by test_fixed_crash_is_a_hardwire_error. A new crash goes into KNOWN_CRASHES until it is fixed.
 """
@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from hardwire.compiler.check.elaborate import check_source, parser
+from hardwire.compiler.core.errors import HardwireError
+from hardwire.compiler.pipeline import compile_program
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
-
-from compiler.artifact import compile_program
-from compiler.elaborate import check_source, parser
-from compiler.errors import HardwireError
 
 PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
 FILE = "fuzz.hw"

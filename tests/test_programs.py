@@ -4,15 +4,15 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from hardwire.compiler.check.elaborate import check_file
+from hardwire.compiler.interpret import run
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.model import from_compiled
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler.artifact import compile_program
-from compiler.elaborate import check_file
-from compiler.interpret import run
-from compiler.references import ARITHMETIC, sample
-from compiler.references import LIBRARY as REFERENCES
-from runtime.model import from_compiled
+from hardwire.references import ARITHMETIC, sample
+from hardwire.references import LIBRARY as REFERENCES
 
 PROGRAMS = Path(__file__).resolve().parent.parent / "programs"
 
@@ -32,7 +32,7 @@ def inputs(name):
 
 
 def test_every_program_has_a_reference():
-    machines = {"subleq", "turing_loop", "turing_cot"}   # compiler/subleq_ref.py and tm.simulate are theirs
+    machines = {"subleq", "turing_loop", "turing_cot"}   # machines/subleq/emulator.py, tm.simulate are theirs
     assert {p.stem for p in PROGRAMS.glob("*.hw")} - machines == set(REFERENCES) | set(ARITHMETIC)
 
 
@@ -40,8 +40,8 @@ def test_every_program_has_a_reference():
 def test_arithmetic_references(name):
     """Parity and addition at their default sizes: interpreter and model, read back, equal the direct answer
     (a Python int sum, sum(bits) % 2, ...) on the inputs `hardwire bench programs` draws."""
-    from compiler.interpret import generate as interpret_generate
-    from runtime.generate import generate
+    from hardwire.compiler.interpret import generate as interpret_generate
+    from hardwire.runtime.generate import generate
     prog, model = compiled(name)
     ref = ARITHMETIC[name]
 

@@ -100,7 +100,7 @@ def test_size_formula_matches_the_measured_sizes(name):
     run = runs[name]
     n = run["at_length"]
     span = 3 if name == "add_cot" else 2
-    bits = max((span * n + 2).bit_length() + 1, 6)  # as compiler/sweep.py picks the word width
+    bits = max((span * n + 2).bit_length() + 1, 6)  # as hardwire/bench/sweep.py picks the word width
     layers, heads, d_model, d_mlp, _ = SIZES[name][0](n, bits)
     assert (run["layers"], run["heads"], run["d_model"], run["d_mlp"]) == (layers, heads, d_model, d_mlp)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import hardwire
-from compiler import tm as tmlib
+from hardwire.machines.turing import tm as tmlib
 
 ROOT = Path(__file__).resolve().parents[1]
 PROOFS = ROOT / "proofs"

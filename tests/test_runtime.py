@@ -3,14 +3,14 @@ import random
 
 import pytest
 import torch
+from hardwire.compiler.check.elaborate import check_file
+from hardwire.compiler.interpret import run
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.model import from_compiled, load
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.artifact import compile_program
-from compiler.cli import sample_input
-from compiler.elaborate import check_file
-from compiler.interpret import run
-from runtime.model import from_compiled, load
+from hardwire.harness import sample_input
 from tests.fuzz_programs import programs, sample_batch
 from tests.test_programs import PROGRAMS, REFERENCES
 
@@ -71,7 +71,8 @@ def test_sample_input_keeps_distinct_words_distinct():
 def test_query_chunks_change_nothing(fp, data):
     """A pass that need not return the attention pattern runs its queries in chunks (runtime.model.ATTENTION_BYTES):
     on random programs and inputs, residual and outputs equal the one-chunk pass that returns the pattern."""
-    import runtime.model as rm
+    import hardwire.runtime.model as rm
+
     from tests.fuzz_programs import compiled
     built = compiled(fp.source)
     if built is None:
@@ -94,7 +95,7 @@ def test_query_chunks_change_nothing(fp, data):
 def test_long_input_scores_stay_bounded():
     """parity_cc at n = 4096 on the plain pass: a [1, 2, 4096, 4096] float32 pattern would be 128 MB; the chunked
     pass holds at most ATTENTION_BYTES of scores and gives the parity."""
-    import runtime.model as rm
+    import hardwire.runtime.model as rm
     prog = check_file(str(PROGRAMS / "parity_cc.hw"), {"n": 4096})
     model = from_compiled(compile_program(prog), "cpu")
     xs = [random.Random(3).randrange(2) for _ in range(4096)]

@@ -2,15 +2,14 @@
 from fractions import Fraction
 
 import pytest
+from hardwire.compiler.check.elaborate import Elaborator, check_source
+from hardwire.compiler.check.scalars import frac_gcd, progression
+from hardwire.compiler.core.sops import SCALAR, Map
+from hardwire.compiler.interpret import run
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.model import from_compiled
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from compiler.artifact import compile_program
-from compiler.elaborate import Elaborator, check_source
-from compiler.interpret import run
-from compiler.scalars import frac_gcd, progression
-from compiler.sops import SCALAR, Map
-from runtime.model import from_compiled
 
 HEAD = "program s\nvocab {0, 1, 2}\nmax_len 6\n"
 
@@ -65,7 +64,7 @@ def test_long_grids_use_the_progression_path():
 
 
 def test_two_scalar_inputs_are_refused_when_compiled():
-    from compiler.errors import HardwireError
+    from hardwire.compiler.core.errors import HardwireError
     prog = check_source(HEAD + "x = scalar(tokens)\ny = aggregate(select(indices, indices, <=), x)\n"
                         "output o = map((a, b) -> a * b, x, y)\n")
     with pytest.raises(HardwireError, match="several scalar inputs"):

@@ -5,14 +5,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from hardwire.compiler.check.elaborate import check_file
+from hardwire.compiler.interpret import execute
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.loop import run_loop
+from hardwire.runtime.model import from_compiled
 from hypothesis import given, settings
 
-from compiler import subleq_asm, subleq_ref
-from compiler.artifact import compile_program
-from compiler.elaborate import check_file
-from compiler.interpret import execute
-from runtime.loop import run_loop
-from runtime.model import from_compiled
+from hardwire.machines.subleq import asm as subleq_asm
+from hardwire.machines.subleq import emulator as subleq_ref
 from tests.machines import images
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.cli import main
+from hardwire.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS_HELLO = ROOT / "tests" / "data" / "subleq" / "hello.sq"  # a copy of ../shared/corpus/subleq

@@ -3,11 +3,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hardwire.compiler.core.errors import HardwireError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler import subleq_asm, subleq_ref
-from compiler.errors import HardwireError
+from hardwire.machines.subleq import asm as subleq_asm
+from hardwire.machines.subleq import emulator as subleq_ref
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS_HELLO = ROOT / "tests" / "data" / "subleq" / "hello.sq"  # a copy of ../shared/corpus/subleq

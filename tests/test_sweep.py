@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from compiler.cli import main
+from hardwire.cli.main import main
 
 PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
 

@@ -4,15 +4,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from hardwire.compiler.check.elaborate import check_source
+from hardwire.compiler.core.errors import HardwireError
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.loop import run_loop
+from hardwire.runtime.model import from_compiled
 from hypothesis import given, settings
 
-from compiler import tm as tmlib
-from compiler.artifact import compile_program
-from compiler.cli import main
-from compiler.elaborate import check_source
-from compiler.errors import HardwireError
-from runtime.loop import run_loop
-from runtime.model import from_compiled
+from hardwire.cli.main import main
+from hardwire.machines.turing import tm as tmlib
 from tests.machines import looped_tm, machines
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def test_corpus_by_chain_of_thought(row, capsys):
 @settings(max_examples=30)
 def test_chain_of_thought_matches_simulator_every_step(case):
     """Every generated token is the simulator's step: new state, written symbol, move, head."""
-    from runtime.generate import generate
+    from hardwire.runtime.generate import generate
     spec, tape_in = case
     machine = tmlib.parse_spec(spec)
     prompt = tape_in or [0]

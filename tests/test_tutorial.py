@@ -45,7 +45,7 @@ def shims(folder: Path) -> dict[str, str]:
     """An environment whose `hardwire` runs this checkout's CLI, and whose `make` only prints what it would run
     (a real `make install` would reinstall into the environment the suite runs in)."""
     folder.mkdir()
-    for name, line in [("hardwire", f'exec "{sys.executable}" -m compiler "$@"'),
+    for name, line in [("hardwire", f'exec "{sys.executable}" -m hardwire "$@"'),
                        ("make", f'exec "{shutil.which("make") or "make"}" -n -C "{ROOT}" "$@"')]:
         p = folder / name
         p.write_text(f"#!/bin/sh\n{line}\n")

@@ -1,5 +1,5 @@
 """Decoding bugs: output values that came back from the model as something else (compiler/artifact.py,
-runtime/model.py, and value sets in compiler/elaborate.py and sops.py).
+runtime/model.py, and value sets in compiler/check/elaborate.py and sops.py).
 
 Fixed by the typed value encoding of weight-file format hardwire/2 (artifact.to_json / from_json) and value
 sets keyed by type and value (sops.value_key). Each program is also run from a saved weight file, since the
@@ -7,11 +7,12 @@ header's JSON is where the values used to change type.
 """
 import textwrap
 
-from compiler.artifact import compile_program
-from compiler.elaborate import check_source
-from compiler.harness import compare
-from compiler.interpret import run
-from runtime.model import load
+from hardwire.compiler.check.elaborate import check_source
+from hardwire.compiler.interpret import run
+from hardwire.compiler.pipeline import compile_program
+from hardwire.runtime.model import load
+
+from hardwire.harness import compare
 from tests.fuzz_programs import same
 from tests.regressions.common import check
 

@@ -1,10 +1,11 @@
 """Language bugs found by hand while writing the generator: the checker's meaning differed from docs/language.md.
 
 Model and interpreter agree on these (both use the checker's meaning), so the differential fuzzer cannot
-see them; each test states the documented result. All three are fixed (compiler/elaborate.py, grammar.lark).
+see them; each test states the documented result. All three are fixed (compiler/check/elaborate.py, grammar.lark).
 """
-from compiler.elaborate import check_source
-from compiler.interpret import run
+from hardwire.compiler.check.elaborate import check_source
+from hardwire.compiler.interpret import run
+
 from tests.regressions.common import check
 
 
@@ -46,7 +47,6 @@ def test_tuple_expressions() -> None:
 def test_table_as_an_output_is_refused() -> None:
     # found by tests/test_parser_fuzz.py while adding typed values: a table output reached the header encoder
     import pytest
-
-    from compiler.errors import HardwireError
+    from hardwire.compiler.core.errors import HardwireError
     with pytest.raises(HardwireError, match="not a table"):
         check_source("vocab {0, 1}\nmax_len 3\ntable x { 0 -> 0, }\noutput o = x\n")

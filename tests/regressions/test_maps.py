@@ -1,8 +1,8 @@
 """Elementwise bugs: map fusion, value-set sorting, constant folding (compiler/fuse.py, sops.py, elaborate.py)."""
 import pytest
+from hardwire.compiler.check.elaborate import check_source
+from hardwire.compiler.core.errors import HardwireError
 
-from compiler.elaborate import check_source
-from compiler.errors import HardwireError
 from tests.regressions.common import check
 
 FUSED_SCALAR_NONE_ONEHOT = """

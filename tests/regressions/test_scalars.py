@@ -1,4 +1,4 @@
-"""Scalar bugs: linear forms of scalars (compiler/scalars.py Affine, compiler/elaborate.py outputs)."""
+"""Scalar bugs: linear forms of scalars (compiler/check/scalars.py Affine, compiler/check/elaborate.py outputs)."""
 
 from tests.regressions.common import check
 

@@ -1,4 +1,4 @@
-"""Selector bugs: which keys a select matches (compiler/wire.py score_columns, compiler/elaborate.py)."""
+"""Selector bugs: which keys a select matches (compiler/wire.py score_columns, compiler/check/elaborate.py)."""
 import pytest
 
 from tests.regressions.common import check

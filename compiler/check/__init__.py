@@ -1,0 +1,1 @@
+"""Stage 1: source text -> checked Program (Lark grammar, names, value sets, encodings; scalars, words, loops)."""

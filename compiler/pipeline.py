@@ -1,0 +1,42 @@
+"""The compiler as a straight list of stages: text -> checked program -> block graph -> schedule -> residual
+layout -> weights -> artifact. Each stage is one module of this package; this file only calls them in order."""
+from __future__ import annotations
+
+import time
+
+from hardwire.compiler.artifact import CompiledModel, build
+from hardwire.compiler.check.elaborate import check_file, check_source
+from hardwire.compiler.core.sops import Program
+from hardwire.compiler.fuse import fuse_maps
+from hardwire.compiler.lower import lower, schedule
+from hardwire.compiler.wire import n_layers, wire
+
+
+def compile_program(prog: Program, max_params: int | None = None) -> CompiledModel:
+    """Checked program -> CompiledModel.
+
+    max_params: refuse (HardwireError naming the size) a model with more parameters, before allocating it.
+    """
+    t0 = time.perf_counter()
+    prog = fuse_maps(prog)                                     # 1. fold maps into the blocks that read them
+    segments, loop_index = [], None
+    if prog.loop is not None:                                  # 2. block graph and schedule (a loop's body first)
+        segments.append(schedule(lower(prog, prog.loop.commits), prog.loop.commits))
+        loop_index = 0
+    segments.append(schedule(lower(prog)))
+    layout, tok, pos, bits, layers = wire(prog, segments, loop_index, max_params)  # 3. residual layout and weights
+    body = 0 if prog.loop is None else n_layers(segments[0])
+    model = build(prog, layout, tok, pos, layers, bits, body)  # 4. the artifact: tensors, config, labels
+    model.compile_s = round(time.perf_counter() - t0, 4)      # kept out of the file: compiles are byte-identical
+    return model
+
+
+def compile_source(text: str, file: str = "<input>", params: dict[str, int] | None = None,
+                   max_params: int | None = None) -> CompiledModel:
+    """Program text -> CompiledModel: check it (the parser and elaborator), then compile it."""
+    return compile_program(check_source(text, file, params), max_params)
+
+
+def compile_file(path: str, params: dict[str, int] | None = None, max_params: int | None = None) -> CompiledModel:
+    """A .hw file -> CompiledModel."""
+    return compile_program(check_file(path, params), max_params)

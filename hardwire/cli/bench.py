@@ -1,0 +1,47 @@
+"""`hardwire bench programs|subleq|tm|lengths`: measure sizes and throughput; writes bench/results/*.json."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    b = sub.add_parser("bench", help="measure compiled sizes and throughput; writes bench/results/*.json")
+    b.add_argument("what", choices=["programs", "subleq", "tm", "lengths"],
+                   help="which benchmark (programs: every program in programs/ beside its interpreter and reference)")
+    b.add_argument("--quick", action="store_true", help="small sizes on CPU only (what CI runs)")
+    b.add_argument("--out", default="bench/results", help="folder for the JSON results")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument("--only", help="lengths: comma-separated constructions to sweep again (the rest are kept)")
+    b.add_argument("--threads", type=int, default=1,
+                   help="intra-op threads for the dense pass (the fast paths always run on one; default 1)")
+
+
+def cmd_bench(a) -> dict:
+    from hardwire.bench.report import write_markdown
+    if a.what == "programs":
+        from hardwire.bench.programs import bench_programs
+        result = bench_programs(a.quick, a.out, a.threads, progress=None if a.json else print)
+    elif a.what == "tm":
+        from hardwire.bench.tm import bench_tm
+        result = bench_tm(a.quick, a.out, a.threads)
+    elif a.what == "lengths":
+        from hardwire.bench.lengths import bench_lengths
+        return bench_lengths(a.out, [x for x in (a.only or "").split(",") if x] or None)
+    else:
+        from hardwire.bench.subleq import bench_subleq
+        result = bench_subleq(a.quick, a.out, a.threads)
+    write_markdown(Path(a.out), a.quick)  # README.md beside the JSON: the tables of every bench run there
+    return result
+
+
+def render(info: dict) -> str:
+    from hardwire.bench.subleq import table
+    from hardwire.bench.tm import tm_table
+    if "constructions" in info:
+        return "\n".join(f"{c['program']}: exact through {c['max_exact_length']} (swept {c['lengths_swept']}); "
+                         f"{c['layers']} layers, d_model {c['d_model']}, d_mlp {c['d_mlp']} at {c['at_length']}"
+                         for c in info["constructions"])
+    if "programs" in info:
+        from hardwire.bench.programs import programs_table
+        return programs_table(info)
+    return tm_table(info) if "throughput_machine" in info else table(info)

@@ -1,0 +1,26 @@
+"""`hardwire compile PROG.hw -o M.safetensors`: check, compile and save a program; prints its sizes."""
+from __future__ import annotations
+
+from hardwire.cli.args import add_json_option, add_program_options, check_output, load_program
+
+
+def add_parser(sub) -> None:
+    c = sub.add_parser("compile", help="compile PROG.hw into a safetensors weight file")
+    c.add_argument("program")
+    c.add_argument("-o", "--output", required=True)
+    add_program_options(c)
+    add_json_option(c)
+
+
+def cmd_compile(a) -> dict:
+    from hardwire.compiler.pipeline import compile_program
+    check_output(a.output, "-o", a.program)
+    prog = load_program(a.program, a.param)
+    model = compile_program(prog, a.max_params)
+    model.save(a.output)
+    info = {**model.summary(), "compile_s": model.compile_s, "output": a.output}
+    return info
+
+
+def render(info: dict) -> str:
+    return "\n".join(f"{k}: {v}" for k, v in info.items())

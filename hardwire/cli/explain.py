@@ -1,0 +1,19 @@
+"""`hardwire explain PROG.hw --input "a b c" -o DIR`: an HTML page that walks one input through the model."""
+from __future__ import annotations
+
+from hardwire.cli.args import params_arg, positive_int
+
+
+def add_parser(sub) -> None:
+    e = sub.add_parser("explain", help="write an HTML page that walks one input through the compiled model")
+    e.add_argument("program")
+    e.add_argument("--input", required=True, help='whitespace-separated tokens, e.g. "a b c"')
+    e.add_argument("-o", "--output", required=True, metavar="DIR", help="the folder to write index.html and PNGs")
+    e.add_argument("--param", action="append", metavar="NAME=VALUE", help="set a compile-time param")
+    e.add_argument("--max-steps", type=positive_int, default=1000, help="step limit for the full run of a loop")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def cmd_explain(a) -> dict:
+    from hardwire.explain.page import explain
+    return explain(a.program, a.input, a.output, params_arg(a.param), a.max_steps)

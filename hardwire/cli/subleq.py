@@ -1,0 +1,82 @@
+"""`hardwire subleq IMAGE`: run a SUBLEQ image on the compiled computer and compare with the emulator."""
+from __future__ import annotations
+
+import time
+
+from hardwire.compiler.core.errors import HardwireError
+from hardwire.machines.subleq import asm as subleq_asm
+from hardwire.machines.subleq import emulator as subleq_ref
+from hardwire.machines.subleq.program import FLOAT32_MAX_BITS, program_path  # noqa: F401 (FLOAT32_MAX_BITS: for importers)
+
+
+def cmd_subleq(a) -> dict:
+    import torch
+
+    from hardwire.cache import cached_model_path
+    from hardwire.cli.args import check_output
+    from hardwire.runtime.loop import run_loop
+    from hardwire.runtime.model import load
+    if a.trace is not None:
+        check_output(a.trace, "--trace")
+    if not 2 <= a.bits <= 53:
+        raise HardwireError(f"--bits {a.bits}: a word has 2 to 53 bits")
+    if a.mem < 3 or a.mem > 2 ** (a.bits - 1):
+        raise HardwireError(f"--mem {a.mem} needs addresses up to {a.mem - 1}, which {a.bits}-bit words cannot "
+                            f"hold (at most {2 ** (a.bits - 1)} words); raise --bits or lower --mem")
+    if a.asm:
+        image = subleq_asm.assemble_file(a.image, a.bits)
+        if len(image) > a.mem:
+            raise HardwireError(f"the program assembles to {len(image)} words but memory holds only {a.mem}; "
+                                "raise --mem", a.image)
+    else:
+        image = subleq_ref.load_image(a.image, a.mem, a.bits)
+    if not image:
+        raise HardwireError("the image holds no words (all-zero memory loops forever at address 0)", a.image)
+    image = image + [0] * (a.mem - len(image))
+    dtype = a.dtype or ("float32" if a.bits <= FLOAT32_MAX_BITS else "float64")
+    t0 = time.perf_counter()
+    path = cached_model_path(program_path(), {"mem": a.mem, "bits": a.bits})
+    model = load(str(path), a.device, torch.float64 if dtype == "float64" else torch.float32)
+    t1 = time.perf_counter()
+    from hardwire.runtime.loop import trace_writer, use_fast
+    run_path = "fast" if not a.dense and use_fast(model, None, [image]) else "dense"
+    with trace_writer(a.trace) as on_step:
+        got = run_loop(model, [image], max_steps=a.max_steps, progress=not a.json, on_step=on_step,
+                       fast=run_path == "fast")[0]
+    t2 = time.perf_counter()
+    want = subleq_ref.run(image, mem=a.mem, bits=a.bits, max_steps=a.max_steps)
+    same = (got.steps, got.halted, got.emitted, got.outputs["memory"]) == (want.steps, want.halted, want.output,
+                                                                            want.mem)
+    return {"steps": got.steps, "halted": got.halted, "output": got.emitted, "text": subleq_ref.text(got.emitted),
+            "memory": got.outputs["memory"], "matches_reference": same, "mem": a.mem, "bits": a.bits,
+            "dtype": dtype, "device": str(next(model.parameters()).device), "path": run_path,
+            "load_s": round(t1 - t0, 3),
+            "run_s": round(t2 - t1, 3), "steps_per_s": round(got.steps / max(t2 - t1, 1e-9), 1)}
+
+
+def render_subleq(info: dict) -> str:
+    status = "halted" if info["halted"] else "did not halt (step limit)"
+    printable = all(v in (9, 10, 13) or 32 <= v < 127 for v in info["output"])
+    shown = info["text"] if printable else " ".join(map(str, info["output"])) + "\n"
+    return (f"{shown}{'' if shown.endswith(chr(10)) or not shown else chr(10)}"
+            f"-- {info['steps']} steps, {status}; matches the emulator: {info['matches_reference']} "
+            f"({info['bits']}-bit words, {info['mem']} words of memory, {info['dtype']} on {info['device']}, "
+            f"{info['steps_per_s']:.0f} steps/s, {info['path']} path)")
+
+
+def add_parser(sub) -> None:
+    from hardwire.cli.args import positive_int
+    s = sub.add_parser("subleq", help="run a SUBLEQ image on the compiled looped transformer")
+    s.add_argument("image", help="whitespace-separated integers (# comments), or assembly with --asm")
+    s.add_argument("--mem", type=int, default=256, help="memory size in words (default 256)")
+    s.add_argument("--bits", type=int, default=16, help="word width (default 16)")
+    s.add_argument("--max-steps", type=positive_int, default=1_000_000, help="stop after this many instructions")
+    s.add_argument("--asm", action="store_true", help="IMAGE is assembly (see hardwire/machines/subleq/asm.py)")
+    s.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help=f"default: float32 up to {FLOAT32_MAX_BITS}-bit words, else float64")
+    s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    s.add_argument("--trace", default=None, metavar="FILE.jsonl", help="write pc and memory after every step")
+    s.add_argument("--dense", action="store_true",
+                   help="run the plain dense forward pass (the reference); by default the fast paths of "
+                        "runtime/fast.py run where they are expected to be quicker")
+    s.add_argument("--json", action="store_true", help="print one JSON object")

@@ -1,0 +1,140 @@
+"""Running a model on inputs and comparing it with the interpreter: shared by the CLI and the Python API.
+
+Nothing here imports torch at module level, so `hardwire compile` stays quick to start.
+"""
+from __future__ import annotations
+
+import random
+import time
+from typing import TYPE_CHECKING
+
+from hardwire.compiler.core.errors import HardwireError
+
+if TYPE_CHECKING:
+    from hardwire.compiler.core.sops import Program
+    from hardwire.runtime.model import Transformer
+
+
+def parse_input(text: str, vocab: list, words: bool = False) -> list:
+    """Whitespace-separated tokens; integers where the vocabulary holds integers (all, for `vocab word`), true
+    and false where it holds booleans (and not the strings "true", "false"), strings otherwise."""
+    kinds = {(type(v), v) for v in vocab}  # by type: 1 and true are different tokens
+    out = []
+    for word in text.split():
+        if words:
+            try:
+                out.append(int(word))
+            except ValueError:
+                raise HardwireError(f"{word!r} is not an integer, and this program reads words") from None
+            continue
+        try:
+            v = int(word)
+            out.append(v if (int, v) in kinds else word)
+        except ValueError:
+            boolean = {"true": True, "false": False}.get(word)
+            out.append(boolean if boolean is not None and (bool, boolean) in kinds and (str, word) not in kinds
+                       else word)
+    return out
+
+
+def plain(v):
+    """A value as `hardwire run --json` prints it (and the Python API returns it): a fraction as an "a/b"
+    string, a tuple as a list, the rest as it is. Only for showing: the weight file keeps the types apart
+    (compiler/artifact.to_json), and `compare` compares the values themselves."""
+    from fractions import Fraction
+    if isinstance(v, Fraction):
+        return int(v) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+    if isinstance(v, tuple):
+        return [plain(x) for x in v]
+    return v
+
+
+def plains(values: list) -> list:
+    return [plain(v) for v in values]
+
+
+def same_values(got: dict[str, list], want: dict[str, list]) -> bool:
+    """Equal outputs, by type and value (0 is not false, "1/2" is not 1/2), position by position."""
+    from hardwire.compiler.core.sops import value_key
+    return got.keys() == want.keys() and all(
+        len(got[k]) == len(want[k]) and all(value_key(a) == value_key(b) for a, b in zip(got[k], want[k]))
+        for k in got)
+
+
+def sample_input(rng: random.Random, vocab: list, max_len: int, distinct: bool, word_bits: int = 0,
+                 exact: bool = False) -> list:
+    """A random valid input of random length (1 to max_len; max_len when `exact`): what `hardwire check` feeds
+    both sides."""
+    if word_bits:
+        half = 1 << (word_bits - 1)
+        n = max_len if exact else rng.randint(1, min(max_len, 2 * half) if distinct else max_len)
+        return rng.sample(range(-half, half), n) if distinct else [rng.randint(-half, half - 1) for _ in range(n)]
+    n = max_len if exact else rng.randint(1, min(max_len, len(vocab)) if distinct else max_len)
+    return rng.sample(vocab, n) if distinct else [rng.choice(vocab) for _ in range(n)]
+
+
+def run_batch(model: Transformer, batch: list[list], max_steps: int = 10_000, progress: bool = False,
+              trace: str | None = None) -> list[dict]:
+    """What `hardwire run --json` reports for each input, for a plain, looped or generating program.
+
+    trace: for a looped program, a JSONL file that gets every register after every pass (of row 0).
+    """
+    if "generate" in model.config:
+        from hardwire.runtime.generate import generate
+        return [{"input": x, "generated": plains(g)} for x, g in zip(batch, generate(model, batch))]
+    if "loop" in model.config:
+        from hardwire.runtime.loop import run_loop, trace_writer
+        with trace_writer(trace) as on_step:
+            results = run_loop(model, batch, max_steps=max_steps, progress=progress, on_step=on_step)
+        return [{"input": x, "outputs": {k: plains(vs) for k, vs in r.outputs.items()}, "steps": r.steps,
+                 "halted": r.halted, "emitted": plains(r.emitted)} for x, r in zip(batch, results)]
+    return [{"input": x, "outputs": {k: plains(vs) for k, vs in r.items()}} for x, r in zip(batch, model.run(batch))]
+
+
+def interpret_batch(prog: Program, batch: list[list], max_steps: int = 10_000) -> list[dict]:
+    """The reference interpreter's answer in run_batch's shape, its values shown as run_batch shows the model's
+    (fractions as 'a/b' strings, tuples as lists: `plain`), so the two compare with ==."""
+    from hardwire.compiler.interpret import execute, generate
+    js = plains
+    rows = []
+    for x in batch:
+        if prog.generate is not None:
+            rows.append({"input": x, "generated": js(generate(prog, x))})
+            continue
+        r = execute(prog, x, max_steps)
+        row = {"input": x, "outputs": {k: js(vs) for k, vs in r.outputs.items()}}
+        if prog.loop is not None:
+            row.update(steps=r.steps, halted=r.halted, emitted=js(r.emitted))
+        rows.append(row)
+    return rows
+
+
+def compare(prog: Program, model: Transformer, samples: int, seed: int = 0, max_steps: int = 10_000) -> dict:
+    """Model vs interpreter on `samples` random inputs of every length (what `hardwire check` reports):
+    {"samples", "mismatches" (a count), "examples" (the first 5), "run_s"}."""
+    from hardwire.compiler.interpret import execute, run
+    rng = random.Random(seed)
+    bits = prog.word_bits if prog.word_vocab else 0
+    inputs = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, prog.exact_len)
+              for _ in range(samples)]
+    t0 = time.perf_counter()
+    got = []
+    for i in range(0, len(inputs), 256):
+        if prog.loop is not None:
+            from hardwire.runtime.loop import run_loop
+            got += [{**r.outputs, "(steps)": [r.steps], "(halted)": [r.halted], "(emitted)": r.emitted}
+                    for r in run_loop(model, inputs[i:i + 256], max_steps=max_steps)]
+        else:
+            got += model.run(inputs[i:i + 256])
+    mismatches = []
+    for x, g in zip(inputs, got):
+        if prog.loop is not None:
+            r = execute(prog, x, max_steps)
+            want = {**r.outputs, "(steps)": [r.steps], "(halted)": [r.halted], "(emitted)": r.emitted}
+        else:
+            want = run(prog, x)
+        if not same_values(g, want):
+            mismatches.append({"input": x, "model": {k: plains(vs) for k, vs in g.items()},
+                               "interpreter": {k: plains(vs) for k, vs in want.items()}})
+    return {"samples": len(inputs), "mismatches": len(mismatches), "examples": mismatches[:5],
+            "run_s": round(time.perf_counter() - t0, 3)}

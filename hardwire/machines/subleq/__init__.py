@@ -1,0 +1,1 @@
+"""SUBLEQ: the emulator (the reference), the assembler, and the compiled computer's program."""
