@@ -112,8 +112,9 @@ def interpret_batch(prog: Program, batch: list[list], max_steps: int = 10_000) -
 
 def compare(prog: Program, model: Transformer, samples: int, seed: int = 0, max_steps: int = 10_000) -> dict:
     """Model vs interpreter on `samples` random inputs of every length (what `hardwire check` reports):
-    {"samples", "mismatches" (a count), "examples" (the first 5), "run_s"}."""
-    from .interpret import execute, run
+    {"samples", "mismatches" (a count), "examples" (the first 5), "run_s"}. A generating program is compared
+    on its outputs at the prompt's positions and on the tokens it generates ("(generated)")."""
+    from .interpret import execute, generate, run
     rng = random.Random(seed)
     bits = prog.word_bits if prog.word_vocab else 0
     inputs = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, prog.exact_len)
@@ -126,7 +127,11 @@ def compare(prog: Program, model: Transformer, samples: int, seed: int = 0, max_
             got += [{**r.outputs, "(steps)": [r.steps], "(halted)": [r.halted], "(emitted)": r.emitted}
                     for r in run_loop(model, inputs[i:i + 256], max_steps=max_steps)]
         else:
-            got += model.run(inputs[i:i + 256])
+            rows = model.run(inputs[i:i + 256])
+            if prog.generate is not None:
+                from runtime.generate import generate as generate_tokens
+                rows = [{**r, "(generated)": g} for r, g in zip(rows, generate_tokens(model, inputs[i:i + 256]))]
+            got += rows
     mismatches = []
     for x, g in zip(inputs, got):
         if prog.loop is not None:
@@ -134,6 +139,8 @@ def compare(prog: Program, model: Transformer, samples: int, seed: int = 0, max_
             want = {**r.outputs, "(steps)": [r.steps], "(halted)": [r.halted], "(emitted)": r.emitted}
         else:
             want = run(prog, x)
+            if prog.generate is not None:
+                want["(generated)"] = generate(prog, x)
         if not same_values(g, want):
             mismatches.append({"input": x, "model": {k: plains(vs) for k, vs in g.items()},
                                "interpreter": {k: plains(vs) for k, vs in want.items()}})
