@@ -7,7 +7,8 @@ from pathlib import Path
 from . import subleq_asm, subleq_ref
 from .errors import HardwireError
 
-FLOAT32_MAX_BITS = 20  # measured: float32 is exact through 20-bit words (see docs/subleq.md), float64 to 32+
+FLOAT32_MAX_BITS = 20  # float32 is exact through 20-bit words, float64 through 49 (docs/subleq.md, "Precision";
+#                         compiler/precision.py derives both from the weights)
 
 
 def program_path() -> str:
@@ -18,12 +19,8 @@ def program_path() -> str:
 
 
 def cmd_subleq(a) -> dict:
-    import torch
-
     from runtime.loop import run_loop
-    from runtime.model import load
 
-    from .cache import cached_model_path
     from .cli import check_output
     if a.trace is not None:
         check_output(a.trace, "--trace")
@@ -42,10 +39,8 @@ def cmd_subleq(a) -> dict:
     if not image:
         raise HardwireError("the image holds no words (all-zero memory loops forever at address 0)", a.image)
     image = image + [0] * (a.mem - len(image))
-    dtype = a.dtype or ("float32" if a.bits <= FLOAT32_MAX_BITS else "float64")
     t0 = time.perf_counter()
-    path = cached_model_path(program_path(), {"mem": a.mem, "bits": a.bits})
-    model = load(str(path), a.device, torch.float64 if dtype == "float64" else torch.float32)
+    model, dtype = computer(a.mem, a.bits, a.dtype, a.device)
     t1 = time.perf_counter()
     from runtime.loop import trace_writer, use_fast
     run_path = "fast" if not a.dense and use_fast(model, None, [image]) else "dense"
@@ -61,6 +56,28 @@ def cmd_subleq(a) -> dict:
             "dtype": dtype, "device": str(next(model.parameters()).device), "path": run_path,
             "load_s": round(t1 - t0, 3),
             "run_s": round(t2 - t1, 3), "steps_per_s": round(got.steps / max(t2 - t1, 1e-9), 1)}
+
+
+def computer(mem: int, bits: int, dtype: str | None, device: str | None):
+    """The compiled computer and the dtype it runs in: float32 when its weights and sums fit (compiler/precision.py,
+    which gives FLOAT32_MAX_BITS), else float64 (the summary line names it); an asked dtype that cannot hold it
+    is refused. A weight file stores float32, so float32 runs load the cached file and float64 runs use the
+    compiled weights themselves: a float32 file rounds the MLP weights of words over 20 bits (2^25 + 6 at 23
+    bits), which is why float64 runs from the cache never halted on `0 0 -1` from 23 bits on."""
+    import torch
+
+    from runtime.model import from_compiled, load
+
+    from .artifact import compile_program
+    from .cache import cached_model_path
+    from .elaborate import check_file
+    from .precision import choose_dtype, fit
+    params = {"mem": mem, "bits": bits}
+    compiled = compile_program(check_file(program_path(), params))
+    dtype, _ = choose_dtype(f"subleq at {bits}-bit words", fit(compiled.tensors, compiled.config), dtype)
+    if dtype == "float32":
+        return load(str(cached_model_path(program_path(), params)), device, torch.float32), dtype
+    return from_compiled(compiled, device, torch.float64), dtype
 
 
 def render_subleq(info: dict) -> str:

@@ -195,16 +195,27 @@ class Model:
                 f"({s['nonzero_params']:,} non-zero))")
 
 
-def _model(prog: Program, device: str | None, dtype: str) -> Model:
+def _model(prog: Program, device: str | None, dtype: str | None) -> Model:
+    """Compile and place on the device, in `dtype` if it holds the model exactly (else HardwireError); with no
+    dtype, float32 when it holds the model, else float64 with a note on stderr (compiler/precision.py)."""
+    import sys
+
+    from compiler.precision import choose_dtype, fit
+    if dtype is not None:
+        _dtype(dtype)
     compiled = compile_program(prog)
+    dtype, note = choose_dtype(prog.name, fit(compiled.tensors, compiled.config), dtype)
+    if note:
+        print(f"hardwire: {note}", file=sys.stderr)
     return Model(from_compiled(compiled, device, _dtype(dtype)), compiled, prog)
 
 
 def compile_file(path: str, params: dict[str, int] | None = None, *, device: str | None = None,
-                 dtype: str = "float32") -> Model:
+                 dtype: str | None = None) -> Model:
     """Check and compile a `.hw` file; `params` overrides its `param` lines (like `--param k=5`).
 
-    device: "cpu" or "cuda" (default: cuda when present); dtype: "float32" or "float64".
+    device: "cpu" or "cuda" (default: cuda when present); dtype: "float32" or "float64" (default: float32, or
+    float64 with a note on stderr for a model float32 cannot hold exactly; a dtype that cannot is refused).
 
     >>> import hardwire
     >>> hardwire.compile_file("programs/histogram.hw")("a b a")["outputs"]
@@ -214,7 +225,7 @@ def compile_file(path: str, params: dict[str, int] | None = None, *, device: str
 
 
 def compile_source(text: str, params: dict[str, int] | None = None, name: str = "<source>", *,
-                   device: str | None = None, dtype: str = "float32") -> Model:
+                   device: str | None = None, dtype: str | None = None) -> Model:
     """Check and compile program text; `name` is the file name errors report.
 
     >>> import hardwire
