@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from .errors import HardwireError
 from .harness import compare, parse_input, run_batch, sample_input  # noqa: F401 (sample_input: for importers)
+from .size_budget import DEFAULT_MAX_PARAMS
 
 if TYPE_CHECKING:
     from .sops import Program
@@ -198,8 +199,9 @@ def parser() -> ArgParser:
                    help="default: float32, or float64 (with a note) for a model float32 cannot hold exactly")
     for p in (c, k):
         p.add_argument("--param", action="append", metavar="NAME=VALUE", help="set a compile-time param")
-        p.add_argument("--max-params", type=positive_int, default=None, metavar="N",
-                       help="refuse a program whose model would have more than N parameters (before building it)")
+        p.add_argument("--max-params", type=positive_int, default=DEFAULT_MAX_PARAMS, metavar="N",
+                       help="refuse a program whose model would have more than N parameters, naming the value "
+                            f"responsible, before building it (default {DEFAULT_MAX_PARAMS:,})")
     for p in (c, r, k):
         p.add_argument("--json", action="store_true", help="print one JSON object")
     r.add_argument("--dense", action="store_true", help="run the plain dense forward pass, not runtime/fast.py's")

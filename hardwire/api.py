@@ -15,6 +15,7 @@ from compiler.artifact import CompiledModel, compile_program
 from compiler.elaborate import check_file, check_source
 from compiler.errors import HardwireError
 from compiler.harness import compare, interpret_batch, parse_input, run_batch
+from compiler.size_budget import DEFAULT_MAX_PARAMS
 from compiler.sops import Program
 from runtime.model import Transformer, from_compiled
 from runtime.model import load as load_weights
@@ -195,15 +196,16 @@ class Model:
                 f"({s['nonzero_params']:,} non-zero))")
 
 
-def _model(prog: Program, device: str | None, dtype: str | None) -> Model:
-    """Compile and place on the device, in `dtype` if it holds the model exactly (else HardwireError); with no
-    dtype, float32 when it holds the model, else float64 with a note on stderr (compiler/precision.py)."""
+def _model(prog: Program, device: str | None, dtype: str | None, max_params: int | None) -> Model:
+    """Compile (refusing a model over `max_params` parameters before building it) and place on the device, in
+    `dtype` if it holds the model exactly (else HardwireError); with no dtype, float32 when it holds the
+    model, else float64 with a note on stderr (compiler/precision.py)."""
     import sys
 
     from compiler.precision import choose_dtype, fit
     if dtype is not None:
         _dtype(dtype)
-    compiled = compile_program(prog)
+    compiled = compile_program(prog, max_params)
     dtype, note = choose_dtype(prog.name, fit(compiled.tensors, compiled.config), dtype)
     if note:
         print(f"hardwire: {note}", file=sys.stderr)
@@ -211,22 +213,25 @@ def _model(prog: Program, device: str | None, dtype: str | None) -> Model:
 
 
 def compile_file(path: str, params: dict[str, int] | None = None, *, device: str | None = None,
-                 dtype: str | None = None) -> Model:
+                 dtype: str | None = None, max_params: int | None = DEFAULT_MAX_PARAMS) -> Model:
     """Check and compile a `.hw` file; `params` overrides its `param` lines (like `--param k=5`).
 
     device: "cpu" or "cuda" (default: cuda when present); dtype: "float32" or "float64" (default: float32, or
     float64 with a note on stderr for a model float32 cannot hold exactly; a dtype that cannot is refused).
+    max_params: refuse a larger model before building it, as `--max-params` does (None: no limit).
 
     >>> import hardwire
     >>> hardwire.compile_file("programs/histogram.hw")("a b a")["outputs"]
     {'hist': [2, 1, 2]}
     """
-    return _model(check_file(path, params), device, dtype)
+    return _model(check_file(path, params), device, dtype, max_params)
 
 
 def compile_source(text: str, params: dict[str, int] | None = None, name: str = "<source>", *,
-                   device: str | None = None, dtype: str | None = None) -> Model:
-    """Check and compile program text; `name` is the file name errors report.
+                   device: str | None = None, dtype: str | None = None,
+                   max_params: int | None = DEFAULT_MAX_PARAMS) -> Model:
+    """Check and compile program text; `name` is the file name errors report (device, dtype, max_params: as
+    for compile_file).
 
     >>> import hardwire
     >>> double = hardwire.compile_source('''
@@ -239,7 +244,7 @@ def compile_source(text: str, params: dict[str, int] | None = None, name: str = 
     >>> double("0 1 2")["outputs"]
     {'y': [0, 3, 6]}
     """
-    return _model(check_source(text, name, params), device, dtype)
+    return _model(check_source(text, name, params), device, dtype, max_params)
 
 
 def load(path: str, *, device: str | None = None, dtype: str = "float32") -> Model:
