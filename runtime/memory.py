@@ -2,9 +2,9 @@
 whose single input does not fit is refused with the estimate (issue 17: a check killed at 15.9 GB).
 
 The estimate follows what a pass holds at once: a few copies of the residual stream [B, T, D], the packed
-queries, keys and values of the widest layer, the scores (at most model.ATTENTION_BYTES, or one query per
-row), the MLP's hidden units (at most model.MLP_BYTES, or one position), the decoded columns, and for a
-generating model its KV cache. Weights are already loaded when the estimate is made, so they are not counted.
+queries, keys and values of the widest layer, the scores (all of them, or chunks of model.ATTENTION_BYTES
+and at least one query per row), the MLP's hidden units (likewise, chunks of model.MLP_BYTES), the decoded
+columns, and for a generating model its KV cache. Weights are already loaded when the estimate is made, so they are not counted.
 """
 from __future__ import annotations
 
@@ -50,13 +50,18 @@ def budget_bytes(device: str = "cpu") -> int:
 
 @dataclass
 class Estimate:
-    """Bytes a pass over a batch takes: `fixed` once, plus `per_row` for each input of `positions` positions."""
-    fixed: int
+    """Bytes a pass over `rows` inputs of `positions` positions takes: `per_row` for each, plus the scores and
+    hidden units, each held in chunks of at most `scores_cap` and `hidden_cap` bytes."""
     per_row: int
+    scores_per_row: int
+    hidden_per_row: int
+    scores_cap: int
+    hidden_cap: int
     positions: int
 
     def bytes(self, rows: int) -> int:
-        return self.fixed + rows * self.per_row
+        return (rows * self.per_row + min(self.scores_cap, rows * self.scores_per_row)
+                + min(self.hidden_cap, rows * self.hidden_per_row))
 
 
 def estimate(model, positions: int | None = None) -> Estimate:
@@ -70,11 +75,10 @@ def estimate(model, positions: int | None = None) -> Estimate:
     qkv = max([4 * layer["heads"] * layer["d_head"] for layer in cfg["layers"]], default=0)
     heads = max([layer["heads"] for layer in cfg["layers"]], default=0)
     mlp = max([layer["d_mlp"] for layer in cfg["layers"]], default=0)
-    per_position = RESIDUAL_COPIES * d + qkv + 2 * len(cfg["layers"])   # + the flag and length columns
-    per_row = t * per_position + heads * t + mlp                    # one query's scores, one position's units
+    per_row = t * (RESIDUAL_COPIES * d + qkv + 2 * len(cfg["layers"])) + heads * t + mlp   # + a query, a unit row
     if "generate" in cfg:
         per_row += sum(2 * layer["heads"] * layer["d_head"] for layer in cfg["layers"]) * t
-    return Estimate(ATTENTION_BYTES + 2 * MLP_BYTES, per_row * size, t)
+    return Estimate(per_row * size, heads * t * t * size, t * mlp * size, ATTENTION_BYTES, 2 * MLP_BYTES, t)
 
 
 def gigabytes(n: int) -> str:
@@ -87,13 +91,16 @@ def rows_that_fit(model, most: int, budget: int | None = None, what: str = "runn
     est = estimate(model)
     if budget is None:
         budget = budget_bytes(str(next(iter(model.w.values())).device))
-    rows = (budget - est.fixed) // est.per_row if budget > est.fixed else 0
-    if rows < 1:
+    if est.bytes(1) > budget:
         cfg = model.config
         raise HardwireError(f"{what} {cfg['program']} needs about {gigabytes(est.bytes(1))} for one input of "
                             f"{cfg['max_len']} tokens (d_model {cfg['d_model']}), more than the "
                             f"{gigabytes(budget)} of memory it may use; lower max_len or simplify the program")
-    return int(min(most, rows))
+    lo, hi = 1, max(1, most)   # bytes() grows with rows: the most rows within budget, by bisection
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if est.bytes(mid) <= budget else (lo, mid - 1)
+    return lo
 
 
 def batches(model, inputs: list, most: int = 256, budget: int | None = None, what: str = "running") -> list[list]:
