@@ -75,9 +75,17 @@ class CompiledModel:
 
     def save(self, path: str) -> None:
         """Write atomically: a temp file in the same folder, then rename. An existing file at `path` is
-        replaced whole or left as it was; a path that cannot be written is a HardwireError naming it."""
+        replaced whole or left as it was; a path that cannot be written is a HardwireError naming it. The file
+        stores float32, so a model float32 cannot hold exactly (compiler/precision.py) is refused, not rounded."""
+        from hardwire.compiler.precision import fit
         from safetensors import SafetensorError
         from safetensors.numpy import save_file
+        f = fit(self.tensors, self.config)
+        if not f.holds("float32"):
+            raise HardwireError(f"a weight file stores float32, which cannot hold {self.config['program']} exactly "
+                                f"(layer {f.layer}'s MLP sums half-integers up to {f.widest:.6g}, beyond 2^23); "
+                                "run it from its source in float64 (hardwire check --dtype float64, or the Python "
+                                "API)", path)
         # one metadata key: safetensors writes a map's keys in no fixed order, and compiles must be
         # byte-identical
         meta = {"hardwire": json.dumps({"format": FORMAT, "config": self.config, "labels": self.labels,

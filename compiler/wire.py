@@ -355,19 +355,24 @@ def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None
         layout.index_dim()
     d = len(layout.labels)
     plan = []  # per layer: its heads as sparse columns and its MLP's hidden units
+    owners: tuple[list, list] = ([], [])  # (sop, d_head) per head, (sop, hidden units) per MLP block: for check_size
     for k, (order, when) in enumerate(zip(orders, segments)):
         count = n_layers(when)
         for layer in range(count):
-            heads = [head_columns(b.sop, prog, layout) for b in order if b.kind == ATTN and when[b] == 2 * layer]
+            blocks = [b for b in order if b.kind == ATTN and when[b] == 2 * layer]
+            heads = [head_columns(b.sop, prog, layout) for b in blocks]
+            owners[0].extend((b.sop, max(len(h[0]), len(h[2]))) for b, h in zip(blocks, heads))
             units = Units()
             for b in order:
                 if b.kind == MLP and when[b] == 2 * layer + 1:
+                    before = len(units.reads) + 2 * len(units.norms)
                     mlp(b, layout, units, prog.file)
+                    owners[1].append((b.sop, len(units.reads) + 2 * len(units.norms) - before))
             if k == loop_index and layer == count - 1:
                 erase_temporaries(order, layout, units)
             plan.append((heads, units))
     if max_params is not None:
-        check_size(prog, d, plan, max_params)
+        check_size(prog, d, plan, max_params, layout, [b.sop for o in orders for b in o], owners)
     tok, pos, bits = embed(prog, embeds, layout, d)
     if layout.index is not None:
         pos[1:, layout.index] = np.arange(prog.max_len)
@@ -386,13 +391,15 @@ def planned_size(prog: Program, d: int, plan: list) -> dict:
             "params": params}
 
 
-def check_size(prog: Program, d: int, plan: list, max_params: int) -> None:
-    """Refuse a model over the parameter budget, naming the size it would have had."""
+def check_size(prog: Program, d: int, plan: list, max_params: int, layout: Layout | None = None,
+               sops: list | None = None, owners: tuple[list, list] = ([], [])) -> None:
+    """Refuse a model over the parameter budget, naming the size it would have had and the value with the
+    largest share of it, at its line:column (compiler/size_budget.py)."""
+    from hardwire.compiler.size_budget import refuse, shares
     size = planned_size(prog, d, plan)
     if size["params"] > max_params:
-        raise HardwireError(f"the compiled model would have {size['params']} parameters (layers {size['layers']}, "
-                            f"d_model {d}, d_mlp {size['d_mlp']}), over the budget of {max_params} "
-                            "(--max-params); lower max_len or simplify the program", prog.file)
+        parts = shares(layout, sops or [], *owners) if layout is not None else []
+        raise refuse(prog, size, max_params, parts)
 
 
 def erase_temporaries(order: list[Block], layout: Layout, units: Units) -> None:

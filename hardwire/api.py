@@ -1,7 +1,7 @@
 """The Python API: compile a `.hw` program, run it, trace it, check it against the interpreter, save it.
 
 A thin layer over compiler/ and runtime/: running and checking are the same functions the CLI uses
-(hardwire/harness.py), so `model(x)` returns what `hardwire run --json` prints.
+(compiler/harness.py), so `model(x)` returns what `hardwire run --json` prints.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from hardwire.compiler.check.elaborate import check_file, check_source
 from hardwire.compiler.core.errors import HardwireError
 from hardwire.compiler.core.sops import Program
 from hardwire.compiler.pipeline import compile_program
+from hardwire.compiler.size_budget import DEFAULT_MAX_PARAMS
 from hardwire.harness import compare, interpret_batch, parse_input, run_batch
 from hardwire.runtime.model import Transformer, from_compiled
 from hardwire.runtime.model import load as load_weights
@@ -195,27 +196,42 @@ class Model:
                 f"({s['nonzero_params']:,} non-zero))")
 
 
-def _model(prog: Program, device: str | None, dtype: str) -> Model:
-    compiled = compile_program(prog)
+def _model(prog: Program, device: str | None, dtype: str | None, max_params: int | None) -> Model:
+    """Compile (refusing a model over `max_params` parameters before building it) and place on the device, in
+    `dtype` if it holds the model exactly (else HardwireError); with no dtype, float32 when it holds the
+    model, else float64 with a note on stderr (compiler/precision.py)."""
+    import sys
+
+    from hardwire.compiler.precision import choose_dtype, fit
+    if dtype is not None:
+        _dtype(dtype)
+    compiled = compile_program(prog, max_params)
+    dtype, note = choose_dtype(prog.name, fit(compiled.tensors, compiled.config), dtype)
+    if note:
+        print(f"hardwire: {note}", file=sys.stderr)
     return Model(from_compiled(compiled, device, _dtype(dtype)), compiled, prog)
 
 
 def compile_file(path: str, params: dict[str, int] | None = None, *, device: str | None = None,
-                 dtype: str = "float32") -> Model:
+                 dtype: str | None = None, max_params: int | None = DEFAULT_MAX_PARAMS) -> Model:
     """Check and compile a `.hw` file; `params` overrides its `param` lines (like `--param k=5`).
 
-    device: "cpu" or "cuda" (default: cuda when present); dtype: "float32" or "float64".
+    device: "cpu" or "cuda" (default: cuda when present); dtype: "float32" or "float64" (default: float32, or
+    float64 with a note on stderr for a model float32 cannot hold exactly; a dtype that cannot is refused).
+    max_params: refuse a larger model before building it, as `--max-params` does (None: no limit).
 
     >>> import hardwire
     >>> hardwire.compile_file("programs/histogram.hw")("a b a")["outputs"]
     {'hist': [2, 1, 2]}
     """
-    return _model(check_file(path, params), device, dtype)
+    return _model(check_file(path, params), device, dtype, max_params)
 
 
 def compile_source(text: str, params: dict[str, int] | None = None, name: str = "<source>", *,
-                   device: str | None = None, dtype: str = "float32") -> Model:
-    """Check and compile program text; `name` is the file name errors report.
+                   device: str | None = None, dtype: str | None = None,
+                   max_params: int | None = DEFAULT_MAX_PARAMS) -> Model:
+    """Check and compile program text; `name` is the file name errors report (device, dtype, max_params: as
+    for compile_file).
 
     >>> import hardwire
     >>> double = hardwire.compile_source('''
@@ -228,7 +244,7 @@ def compile_source(text: str, params: dict[str, int] | None = None, name: str = 
     >>> double("0 1 2")["outputs"]
     {'y': [0, 3, 6]}
     """
-    return _model(check_source(text, name, params), device, dtype)
+    return _model(check_source(text, name, params), device, dtype, max_params)
 
 
 def load(path: str, *, device: str | None = None, dtype: str = "float32") -> Model:

@@ -78,17 +78,21 @@ def run_batch(model: Transformer, batch: list[list], max_steps: int = 10_000, pr
     """What `hardwire run --json` reports for each input, for a plain, looped or generating program.
 
     trace: for a looped program, a JSONL file that gets every register after every pass (of row 0).
+    A plain or generating batch runs in parts that fit in memory (runtime/memory.py).
     """
+    from hardwire.runtime.memory import batches
     if "generate" in model.config:
         from hardwire.runtime.generate import generate
-        return [{"input": x, "generated": plains(g)} for x, g in zip(batch, generate(model, batch))]
+        return [{"input": x, "generated": plains(g)} for part in batches(model, batch) for x, g in
+                zip(part, generate(model, part))]
     if "loop" in model.config:
         from hardwire.runtime.loop import run_loop, trace_writer
         with trace_writer(trace) as on_step:
             results = run_loop(model, batch, max_steps=max_steps, progress=progress, on_step=on_step)
         return [{"input": x, "outputs": {k: plains(vs) for k, vs in r.outputs.items()}, "steps": r.steps,
                  "halted": r.halted, "emitted": plains(r.emitted)} for x, r in zip(batch, results)]
-    return [{"input": x, "outputs": {k: plains(vs) for k, vs in r.items()}} for x, r in zip(batch, model.run(batch))]
+    return [{"input": x, "outputs": {k: plains(vs) for k, vs in r.items()}} for part in batches(model, batch)
+            for x, r in zip(part, model.run(part))]
 
 
 def interpret_batch(prog: Program, batch: list[list], max_steps: int = 10_000) -> list[dict]:
@@ -109,23 +113,33 @@ def interpret_batch(prog: Program, batch: list[list], max_steps: int = 10_000) -
     return rows
 
 
-def compare(prog: Program, model: Transformer, samples: int, seed: int = 0, max_steps: int = 10_000) -> dict:
+def compare(prog: Program, model: Transformer, samples: int, seed: int = 0, max_steps: int = 10_000,
+            memory: int | None = None) -> dict:
     """Model vs interpreter on `samples` random inputs of every length (what `hardwire check` reports):
-    {"samples", "mismatches" (a count), "examples" (the first 5), "run_s"}."""
-    from hardwire.compiler.interpret import execute, run
+    {"samples", "mismatches" (a count), "examples" (the first 5), "run_s"}. A generating program is compared
+    on its outputs at the prompt's positions and on the tokens it generates ("(generated)"). The inputs run
+    in batches of at most 256 that fit in `memory` bytes (default: runtime.memory.budget_bytes); an input
+    that alone does not fit is refused, with the estimate, before anything runs."""
+    from hardwire.compiler.interpret import execute, generate, run
     rng = random.Random(seed)
     bits = prog.word_bits if prog.word_vocab else 0
     inputs = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, prog.exact_len)
               for _ in range(samples)]
+    from hardwire.runtime.memory import batches
+    chunks = batches(model, inputs, 256, memory, "checking")
     t0 = time.perf_counter()
     got = []
-    for i in range(0, len(inputs), 256):
+    for chunk in chunks:
         if prog.loop is not None:
             from hardwire.runtime.loop import run_loop
             got += [{**r.outputs, "(steps)": [r.steps], "(halted)": [r.halted], "(emitted)": r.emitted}
-                    for r in run_loop(model, inputs[i:i + 256], max_steps=max_steps)]
+                    for r in run_loop(model, chunk, max_steps=max_steps)]
         else:
-            got += model.run(inputs[i:i + 256])
+            rows = model.run(chunk)
+            if prog.generate is not None:
+                from hardwire.runtime.generate import generate as generate_tokens
+                rows = [{**r, "(generated)": g} for r, g in zip(rows, generate_tokens(model, chunk))]
+            got += rows
     mismatches = []
     for x, g in zip(inputs, got):
         if prog.loop is not None:
@@ -133,6 +147,8 @@ def compare(prog: Program, model: Transformer, samples: int, seed: int = 0, max_
             want = {**r.outputs, "(steps)": [r.steps], "(halted)": [r.halted], "(emitted)": r.emitted}
         else:
             want = run(prog, x)
+            if prog.generate is not None:
+                want["(generated)"] = generate(prog, x)
         if not same_values(g, want):
             mismatches.append({"input": x, "model": {k: plains(vs) for k, vs in g.items()},
                                "interpreter": {k: plains(vs) for k, vs in want.items()}})

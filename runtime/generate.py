@@ -25,10 +25,15 @@ def next_values(model: Transformer, x: torch.Tensor, name: str) -> list:
 def record(model: Transformer, vals: list, out: list[list], active: list[bool], pos: torch.Tensor, stop,
            limit: int) -> list[int]:
     """Append each active row's generated value, deactivate rows that hit a stop token or the length limit, and
-    return every row's next token id (inactive rows keep decoding a harmless token). Shared by both decoders."""
+    return every row's next token id (inactive rows keep decoding a harmless token). Shared by both decoders.
+
+    A row whose next position is already past the limit (a prompt of max_len tokens) appends nothing: the
+    interpreter generates only while the sequence is shorter than max_len."""
     new_ids = []
     for r in range(len(vals)):
         key = token_key(vals[r])
+        if active[r] and int(pos[r]) >= limit:
+            active[r] = False
         if active[r]:
             out[r].append(vals[r])
             if key in stop or int(pos[r]) + 1 >= limit:

@@ -8,6 +8,8 @@ from hardwire.compiler.artifact import from_json, value_id
 from hardwire.compiler.core.errors import HardwireError
 
 ATTENTION_BYTES = 1 << 26   # scores a pass holds at once when it need not return the attention pattern
+MLP_BYTES = 1 << 26         # hidden units an MLP holds at once (reverse at max_len 256 has 65,536 of them)
+GRID_BYTES = 1 << 24        # distances a scalar decode holds at once when its grid is not increasing
 
 
 class Transformer(torch.nn.Module):
@@ -89,7 +91,15 @@ class Transformer(torch.nn.Module):
         _, _, w_in, w_out = self.packed(i)
         y = x
         if w_in is not None:
-            y = y + torch.relu(x @ w_in) @ w_out
+            rows = x.reshape(-1, x.shape[-1])
+            step = max(1, MLP_BYTES // (w_in.shape[1] * x.element_size()))
+            if rows.shape[0] <= step:
+                y = y + torch.relu(x @ w_in) @ w_out
+            else:  # positions in chunks: the hidden units of every position at once would be [B*T, d_mlp]
+                z = torch.empty_like(rows)
+                for a in range(0, rows.shape[0], step):
+                    z[a:a + step] = torch.relu(rows[a:a + step] @ w_in) @ w_out
+                y = y + z.view_as(x)
         n_in = self.p(f"layers.{i}.norm.W_in")
         if n_in is not None:
             eps = torch.tensor(self.config["layers"][i]["norm_eps"], dtype=x.dtype, device=x.device)
@@ -194,13 +204,37 @@ def decode_column(z: torch.Tensor, out: dict) -> list:
     if out["encoding"] == "onehot":
         picks = z.argmax(-1).tolist()
     else:
-        grid = torch.tensor(out["grid"], dtype=z.dtype, device=z.device)
-        picks = (z[:, 0:1] - grid[None, :]).abs().argmin(-1).tolist()
+        picks = nearest(z[:, 0], torch.tensor(out["grid"], dtype=z.dtype, device=z.device)).tolist()
     values = out["values"]
     if len(values) <= len(picks):   # decode each value once (from_json builds Fractions and tuples)
         decoded = [from_json(v) for v in values]
         return [decoded[j] for j in picks]
     return [from_json(values[j]) for j in picks]
+
+
+def nearest(z: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """For each entry of z [N], the index of the nearest grid point, the first on a tie (as argmin of |z - grid|).
+
+    An increasing grid (every scalar output's: its values sorted) is searched, O(N log G) time and O(N)
+    memory; the full [N, G] distance matrix of a mean with 79,853 values over 131,072 positions was 41.9 GB.
+    Any other grid takes argmin in chunks of GRID_BYTES."""
+    if grid.numel() > 1 and bool((grid[1:] > grid[:-1]).all()):
+        hi = torch.searchsorted(grid, z).clamp(1, grid.numel() - 1)
+        lo = hi - 1
+        d_lo, d_hi = (z - grid[lo]).abs(), (z - grid[hi]).abs()
+        pick = torch.where(d_hi < d_lo, hi, lo)
+        best = torch.minimum(d_lo, d_hi)
+        # rounding can tie |z - g| for grid points below the pick (e.g. 0 and 5e-324): as argmin, take the
+        # first. Those distances shrink towards the pick, so the first tie is found by bisection on [0, pick].
+        a, b = torch.zeros_like(pick), pick
+        while bool((a < b).any()):
+            mid = (a + b) // 2
+            tie = (z - grid[mid]).abs() <= best
+            a, b = torch.where(tie, a, mid + 1), torch.where(tie, mid, b)
+        return b
+    step = max(1, GRID_BYTES // max(1, grid.numel() * z.element_size()))
+    return torch.cat([(z[a:a + step, None] - grid[None, :]).abs().argmin(-1) for a in range(0, z.numel(), step)]) \
+        if z.numel() else torch.zeros(0, dtype=torch.long, device=z.device)
 
 
 def decode_words(z: torch.Tensor) -> list[int]:

@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from hardwire.compiler.core.errors import HardwireError
+from hardwire.compiler.size_budget import DEFAULT_MAX_PARAMS
 
 if TYPE_CHECKING:
     from hardwire.compiler.core.sops import Program
@@ -96,8 +97,9 @@ def show(v) -> str:
 def add_program_options(p) -> None:
     """--param and --max-params: for the commands that compile a program."""
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="set a compile-time param")
-    p.add_argument("--max-params", type=positive_int, default=None, metavar="N",
-                   help="refuse a program whose model would have more than N parameters (before building it)")
+    p.add_argument("--max-params", type=positive_int, default=DEFAULT_MAX_PARAMS, metavar="N",
+                   help="refuse a program whose model would have more than N parameters, naming the value "
+                        f"responsible, before building it (default {DEFAULT_MAX_PARAMS:,})")
 
 
 def add_run_options(p) -> None:

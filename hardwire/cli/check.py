@@ -2,6 +2,8 @@
 mismatch)."""
 from __future__ import annotations
 
+import sys
+
 from hardwire.cli.args import add_json_option, add_program_options, add_run_options, load_program, positive_int
 from hardwire.harness import compare
 
@@ -11,7 +13,8 @@ def add_parser(sub) -> None:
     k.add_argument("program")
     k.add_argument("--samples", type=positive_int, default=200)
     k.add_argument("--seed", type=int, default=0)
-    k.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    k.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="default: float32, or float64 (with a note) for a model float32 cannot hold exactly")
     add_program_options(k)
     add_json_option(k)
     add_run_options(k)
@@ -23,9 +26,14 @@ def cmd_check(a) -> dict:
     prog = load_program(a.program, a.param)
     compiled = compile_program(prog, a.max_params)
     import torch
-    model = from_compiled(compiled, a.device, torch.float64 if a.dtype == "float64" else torch.float32)
+
+    from hardwire.compiler.precision import choose_dtype, fit
+    dtype, note = choose_dtype(prog.name, fit(compiled.tensors, compiled.config), a.dtype)
+    if note:
+        print(f"hardwire: {note}", file=sys.stderr)
+    model = from_compiled(compiled, a.device, torch.float64 if dtype == "float64" else torch.float32)
     r = compare(prog, model, a.samples, a.seed, a.max_steps)
-    return {**compiled.summary(), "samples": r["samples"], "mismatches": r["mismatches"], "dtype": a.dtype,
+    return {**compiled.summary(), "samples": r["samples"], "mismatches": r["mismatches"], "dtype": dtype,
             "examples": r["examples"], "run_s": r["run_s"]}
 
 

@@ -6,16 +6,12 @@ import time
 from hardwire.compiler.core.errors import HardwireError
 from hardwire.machines.subleq import asm as subleq_asm
 from hardwire.machines.subleq import emulator as subleq_ref
-from hardwire.machines.subleq.program import FLOAT32_MAX_BITS, program_path  # noqa: F401 (FLOAT32_MAX_BITS: for importers)
+from hardwire.machines.subleq.program import FLOAT32_MAX_BITS, program_path
 
 
 def cmd_subleq(a) -> dict:
-    import torch
-
-    from hardwire.cache import cached_model_path
     from hardwire.cli.args import check_output
     from hardwire.runtime.loop import run_loop
-    from hardwire.runtime.model import load
     if a.trace is not None:
         check_output(a.trace, "--trace")
     if not 2 <= a.bits <= 53:
@@ -33,10 +29,8 @@ def cmd_subleq(a) -> dict:
     if not image:
         raise HardwireError("the image holds no words (all-zero memory loops forever at address 0)", a.image)
     image = image + [0] * (a.mem - len(image))
-    dtype = a.dtype or ("float32" if a.bits <= FLOAT32_MAX_BITS else "float64")
     t0 = time.perf_counter()
-    path = cached_model_path(program_path(), {"mem": a.mem, "bits": a.bits})
-    model = load(str(path), a.device, torch.float64 if dtype == "float64" else torch.float32)
+    model, dtype = computer(a.mem, a.bits, a.dtype, a.device)
     t1 = time.perf_counter()
     from hardwire.runtime.loop import trace_writer, use_fast
     run_path = "fast" if not a.dense and use_fast(model, None, [image]) else "dense"
@@ -52,6 +46,27 @@ def cmd_subleq(a) -> dict:
             "dtype": dtype, "device": str(next(model.parameters()).device), "path": run_path,
             "load_s": round(t1 - t0, 3),
             "run_s": round(t2 - t1, 3), "steps_per_s": round(got.steps / max(t2 - t1, 1e-9), 1)}
+
+
+def computer(mem: int, bits: int, dtype: str | None, device: str | None):
+    """The compiled computer and the dtype it runs in: float32 when its weights and sums fit (compiler/precision.py,
+    which gives FLOAT32_MAX_BITS), else float64 (the summary line names it); an asked dtype that cannot hold it
+    is refused. A weight file stores float32, so float32 runs load the cached file and float64 runs use the
+    compiled weights themselves: a float32 file rounds the MLP weights of words over 20 bits (2^25 + 6 at 23
+    bits), which is why float64 runs from the cache never halted on `0 0 -1` from 23 bits on."""
+    import torch
+
+    from hardwire.cache import cached_model_path
+    from hardwire.compiler.check.elaborate import check_file
+    from hardwire.compiler.pipeline import compile_program
+    from hardwire.compiler.precision import choose_dtype, fit
+    from hardwire.runtime.model import from_compiled, load
+    params = {"mem": mem, "bits": bits}
+    compiled = compile_program(check_file(program_path(), params))
+    dtype, _ = choose_dtype(f"subleq at {bits}-bit words", fit(compiled.tensors, compiled.config), dtype)
+    if dtype == "float32":
+        return load(str(cached_model_path(program_path(), params)), device, torch.float32), dtype
+    return from_compiled(compiled, device, torch.float64), dtype
 
 
 def render_subleq(info: dict) -> str:
@@ -71,7 +86,7 @@ def add_parser(sub) -> None:
     s.add_argument("--mem", type=int, default=256, help="memory size in words (default 256)")
     s.add_argument("--bits", type=int, default=16, help="word width (default 16)")
     s.add_argument("--max-steps", type=positive_int, default=1_000_000, help="stop after this many instructions")
-    s.add_argument("--asm", action="store_true", help="IMAGE is assembly (see hardwire/machines/subleq/asm.py)")
+    s.add_argument("--asm", action="store_true", help="IMAGE is assembly (see compiler/subleq_asm.py)")
     s.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help=f"default: float32 up to {FLOAT32_MAX_BITS}-bit words, else float64")
     s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from hardwire.compiler.core.errors import HardwireError
 
-FLOAT32_MAX_BITS = 20  # measured: float32 is exact through 20-bit words (see docs/subleq.md), float64 to 32+
+FLOAT32_MAX_BITS = 20  # float32 is exact through 20-bit words, float64 through 49 (docs/subleq.md, "Precision";
+#                         compiler/precision.py derives both from the weights)
 
 
 def program_path() -> str:
