@@ -85,6 +85,8 @@ def load_program(path: str, params: list[str] | None) -> Program:
     """Read and check a .hw file; unreadable files and bad UTF-8 are errors naming the file (and line:column)."""
     from .elaborate import check_source
     from .subleq_ref import read_text
+    from .validate import refuse_weights
+    refuse_weights(path)  # a weight file given where a program goes: say so, and the command that runs it
     return check_source(read_text(path), path, params_arg(params))
 
 

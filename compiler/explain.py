@@ -245,7 +245,9 @@ def explain(path: str, line: str, out: str, params: dict | None = None, max_step
     from .elaborate import check_source
     from .explain_html import write_page
     from .subleq_ref import read_text
+    from .validate import refuse_weights
     check_target(out)
+    refuse_weights(path)
     source = read_text(path)
     prog = check_source(source, path, params or {})
     w = prepare(prog, source, path, line, max_steps)
