@@ -15,6 +15,7 @@ import json
 import math
 import os
 import struct
+from fractions import Fraction
 
 from .artifact import FORMAT, from_json
 from .errors import HardwireError
@@ -48,6 +49,13 @@ def _is_value(j) -> bool:
 
 def _short(x, n: int = 60) -> str:
     return str(x)[:n]
+
+
+def _few(items: list) -> str:
+    """A list in a message: whole when short, else its first three items and its length."""
+    if len(items) <= 4:
+        return str(items)
+    return "[" + ", ".join(repr(x) for x in items[:3]) + f", ... ({len(items)} in all)]"
 
 
 def _show(v) -> str:
@@ -146,7 +154,8 @@ def check_header(meta, tensors: dict[str, tuple[str, list[int]]], path: str) -> 
             bad(f"output name {name!r} is empty")
         check_reads(f"output {name!r}", col, labels, groups, bad)
     gen = cfg.get("generate")
-    if gen is not None and (not isinstance(gen, dict) or gen.get("output") not in outputs
+    if gen is not None and (not isinstance(gen, dict) or not isinstance(gen.get("output"), str)
+                            or gen["output"] not in outputs
                             or not isinstance(gen.get("stop"), list) or not all(map(_is_value, gen["stop"]))):
         bad("config.generate must name an output and list stop tokens")
     loop = cfg.get("loop")
@@ -232,14 +241,14 @@ def check_column(where: str, col, d: int, bad) -> None:
         if len(dims) > MAX_WORD_BITS or not dims and not _is_int(col.get("value"), -(1 << 63)):
             bad(f"{where} is a word of {len(dims)} bits" if dims else
                 f"{where} is a constant word without an integer value")
-    elif not dims and not values:
-        bad(f"{where} reads no dims and lists no values, so it has nothing to decode")
+    elif not dims and len(values) != 1:
+        bad(f"{where} reads no dims, so it is a constant, but it lists {len(values)} values, not one")
     if enc == "scalar" and dims:
-        decoded = [from_json(v) for v in values]
-        if not all(isinstance(v, (int, float)) or hasattr(v, "denominator") for v in decoded) \
-                or any(isinstance(g, bool) or not isinstance(g, (int, float)) or g != float(v)
-                       for g, v in zip(col["grid"], decoded)):
-            bad(f"{where}'s grid {_short(col['grid'])} is not its values {_short(values)} as numbers")
+        for g, v in zip(col["grid"], map(from_json, values)):
+            if not isinstance(v, (int, Fraction)) or isinstance(g, bool) or not isinstance(g, (int, float)) \
+                    or g != float(v):
+                bad(f"{where} has grid point {_show(g)} for its value {fmt(v)}; the grid must be its values as "
+                    "numbers")
 
 
 def check_labels(labels: list, bad) -> None:
@@ -279,7 +288,7 @@ def check_groups(groups, labels: list[str], d: int, bad) -> None:
     for g in groups:
         name = g.get("name")
         if not isinstance(name, str) or not name:
-            bad(f"config.groups entry over dims {_short(g['dims'])} has no name")
+            bad(f"config.groups entry over dims {_few(g['dims'])} has no name")
         if g["encoding"] == "scalar" and not all(math.isfinite(v) for v in g["grid"]):
             bad(f"config.groups entry {name!r} has a grid that is not finite")
         rng = g.get("range")
@@ -293,7 +302,7 @@ def check_groups(groups, labels: list[str], d: int, bad) -> None:
             seen[x] = name
         if not group_labels(g, labels):
             bad(f"config.groups entry {name!r} ({g['encoding']}) is over dims labelled "
-                f"{_short([labels[x] for x in g['dims']])}")
+                f"{_few([labels[x] for x in g['dims']])}")
     free = [x for x in range(2, d) if x not in seen]
     if free:
         bad(f"config.groups leaves {len(free)} residual dims in no value set (first: dim {free[0]}, "
@@ -310,20 +319,22 @@ def check_reads(where: str, col: dict, labels: list[str], groups, bad) -> None:
     if enc == "onehot":
         texts = [fmt(from_json(v)) for v in col["values"]]
         stem = names[0][:len(names[0]) - len(texts[0])]
-        if not stem.endswith("=") or any(n != stem + t for n, t in zip(names, texts)):
-            bad(f"{where} is one-hot over the values {_short([fmt(from_json(v)) for v in col['values']])}, but "
-                f"its dims are labelled {_short(names)}")
+        for x, n, t in zip(dims, names, texts):
+            if not stem.endswith("=") or n != stem + t:
+                bad(f"{where} decodes dim {x} as {t}, but that dim is labelled {n!r}")
     elif enc == "word":
-        stem = names[0][:-3]
-        if names != [f"{stem}.b{k}" for k in range(len(dims))]:
-            bad(f"{where} is a word, but its dims are labelled {_short(names)}, not the bits .b0, .b1, ... "
-                "of one word")
+        stem = names[0][:-3] if names[0].endswith(".b0") else names[0]
+        for k, (x, n) in enumerate(zip(dims, names)):
+            if n != f"{stem}.b{k}":
+                bad(f"{where} is a word, but its bit {k} is dim {x}, labelled {n!r}, not a word's bit "
+                    f"('NAME.b{k}')")
     if groups is None:
         return
     match = [g for g in groups if g["dims"] == dims]
     if not match or match[0]["encoding"] != enc:
-        held = f"the {match[0]['encoding']} value set {match[0]['name']!r}" if match else "no value set"
-        bad(f"{where} is {enc} over dims {_short(dims)}, but config.groups has {held} there")
+        held = f"the {match[0]['encoding']} value set {match[0]['name']!r} there" if match else \
+            "no value set over exactly those dims"
+        bad(f"{where} is {enc} over dims {_few(dims)}, but config.groups has {held}")
     if enc == "scalar" and sorted(set(col["grid"])) != sorted(set(match[0]["grid"])):
         bad(f"{where}'s grid is not the grid of its value set {match[0]['name']!r}")
 
@@ -343,6 +354,9 @@ def check_loop(loop: dict, cfg: dict, labels: list[str], groups, bad) -> None:
         reg = loop["registers"].get("__" + name)
         if name not in FLAGS or reg is None or reg["dims"] != dims or reg["encoding"] != "word":
             bad(f"loop flag {name!r} is not one of {', '.join(FLAGS)} over its register '__{name}'")
+    for name in FLAGS:
+        if "__" + name in loop["registers"] and name not in flags:
+            bad(f"config.loop has the register '__{name}' but not its flag {name!r}")
     if ("emit_on" in flags) != ("emit_val" in flags):
         bad("config.loop has one of the flags emit_on and emit_val without the other")
 
@@ -414,7 +428,7 @@ def sniff(path: str) -> str | None:
 def refuse_program(path: str) -> None:
     """Where a weight file is expected: a .hw program is named as one, with the command that compiles it."""
     if sniff(path) == "program":
-        stem = os.path.splitext(os.path.basename(path))[0] or "model"
+        stem = os.path.splitext(os.path.basename(path))[0].removesuffix(".hw") or "model"
         raise HardwireError(f"this is a hardwire program (.hw source), not a weight file; compile it first: "
                             f"`hardwire compile {path} -o {stem}.safetensors`", path)
 
