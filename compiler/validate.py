@@ -144,6 +144,9 @@ def check_header(meta, tensors: dict[str, tuple[str, list[int]]], path: str) -> 
     for name, col in outputs.items():
         check_column(f"output {name!r}", col, d, bad)
     check_labels(labels, bad)
+    for key in ("groups", "generate", "loop"):   # readers test `key in config`: a null block is no absent one
+        if key in cfg and cfg[key] is None:
+            bad(f"config.{key} is null; a model without a {key} block has no {key} key")
     groups = cfg.get("groups")  # optional (files from before `hardwire certify` lack it; certify says so)
     if groups is not None:
         check_groups(groups, labels, d, bad)
