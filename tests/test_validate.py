@@ -97,82 +97,86 @@ def permute_values(m: dict) -> None:
 
 # id: (model, tensors change, header change, the message after "corrupt weight file: ")
 TAMPER = {
-    "bos_token_id 999": ("reverse", None, cfg("bos_token_id", 999),
+    "bos_token_id-999": ("reverse", None, cfg("bos_token_id", 999),
                          "config.bos_token_id is 999, but a hardwire model reads BOS as token 0"),
-    "bos_token_id x": ("reverse", None, cfg("bos_token_id", "x"),
+    "bos_token_id-x": ("reverse", None, cfg("bos_token_id", "x"),
                        'config.bos_token_id is "x", but a hardwire model reads BOS as token 0'),
-    "integer labels": ("reverse", None, lambda m: m.__setitem__("labels", list(range(len(m["labels"])))),
+    "integer-labels": ("reverse", None, lambda m: m.__setitem__("labels", list(range(len(m["labels"])))),
                        "residual label 0 is 0, not a string"),
-    "outputs emptied": ("reverse", None, lambda m: m.__setitem__("outputs", {}),
+    "outputs-emptied": ("reverse", None, lambda m: m.__setitem__("outputs", {}),
                         "the header lists no outputs (every program has at least one `output` line)"),
-    "onehot output as word": ("reverse", None, out("encoding", "word"),
+    "onehot-output-as-word": ("reverse", None, out("encoding", "word"),
                               "output 'reversed' is declared a word, but it lists 5 values, as a one-hot or scalar "
                               "output does"),
-    "onehot output as word, values dropped": (
+    "onehot-output-as-word-values-dropped": (
         "reverse", None, lambda m: m["outputs"]["reversed"].update(encoding="word", values=[]),
         "output 'reversed' is a word, but its bit 0 is dim 70, labelled 'reversed=none', not a word's bit "
         "('NAME.b0')"),
-    "one-hot values permuted": ("reverse", None, permute_values,
+    "one-hot-values-permuted": ("reverse", None, permute_values,
                                 "output 'reversed' decodes dim 71 as b, but that dim is labelled 'reversed=a'"),
-    "generate added to a plain model": ("reverse", None, cfg("generate", {"output": "reversed", "stop": []}),
+    "generate-added-to-a-plain-model": ("reverse", None, cfg("generate", {"output": "reversed", "stop": []}),
                                         "config.generate on a model that is not causal (a generating program is "
                                         "`causal`)"),
-    "float16 tensors": ("reverse", retyped(np.float16), None,
+    "float16-tensors": ("reverse", retyped(np.float16), None,
                         "tensor 'embed.positions' is stored as float16; hardwire weight files hold float32"),
-    "float64 tensors": ("reverse", retyped(np.float64), None,
+    "float64-tensors": ("reverse", retyped(np.float64), None,
                         "tensor 'embed.positions' is stored as float64; hardwire weight files hold float32"),
-    "int8 tensors": ("reverse", retyped(np.int8), None,
+    "int8-tensors": ("reverse", retyped(np.int8), None,
                      "tensor 'embed.positions' is stored as int8; hardwire weight files hold float32"),
-    "bool tensors": ("reverse", retyped(bool), None,
+    "bool-tensors": ("reverse", retyped(bool), None,
                      "tensor 'embed.positions' is stored as bool; hardwire weight files hold float32"),
-    "a weight of 3e38": ("reverse", lambda t: t["layers.2.attn.W_O"].__setitem__((0, 0, 70), 3e38), None,
+    "a-weight-of-3e38": ("reverse", lambda t: t["layers.2.attn.W_O"].__setitem__((0, 0, 70), 3e38), None,
                          "tensor 'layers.2.attn.W_O' holds a weight of 3e+38, beyond the 1.84e+19 bound on any "
                          "compiled weight"),
-    "an infinite weight": ("reverse", lambda t: t["embed.tokens"].__setitem__((1, 1), -np.inf), None,
+    "an-infinite-weight": ("reverse", lambda t: t["embed.tokens"].__setitem__((1, 1), -np.inf), None,
                            "tensor 'embed.tokens' holds NaN or infinite values"),
-    "groups emptied": ("reverse", None, cfg("groups", []),
+    "groups-emptied": ("reverse", None, cfg("groups", []),
                        "config.groups leaves 73 residual dims in no value set (first: dim 2, 'indices=0')"),
-    "group claims a dim twice": ("reverse", None, lambda m: m["config"]["groups"][1]["dims"].append(2),
+    "group-claims-a-dim-twice": ("reverse", None, lambda m: m["config"]["groups"][1]["dims"].append(2),
                                  "config.groups entries 'indices' and 'tokens' both claim dim 2"),
-    "causal not a bool": ("reverse", None, cfg("causal", "yes"), "config.causal is missing or invalid (yes)"),
-    "exact_len not a bool": ("reverse", None, cfg("exact_len", 1), "config.exact_len is 1, not true or false"),
-    "max_len past the limit": ("reverse", None, cfg("max_len", 10 ** 12),
+    "causal-not-a-bool": ("reverse", None, cfg("causal", "yes"), "config.causal is missing or invalid (yes)"),
+    "exact_len-not-a-bool": ("reverse", None, cfg("exact_len", 1), "config.exact_len is 1, not true or false"),
+    "max_len-past-the-limit": ("reverse", None, cfg("max_len", 10 ** 12),
                                "config.max_len is 1000000000000, over the compiler's limit of 10,000,000"),
-    "word_bits negative": ("reverse", None, cfg("word_bits", -3),
+    "word_bits-negative": ("reverse", None, cfg("word_bits", -3),
                            "config.word_bits is -3, not a word width of 0 to 63"),
-    "params not integers": ("reverse", None, cfg("params", {"k": "3"}),
+    "params-not-integers": ("reverse", None, cfg("params", {"k": "3"}),
                             'config.params is {"k": "3"}, not a map of param names to integers'),
-    "program name missing": ("reverse", None, cfg("program", None), "config.program is null, not a program name"),
-    "scales emptied": ("reverse", None, lambda m: m["config"]["layers"][0].__setitem__("scales", []),
+    "program-name-missing": ("reverse", None, cfg("program", None), "config.program is null, not a program name"),
+    "scales-emptied": ("reverse", None, lambda m: m["config"]["layers"][0].__setitem__("scales", []),
                             "config.layers[0].scales must list one positive scale per head (1)"),
-    "output reads not_bos": ("reverse", None, out("dims", [1, 71, 72, 73, 74]),
+    "output-reads-not_bos": ("reverse", None, out("dims", [1, 71, 72, 73, 74]),
                              "output 'reversed' reads dims [1, 71, 72, 73, 74]: each once, and none of bos and "
                              "not_bos (dims 0 and 1)"),
-    "output over another value set": ("reverse", None, out("dims", [18, 19, 20, 21, 70]),
+    "output-over-another-value-set": ("reverse", None, out("dims", [18, 19, 20, 21, 70]),
                                       "output 'reversed' decodes dim 18 as none, but that dim is labelled "
                                       "'tokens=a'"),
-    "scalar grid off its values": ("frac_prevs", None, lambda m: m["outputs"]["frac"]["grid"].__setitem__(1, 0.5),
+    "scalar-grid-off-its-values": ("frac_prevs", None, lambda m: m["outputs"]["frac"]["grid"].__setitem__(1, 0.5),
                                    "output 'frac' has grid point 0.5 for its value 1/32; the grid must be its "
                                    "values as numbers"),
-    "scalar output as onehot": ("frac_prevs", None, out("encoding", "onehot", "frac"),
+    "scalar-output-as-onehot": ("frac_prevs", None, out("encoding", "onehot", "frac"),
                                 "output 'frac' has 1 dims for 325 one-hot values"),
-    "word output over fewer bits": ("add_lsb", None, lambda m: m["outputs"]["sum"]["dims"].pop(),
+    "word-output-over-fewer-bits": ("add_lsb", None, lambda m: m["outputs"]["sum"]["dims"].pop(),
                                     "output 'sum' is word over dims [73, 74, 75, ... (6 in all)], but config.groups "
                                     "has no value set over exactly those dims"),
-    "generate stops at a non-token": ("parity_cot", None,
+    "generate-stops-at-a-non-token": ("parity_cot", None,
                                       lambda m: m["config"]["generate"].__setitem__("stop", [7]),
                                       "config.generate stops at 7, not a token of config.vocab"),
-    "generate names a non-token output": ("add_lsb", None, cfg("generate", {"output": "carry_out", "stop": []}),
+    "generate-names-a-non-token-output": ("add_lsb", None, cfg("generate", {"output": "carry_out", "stop": []}),
                                           "config.generate names output 'carry_out', which can be False, not a "
                                           "token of config.vocab"),
-    "loop flag off its register": ("subleq", None,
+    "loop-flag-off-its-register": ("subleq", None,
                                    lambda m: m["config"]["loop"]["flags"].__setitem__("halted", [2, 3]),
                                    "loop flag 'halted' is not one of halted, emit_on, emit_val over its register "
                                    "'__halted'"),
-    "loop and generate": ("subleq", None, cfg("generate", {"output": "memory", "stop": []}),
+    "loop-and-generate": ("subleq", None, cfg("generate", {"output": "memory", "stop": []}),
                           "config has both a generate and a loop block; a program has at most one"),
-    "loop of no layers": ("subleq", None, lambda m: m["config"]["loop"].__setitem__("body_layers", 0),
+    "loop-of-no-layers": ("subleq", None, lambda m: m["config"]["loop"].__setitem__("body_layers", 0),
                           "config.loop has a body of 0 layers"),
+    "output-dims-emptied": ("reverse", None, out("dims", []),
+                            "output 'reversed' reads no dims, so it is a constant, but it lists 5 values, not one"),
+    "generate-null": ("parity_cot", None, cfg("generate", None),
+                      "config.generate is null; a model without a generate block has no generate key"),
 }
 
 
@@ -190,8 +194,8 @@ def test_tampered_file_is_refused_by_run_and_the_api(capsys, models, case):
 
 
 @pytest.mark.parametrize("target,out", [("onnx", "out.onnx"), ("transformer-lens", "tl")])
-@pytest.mark.parametrize("case", ["bos_token_id 999", "onehot output as word", "float64 tensors",
-                                  "a weight of 3e38", "groups emptied"])
+@pytest.mark.parametrize("case", ["bos_token_id-999", "onehot-output-as-word", "float64-tensors",
+                                  "a-weight-of-3e38", "groups-emptied"])
 def test_tampered_file_is_refused_by_export(capsys, models, case, target, out):
     pytest.importorskip("onnx" if target == "onnx" else "transformer_lens")
     model, tensors, meta, message = TAMPER[case]
@@ -201,7 +205,7 @@ def test_tampered_file_is_refused_by_export(capsys, models, case, target, out):
 
 def test_certify_refuses_a_tampered_file(capsys, models):
     tampered(models["reverse"], "bad.safetensors", meta=cfg("groups", []))
-    assert refused(capsys, ["certify", "bad.safetensors"]) == ERR + CORRUPT + TAMPER["groups emptied"][3]
+    assert refused(capsys, ["certify", "bad.safetensors"]) == ERR + CORRUPT + TAMPER["groups-emptied"][3]
 
 
 @pytest.mark.parametrize("text", ["[" * 100_000, '{"config": ' * 100_000], ids=["lists", "objects"])
@@ -394,7 +398,7 @@ WEIGHTS_NOT_PROGRAM = 'reverse.safetensors: this is a weight file (safetensors),
                                   ["export", "reverse.hw", "--to", "onnx", "-o", "x.onnx"],
                                   ["export", "reverse.hw", "--to", "transformer-lens", "-o", "tl"],
                                   ["certify", "reverse.hw.safetensors"]],
-                         ids=["run", "export onnx", "export transformer-lens", "certify"])
+                         ids=["run", "export-onnx", "export-transformer-lens", "certify"])
 def test_a_program_where_a_weight_file_goes(capsys, args):
     if args[0] == "export":
         pytest.importorskip("onnx" if args[3] == "onnx" else "transformer_lens")
