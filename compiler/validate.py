@@ -394,8 +394,9 @@ def check_values(tensors: dict, path: str) -> None:
     for name, t in tensors.items():
         if t.numel() == 0:
             continue
-        top = float(t.abs().max())
-        if not math.isfinite(top) or not bool(torch.isfinite(t).all()):
+        lo, hi = (float(v) for v in torch.aminmax(t))   # NaN propagates: one pass, no copy of the tensor
+        top = max(-lo, hi)
+        if not math.isfinite(lo) or not math.isfinite(hi):
             raise HardwireError(f"corrupt weight file: tensor {name!r} holds NaN or infinite values", path)
         if top > MAX_WEIGHT:
             raise HardwireError(f"corrupt weight file: tensor {name!r} holds a weight of {top:.3g}, beyond the "
