@@ -469,6 +469,13 @@ def test_vocab_of_200001_tokens_is_refused(capsys):
               "many is 40,000,800,004 weights, 298 GiB to build)"
 
 
+def test_limits_match_the_compilers():
+    """validate.py repeats the compiler's limit on max_len (the runtime loads files without importing the checker)."""
+    import compiler.elaborate as elaborate
+    import compiler.validate as validate
+    assert validate.MAX_LEN_LIMIT == elaborate.MAX_LEN_LIMIT
+
+
 def test_check_header_is_the_loaders_check(models):
     """check_header takes the parsed header and each tensor's (dtype, shape): what runtime.model.load passes."""
     meta, t = header(models["reverse"]), load_file(str(models["reverse"]))
