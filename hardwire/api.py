@@ -224,6 +224,8 @@ def compile_file(path: str, params: dict[str, int] | None = None, *, device: str
     >>> hardwire.compile_file("programs/histogram.hw")("a b a")["outputs"]
     {'hist': [2, 1, 2]}
     """
+    from hardwire.compiler.validate import refuse_weights
+    refuse_weights(path)  # a weight file is named as one (hardwire.load reads it)
     return _model(check_file(path, params), device, dtype, max_params)
 
 

@@ -1,8 +1,6 @@
 """A plain transformer (no biases, ReLU MLPs, hard-scaled softmax heads, pair LayerNorms) that runs any artifact."""
 from __future__ import annotations
 
-import json
-
 import torch
 from hardwire.compiler.artifact import from_json, value_id
 from hardwire.compiler.core.errors import HardwireError
@@ -265,13 +263,13 @@ def from_compiled(model, device: str | None = None, dtype: torch.dtype = torch.f
 def load(path: str, device: str | None = None, dtype: torch.dtype = torch.float32) -> Transformer:
     """Load a weight file written by `hardwire compile` (needs torch and safetensors only).
 
-    Only safetensors is read: a pickle (e.g. from torch.save) is refused without being unpickled. The header is
-    checked against the tensors' shapes before any tensor is read, and every weight must be finite; a bad file
-    is one HardwireError naming it.
+    Only safetensors is read: a pickle (e.g. from torch.save) is refused without being unpickled, and a .hw
+    program is named as one. compiler/validate.py checks the header against itself and the tensors' dtypes and
+    shapes before any tensor is read, then every weight's magnitude; a bad file is one HardwireError naming it.
     """
     import os
 
-    from hardwire.compiler.artifact import check_weights
+    from hardwire.compiler.validate import check_header, check_values, read_header, refuse_program
     from safetensors import SafetensorError, safe_open
     if os.path.isdir(path):
         raise HardwireError("is a folder, not a weight file", path)
@@ -285,14 +283,16 @@ def load(path: str, device: str | None = None, dtype: torch.dtype = torch.float3
     if magic[8:9] != b"{" and magic.startswith((b"PK\x03\x04", b"\x80")):
         raise HardwireError("a pickle or zip file (e.g. from torch.save), not safetensors; hardwire reads "
                             "safetensors only and never unpickles", path)
+    if magic[8:9] != b"{":
+        refuse_program(path)
     try:
         with safe_open(path, framework="pt") as f:
-            meta = json.loads((f.metadata() or {}).get("hardwire", "{}"))
-            check_weights(meta, {k: list(f.get_slice(k).get_shape()) for k in f.keys()}, path)
-            tensors = {k: f.get_tensor(k).to(dtype) for k in f.keys()}
+            meta = read_header((f.metadata() or {}).get("hardwire", "{}"), path)
+            check_header(meta, {k: (f.get_slice(k).get_dtype(), list(f.get_slice(k).get_shape())) for k in f.keys()},
+                         path)
+            stored = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
         raise HardwireError(f"corrupt or foreign weight file ({str(e).splitlines()[0][:120]})", path) from None
-    for name, t in tensors.items():
-        if not bool(torch.isfinite(t).all()):
-            raise HardwireError(f"corrupt weight file: tensor {name!r} holds NaN or infinite values", path)
+    check_values(stored, path)
+    tensors = {k: t.to(dtype) for k, t in stored.items()}
     return Transformer(tensors, meta["config"], meta["labels"], meta["outputs"]).to(device or default_device())

@@ -151,6 +151,10 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                 vocab = [self.literal(c) for c in node.children]
                 if len(sort_values(vocab)) != len(vocab):  # by type and value: 0 and false are two tokens
                     raise self.err("vocab lists a token twice", node)
+                if len(vocab) > VALUE_BUDGET:  # refused here: the one-hot embedding alone is (n + 1)^2 weights
+                    raise self.err(f"vocab lists {len(vocab):,} tokens, over the value budget of {VALUE_BUDGET:,} (a "
+                                   f"one-hot embedding of that many is {(len(vocab) + 1) ** 2:,} weights, "
+                                   f"{(len(vocab) + 1) ** 2 * 8 / 2 ** 30:,.0f} GiB to build)", node)
                 self.prog.vocab = tuple(vocab)
             elif kind == "h_word":
                 v = self.expr(node.children[0])

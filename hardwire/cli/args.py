@@ -78,7 +78,9 @@ def check_output(path: str, flag: str, source: str | None = None) -> None:
 def load_program(path: str, params: list[str] | None) -> Program:
     """Read and check a .hw file; unreadable files and bad UTF-8 are errors naming the file (and line:column)."""
     from hardwire.compiler.check.elaborate import check_source
+    from hardwire.compiler.validate import refuse_weights
     from hardwire.machines.subleq.emulator import read_text
+    refuse_weights(path)  # a weight file given where a program goes: say so, and the command that runs it
     return check_source(read_text(path), path, params_arg(params))
 
 
