@@ -228,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
                 "certify": certify_cmd.cmd_certify}[a.cmd](a)
     except HardwireError as e:
         print(f"hardwire: error: {e}", file=sys.stderr)
+        if sys.stderr.isatty():  # a person at a terminal also sees the line and a caret; logs and pipes get one line
+            from .messages import excerpt_for
+            if excerpt := excerpt_for(e):
+                print(excerpt, file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C: no traceback; a weight file being written is left as it was
         print("hardwire: interrupted", file=sys.stderr)

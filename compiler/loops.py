@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import lark
 
+from .messages import called
 from .sops import ONEHOT, WORD, Const, Lin, Loop, Register, SOp, Tokens, sort_values, value_key
 from .words import Cases
 
@@ -29,7 +30,7 @@ class LoopOps:
             extra = [v for v in init.values if value_key(v) not in {value_key(x) for x in literals}]
             if init.encoding != ONEHOT or extra:
                 raise self.err(f"register {name!r} holds {literals}, but its initial value can be "
-                               f"{extra[0] if extra else init.label!r}", body)
+                               f"{extra[0] if extra else called(init)!r}", body)
             values, enc, bits = sort_values(literals), ONEHOT, 0
         else:
             init = self.word_sop(self.expr(body), body)

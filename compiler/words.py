@@ -9,6 +9,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 
+from .messages import called, shown
 from .sops import ONEHOT, WORD, Const, Lin, OneHotMux, SOp, WordMux, WordTest, wrap
 
 COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
@@ -69,11 +70,12 @@ class WordOps:
                 return Lin((), v.value)
             return Lin(((1, v),), 0)
         if v.encoding != ONEHOT:
-            raise self.err(f"{v.label} is a scalar mean; words mix only with one-hot integers", node)
+            raise self.err(f"{called(v)} is a scalar mean; words mix only with one-hot integers", node)
         n = self.bits(node)
         bad = [x for x in v.values if isinstance(x, bool) or not isinstance(x, int) or wrap(x, n) != x]
         if bad:
-            raise self.err(f"{v.label} can be {bad[0]!r}, which is not an integer in the {n}-bit word range", node)
+            raise self.err(f"{called(v)} can be {shown(bad[0])}, which is not an integer in the {n}-bit word range",
+                           node)
         from .lower import feature_of  # a function of tokens or indices alone is embedded as bits
         if feature_of(v) in ("token", "position"):
             views = self.__dict__.setdefault("_word_views", {})
