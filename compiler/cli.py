@@ -81,11 +81,15 @@ def check_output(path: str, flag: str, source: str | None = None) -> None:
         raise HardwireError(f"{flag} {path}: would overwrite the input file itself")
 
 
-def load_program(path: str, params: list[str] | None) -> Program:
-    """Read and check a .hw file; unreadable files and bad UTF-8 are errors naming the file (and line:column)."""
+def load_program(path: str, params: list[str] | None, strict: bool = False) -> Program:
+    """Read and check a .hw file; unreadable files and bad UTF-8 are errors naming the file (and line:column).
+    The checker's warnings go to stderr, one line each (with --strict they are errors)."""
     from .elaborate import check_source
     from .subleq_ref import read_text
-    return check_source(read_text(path), path, params_arg(params))
+    prog = check_source(read_text(path), path, params_arg(params), strict=strict)
+    for w in prog.warnings:
+        print(f"hardwire: warning: {w} (--strict makes this an error)", file=sys.stderr)
+    return prog
 
 
 def silence_stdout() -> None:
@@ -103,7 +107,7 @@ def show(v) -> str:
 def cmd_compile(a) -> dict:
     from .artifact import compile_program
     check_output(a.output, "-o", a.program)
-    prog = load_program(a.program, a.param)
+    prog = load_program(a.program, a.param, a.strict)
     model = compile_program(prog, a.max_params)
     model.save(a.output)
     info = {**model.summary(), "compile_s": model.compile_s, "output": a.output}
@@ -129,7 +133,7 @@ def cmd_check(a) -> dict:
     from runtime.model import from_compiled
 
     from .artifact import compile_program
-    prog = load_program(a.program, a.param)
+    prog = load_program(a.program, a.param, a.strict)
     compiled = compile_program(prog, a.max_params)
     import torch
     model = from_compiled(compiled, a.device, torch.float64 if a.dtype == "float64" else torch.float32)
@@ -196,6 +200,9 @@ def parser() -> ArgParser:
                        help="refuse a program whose model would have more than N parameters (before building it)")
     for p in (c, r, k):
         p.add_argument("--json", action="store_true", help="print one JSON object")
+    for p in (c, k):
+        p.add_argument("--strict", action="store_true",
+                       help="refuse the program on a warning (a comparison with a literal that never matches)")
     r.add_argument("--dense", action="store_true", help="run the plain dense forward pass, not runtime/fast.py's")
     r.add_argument("--trace", default=None, metavar="FILE.jsonl",
                    help="for a loop: write every register after every pass, one JSON line per step")

@@ -123,8 +123,8 @@ def over_sops(fn, args: list) -> tuple:
 
 
 class Elaborator(WordOps, LoopOps, ScalarOps):
-    def __init__(self, text: str, file: str, params: dict[str, int] | None):
-        self.text, self.file, self.overrides = text, file, dict(params or {})
+    def __init__(self, text: str, file: str, params: dict[str, int] | None, strict: bool = False):
+        self.text, self.file, self.overrides, self.strict = text, file, dict(params or {}), strict
         self.env: dict[str, Any] = {}
         self.registers: list[Register] = []
         self.lambda_inputs: dict[str, str] = {}  # a lambda parameter -> the source text of the input map gives it
@@ -468,7 +468,16 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
         else:
             why = f"no value of {name} is {pred} {shown(c)}" if seq_at[0] == 0 else \
                 f"{shown(c)} is {pred} no value of {name}"
-        raise self.err(f"`{src}` {outcome}: {why} ({shown_set(values)})", node)
+        self.warn(self.err(f"`{src}` {outcome}: {why} ({shown_set(values)})", node))
+
+    def warn(self, w: HardwireError) -> None:
+        """A mistake that still compiles (a comparison that is constant): an error when strict, else a warning."""
+        if self.strict:
+            raise w
+        lines = self.text.split("\n")
+        w.source_line = lines[w.line - 1].rstrip("\r") if w.line is not None and w.line <= len(lines) else None
+        if all(str(w) != str(x) for x in self.prog.warnings):  # a lambda's body is checked once per input value
+            self.prog.warnings.append(w)
 
     def make_map(self, fn, inputs: list[SOp], text: str, node, encoding: str | None = None, lift: bool = True) -> Any:
         for s in inputs:
@@ -486,7 +495,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             try:
                 out.append(lifted(*combo))
             except (ZeroDivisionError, TypeError, ValueError) as e:
-                where = " and ".join(f"{s.label if not s.label.startswith('_') else 'its input'} is {shown(v)}"
+                where = " and ".join(f"{s.label if not s.label.startswith('_') else 'an input'} is {shown(v)}"
                                      for s, v in zip(inputs, combo))
                 why = str(e) if isinstance(e, OpFailure) else op_failure(text, combo, e)
                 raise self.err(f"`{self.source(node)}` fails where {where}: {why}", node) from None
@@ -749,11 +758,13 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
         return False
 
 
-def check_source(text: str, file: str = "<input>", params: dict[str, int] | None = None) -> Program:
-    """Parse and check a program; raises HardwireError with file:line:column (and the source line) on bad input."""
+def check_source(text: str, file: str = "<input>", params: dict[str, int] | None = None,
+                 strict: bool = False) -> Program:
+    """Parse and check a program; raises HardwireError with file:line:column (and the source line) on bad input.
+    Mistakes that still compile are in the program's warnings, or raised too when strict."""
     text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark, as some editors write: not part of the program
     try:
-        return Elaborator(text, file, params).run(parse(text, file))
+        return Elaborator(text, file, params, strict).run(parse(text, file))
     except HardwireError as e:
         if e.file == file and e.line is not None and e.source_line is None:
             lines = text.split("\n")
@@ -761,7 +772,7 @@ def check_source(text: str, file: str = "<input>", params: dict[str, int] | None
         raise
 
 
-def check_file(path: str, params: dict[str, int] | None = None) -> Program:
+def check_file(path: str, params: dict[str, int] | None = None, strict: bool = False) -> Program:
     try:
         raw = open(path, "rb").read()
     except OSError as e:
@@ -770,4 +781,4 @@ def check_file(path: str, params: dict[str, int] | None = None) -> Program:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise HardwireError(f"program is not UTF-8 text (byte {e.start})", path) from None
-    return check_source(text, path, params)
+    return check_source(text, path, params, strict)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import lark
 
-from .messages import called
+from .messages import called, shown, suggest
 from .sops import ONEHOT, WORD, Const, Lin, Loop, Register, SOp, Tokens, sort_values, value_key
 from .words import Cases
 
@@ -68,7 +68,9 @@ class LoopOps:
                 name_tok, e = st.children
                 reg = self.env.get(str(name_tok))
                 if not isinstance(reg, Register):
-                    raise self.err(f"{name_tok!s} is not a state register; `:=` updates registers only", name_tok)
+                    regs = [r.label for r in self.registers]
+                    raise self.err(f"{name_tok!s} is not a state register; `:=` updates registers only"
+                                   f"{suggest(str(name_tok), regs)}", name_tok)
                 if reg.label in pending:
                     raise self.err(f"register {reg.label!r} is updated twice in the loop", name_tok)
                 if reg.encoding == ONEHOT:
@@ -130,14 +132,15 @@ class LoopOps:
         out = p.outputs.get(p.generate)
         vocab = {value_key(v) for v in p.vocab}  # by type and value: 1 is not the token true
         if out is None:
-            raise self.err(f"generate names {p.generate!r}, but there is no `output {p.generate} = ...`", node)
+            raise self.err(f"generate names {p.generate!r}, but there is no `output {p.generate} = ...`"
+                           f"{suggest(p.generate, p.outputs)}", node)
         if out.encoding == WORD:
             lo, hi = out.vrange if out.vrange is not None else (-(1 << (out.bits - 1)), (1 << (out.bits - 1)) - 1)
             extra = [v for v in range(lo, hi + 1) if value_key(v) not in vocab][:1]
         else:
             extra = [v for v in out.values if value_key(v) not in vocab]
         if extra:
-            raise self.err(f"output {p.generate!r} can be {extra[0]!r}, which is not in the vocabulary, so it "
+            raise self.err(f"output {p.generate!r} can be {shown(extra[0])}, which is not in the vocabulary, so it "
                            "cannot be the next token", node)
         bad = [v for v in p.stop if value_key(v) not in vocab]
         if bad:

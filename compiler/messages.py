@@ -35,7 +35,7 @@ PUNCTUATION = {"COMMA": "`,`", "RPAR": "`)`", "LPAR": "`(`", "LBRACE": "`{`", "R
 
 def suggest(word: str, candidates) -> str:
     """' (did you mean X?)' for the closest candidate, or '' when none is close."""
-    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.7)
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1)
     return f"; did you mean {close[0]}?" if close else ""
 
 

@@ -31,14 +31,14 @@ TERMINALS = sorted({t.name for t in parser().terminals} | {"$END", "__ANON"}, ke
 LEAKS = re.compile(r"\b(" + "|".join(re.escape(t) for t in TERMINALS if not t.startswith("$")) + r")\b|\$END|"
                    r"Traceback|[A-Z][a-z]+Error\b|Exception|NoneType|Fraction\(|not supported between|"
                    r"unsupported operand|can only concatenate|object has no attribute|invalid literal|"
-                   r"\bidentity\b|\b_(word|width|aggregate|latest|earliest|copy)\b")
+                   r"\bNone\b|\bidentity\b|\b_(word|width|aggregate|latest|earliest|copy)\b")
 
 
 def refusal(src: str, file: str = "t.hw") -> HardwireError:
     """The error that checking and compiling src raise (the test fails if it compiles)."""
     prog = None
     with pytest.raises(HardwireError) as e:
-        prog = check_source(src, file)
+        prog = check_source(src, file, strict=True)  # strict: the literal checks are errors, not warnings
         compile_program(prog, max_params=BUDGET)
     if prog is not None and e.value.source_line is None:  # found while wiring: the CLI reads the line from the file
         e.value.source_line = src.split("\n")[e.value.line - 1]
@@ -68,7 +68,8 @@ CASES = [
      ["expected an operator such as + or == or `then`, found `=`", "`==` compares"]),
     ("equals-as-predicate", STR + "output o = width(select(tokens, tokens, =))\n", 4, 41,
      ["expected a value or a comparison such as == or <, found `=`", "`==` compares"]),
-    ("operator-without-operand", INT + "output o = tokens + * 2\n", 4, 21, ["syntax error: expected a value, found `*`"]),
+    ("operator-without-operand", INT + "output o = tokens + * 2\n", 4, 21,
+     ["syntax error: expected a value, found `*`"]),
     ("unclosed-paren", INT + "output o = (tokens + 1\noutput p = tokens\n", 5, 1,
      ["syntax error: expected `,` or `)`, found the keyword `output`"]),
     ("single-quotes", INT + "output o = tokens == 'a'\n", 4, 22, ["strings are written in double quotes"]),
@@ -87,8 +88,9 @@ CASES = [
      ['`select(tokens, 1, ==)` never selects a key: 1 is a number, but tokens holds strings ("a", "b", "c")']),
     ("compare-with-absent-literal", STR + 'output o = tokens == "e"\n', 4, 12,
      ['`tokens == "e"` is always false: "e" is not a value of tokens']),
-    ("default-in-a-lambda", INT + "n = aggregate(select(indices, 0, ==), tokens)\noutput o = map(a -> default(a, 0), n)\n",
-     5, 21, ["default(a, 0) inside a lambda does nothing", "map(a -> ..., default(n, 0))", "default(map(...), 0)"]),
+    ("default-in-a-lambda",
+     INT + "n = aggregate(select(indices, 0, ==), tokens)\noutput o = map(a -> default(a, 0), n)\n", 5, 21,
+     ["default(a, 0) inside a lambda does nothing", "map(a -> ..., default(n, 0))", "default(map(...), 0)"]),
     ("predicate-outside-select", INT + "output o = width(==)\n", 4, 18,
      ["the comparison == alone is a predicate, which only select takes"]),
     ("or-across-keys", INT + "output o = width(select(tokens, tokens, ==) | select(indices, indices, <))\n", 4, 12,
@@ -191,11 +193,32 @@ def test_byte_order_mark_is_skipped(tmp_path):
     assert run(with_bom, xs) == run(plain, xs) == {"reversed": ["c", "b", "a"]}
 
 
+def test_literal_check_is_a_warning_unless_strict(tmp_path, capsys):
+    """Without --strict a comparison that can never match compiles, with a warning line on stderr; with --strict it
+    is refused (exit 2, no file)."""
+    src = STR + 'output o = width(select(tokens, "e", ==))\n'
+    [w] = check_source(src, "t.hw").warnings
+    assert str(w) == 't.hw:4:18: `select(tokens, "e", ==)` never selects a key: "e" is not a value of tokens ' \
+                     '("a", "b", "c")'
+    prog = tmp_path / "e.hw"
+    prog.write_text(src)
+    out = tmp_path / "e.safetensors"
+    assert main(["compile", str(prog), "-o", str(out), "--json"]) == 0 and out.exists()
+    captured = capsys.readouterr()
+    assert captured.err == f"hardwire: warning: {prog}:4:18: `select(tokens, \"e\", ==)` never selects a key: " \
+                           '"e" is not a value of tokens ("a", "b", "c") (--strict makes this an error)\n'
+    out.unlink()
+    assert main(["compile", str(prog), "-o", str(out), "--strict"]) == 2 and not out.exists()
+    assert capsys.readouterr().err == f"hardwire: error: {prog}:4:18: `select(tokens, \"e\", ==)` never selects a " \
+                                      'key: "e" is not a value of tokens ("a", "b", "c")\n'
+    assert main(["check", str(prog), "--samples", "5", "--strict", "--device", "cpu"]) == 2
+
+
 def test_valid_comparisons_with_literals_still_compile():
     """The literal check refuses only a comparison that is the same at every position."""
     for out in ['width(select(tokens, "a", ==))', 'width(select(tokens, "e", <))', 'tokens == "a"',
                 'width(select(tokens, "a", !=))', "width(select(indices, 2, <))"]:
-        assert check_source(STR + f"output o = {out}\n").outputs
+        assert check_source(STR + f"output o = {out}\n", strict=True).outputs
 
 
 # ---- the property: single-character edits of every program -------------------------------------------------------
