@@ -177,14 +177,14 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             elif kind == "h_word":
                 v = self.expr(node.children[0])
                 if not isinstance(v, int) or not 2 <= v <= 53:
-                    raise self.err(f"word width must be an integer from 2 to 53, got {v!r}", node)
+                    raise self.err(f"word width must be an integer from 2 to 53, got {shown(v)}", node)
                 self.prog.word_bits = v
             elif kind == "h_vocab_word":
                 self.prog.word_vocab = True
             elif kind == "h_max_len":
                 v = self.expr(node.children[0])
                 if not isinstance(v, int) or v < 1:
-                    raise self.err(f"max_len must be a positive integer, got {v!r}", node)
+                    raise self.err(f"max_len must be a positive integer, got {shown(v)}", node)
                 if v > MAX_LEN_LIMIT:
                     raise self.err(f"max_len {v} is over this compiler's limit of {MAX_LEN_LIMIT:,}", node)
                 self.prog.max_len = v
@@ -283,7 +283,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                 continue
             key, val = (self.tvalue(c) for c in e.children)
             if key in mapping:
-                raise self.err(f"table {name!r} lists the key {key!r} twice", e)
+                raise self.err(f"table {name!r} lists the key {shown(key)} twice", e)
             mapping[key] = val
         self.env[name] = Table(name, mapping)
 
@@ -316,13 +316,15 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             try:
                 return fn(*full)
             except (IndexError, TypeError):
-                raise TypeError(f"cannot index {full[0]!r}") from None
+                v = full[0]
+                raise OpFailure(f"{shown(v)} has {len(v)} components, so no component {text}" if isinstance(v, tuple)
+                                else f"{shown(v)} is {kind(v)}, not a tuple with a component {text}") from None
         bound, sops = over_sops(checked, args)
         if not sops:
             try:
                 return _lift(bound)()
-            except TypeError as e:
-                raise self.err(str(e), node) from None
+            except OpFailure as e:
+                raise self.err(f"`{self.source(node)}` cannot be computed: {e}", node) from None
         return self.make_map(bound, sops, text, node)
 
     def literal(self, node) -> Any:
@@ -412,7 +414,8 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
     def apply(self, op: str, args: list, node) -> Any:
         for a in args:
             if isinstance(a, (Select, SelAnd, SelOr, SelNot)):
-                raise self.err(f"operator {op!r} applies to values, not selectors (use & | !)", node)
+                shown_op = {"neg": "-", "if": "if"}.get(op, op)
+                raise self.err(f"operator {shown_op!r} applies to values, not selectors (use & | !)", node)
         if any(is_word(a) for a in args):
             return self.word_arith(op, args, node)
         if op in ("+", "-", "*", "/", "neg"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import lark
 
-from .messages import called, shown, suggest
+from .messages import called, shown, shown_set, suggest
 from .sops import ONEHOT, WORD, Const, Lin, Loop, Register, SOp, Tokens, sort_values, value_key
 from .words import Cases
 
@@ -29,8 +29,8 @@ class LoopOps:
             init = self.as_sop(self.expr(body), body)
             extra = [v for v in init.values if value_key(v) not in {value_key(x) for x in literals}]
             if init.encoding != ONEHOT or extra:
-                raise self.err(f"register {name!r} holds {literals}, but its initial value can be "
-                               f"{extra[0] if extra else called(init)!r}", body)
+                got = f"can be {shown(extra[0])}" if extra else f"{called(init, 'it')} is not a one-hot value"
+                raise self.err(f"register {name!r} holds {shown_set(literals, 12)}, but its initial value {got}", body)
             values, enc, bits = sort_values(literals), ONEHOT, 0
         else:
             init = self.word_sop(self.expr(body), body)
@@ -144,7 +144,7 @@ class LoopOps:
                            "cannot be the next token", node)
         bad = [v for v in p.stop if value_key(v) not in vocab]
         if bad:
-            raise self.err(f"stop token {bad[0]!r} is not in the vocabulary", node)
+            raise self.err(f"stop token {shown(bad[0])} is not in the vocabulary", node)
 
     def onehot_cases(self, e) -> tuple:
         """An update `r := if c then x else ...` of a one-hot register, as mux cases (no lookup MLP)."""

@@ -91,6 +91,10 @@ CASES = [
     ("default-in-a-lambda",
      INT + "n = aggregate(select(indices, 0, ==), tokens)\noutput o = map(a -> default(a, 0), n)\n", 5, 21,
      ["default(a, 0) inside a lambda does nothing", "map(a -> ..., default(n, 0))", "default(map(...), 0)"]),
+    ("index-a-number", INT + "output o = tokens[0]\n", 4, 12,
+     ["`tokens[0]` fails where tokens is 1: 1 is a number, not a tuple with a component [0]"]),
+    ("index-past-the-end", INT + "t = (tokens, 1)\noutput o = map(x -> x[3], t)\n", 5, 21,
+     ["`x[3]` cannot be computed: (1, 1) has 2 components, so no component [3]"]),
     ("predicate-outside-select", INT + "output o = width(==)\n", 4, 18,
      ["the comparison == alone is a predicate, which only select takes"]),
     ("or-across-keys", INT + "output o = width(select(tokens, tokens, ==) | select(indices, indices, <))\n", 4, 12,
@@ -272,3 +276,11 @@ def test_random_inputs_agree_for_the_issue_selector():
     rng = random.Random(0)
     batch = [[rng.choice("abc") for _ in range(rng.randint(1, 6))] for _ in range(200)]
     assert model.run(batch) == [run(prog, xs) for xs in batch]
+
+
+def test_every_message_here_is_listed_verbatim_in_docs_errors():
+    """docs/errors.md shows each case's message exactly, so the table cannot drift from the checker."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text()
+    for name, src, *_ in CASES:
+        text = str(refusal(src)).replace("|", "\\|")
+        assert f"`` {text} `` | 2 | tests/test_messages.py::test_message[{name}] |" in doc, name
