@@ -554,6 +554,10 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                 return bound() if not sops else self.make_map(bound, sops, text, node)
             finally:
                 self.lambda_inputs = saved
+        if fname == "select" and len(argn) == 3 and isinstance(argn[2], lark.Tree) and argn[2].data == "name" \
+                and str(argn[2].children[0]) not in self.env and str(argn[2].children[0]) not in (local or {}):
+            raise self.err(f"select's third argument is a predicate, one of == != < <= > >= true false, not "
+                           f"{argn[2].children[0]}", argn[2])
         # only select's third argument is a predicate (where `true` means "always"); elsewhere it is a value
         args = [self.pred_or_expr(a, local) if (fname == "select" and i == 2) else self.expr(a, local)
                 for i, a in enumerate(argn)]

@@ -183,8 +183,10 @@ def syntax_error(e: lark.UnexpectedInput, text: str, file: str) -> HardwireError
             hint = "; strings are written in double quotes, e.g. \"a\""
         elif char == '"':
             hint = "; a string ends on the line it starts"
-        elif char == "=" and text[e.pos_in_stream:e.pos_in_stream + 2] == "=>":
-            hint = "; a lambda is written x -> ..."
+        elif char == ";":
+            hint = "; a statement ends at the end of its line, with no `;`"
+        elif char == ".":
+            hint = "; values have no methods or fields: call a function, e.g. width(...), or index a tuple, t[0]"
         shown_char = {"\t": "a tab", "\r": "a carriage return"}.get(char, f"`{char}`" if char.isprintable()
                                                                       else f"the character U+{ord(char):04X}")
         return HardwireError(f"syntax error: unexpected {shown_char}{hint}{comment_hint(text, line, column)}",
@@ -198,9 +200,21 @@ def syntax_error(e: lark.UnexpectedInput, text: str, file: str) -> HardwireError
     found = found_words(token)
     hint = ""
     before = line_of(text, line)[:column - 1]
+    after = line_of(text, line)[column - 1:]
     lone = re.fullmatch(r"\s*([A-Za-z_]\w*)\s*", before)
-    if token is not None and token.type == "EQUAL" and (expected & OPERATORS or "CMP" in expected):
+    if token is not None and after.startswith("=>"):
+        hint = "; a lambda is written x -> ..."
+    elif re.search(r"\blambda\s*$", before):
+        hint = "; a lambda is written x -> ..., with no `lambda`"
+    elif token is not None and after[:1] in "&|" and before.rstrip()[-1:] == after[:1]:
+        hint = f"; write `{after[0]}` once (or `{'and' if after[0] == '&' else 'or'}`)"
+    elif token is not None and token.type == "EQUAL" and before.rstrip().endswith("="):
+        hint = "; a definition takes one `=`, and `==` compares"
+    elif token is not None and token.type == "EQUAL" and (expected & OPERATORS or "CMP" in expected):
         hint = "; `=` defines a name, and `==` compares"
+    elif lone and lone.group(1) in ("def", "let", "var", "val", "const", "fn", "func", "function"):
+        return HardwireError(f"syntax error: `{lone.group(1)}` is not a keyword: a definition is `name = expression`, "
+                             "with nothing before the name", file, line, before.index(lone.group(1)) + 1)
     elif lone and expected <= {"EQUAL", "__ANON_0"} and expected:
         word = lone.group(1)
         close = suggest(word, STATEMENT_STARTS + ("emit",))
