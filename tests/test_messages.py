@@ -269,6 +269,13 @@ def test_single_character_edits_compile_or_explain_themselves(case):
         assert "\n" not in str(e), f"{name}: {e}"
 
 
+@pytest.mark.slow
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edited())
+def test_single_character_edits_compile_or_explain_themselves_long(case):
+    test_single_character_edits_compile_or_explain_themselves.hypothesis.inner_test(case)
+
+
 def test_leak_pattern_catches_what_it_should():
     """The property's pattern: a sanity check that it sees terminals, Python and internal names."""
     for leak in ["expected one of ADDOP, CMP", "found EQUAL", "can only concatenate str", "TypeError: x",
