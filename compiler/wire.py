@@ -11,6 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 from hardwire.compiler import wire_words
+from hardwire.compiler.check.messages import called
 from hardwire.compiler.core.errors import HardwireError
 from hardwire.compiler.core.sops import (
     ONEHOT,
@@ -27,6 +28,7 @@ from hardwire.compiler.core.sops import (
     SelAnd,
     Select,
     SelNot,
+    SelOr,
     SOp,
     Tokens,
     Width,
@@ -102,7 +104,16 @@ def embed(prog: Program, blocks: list[Block], layout: Layout, d: int):
 
 
 def selector_terms(sel, where: tuple = (None, None, None)):
-    """A conjunction of (possibly negated) atoms adds up; anything else needs one shared key and query."""
+    """A conjunction of terms adds up: a term is a (possibly negated) select, or any combination whose selects
+    share one keys value and one queries value; `!` is pushed through `|` (De Morgan). What is left is a `|`
+    across different keys or queries, which no sum of terms with one threshold computes."""
+    def shared(s):
+        atoms = selector_atoms(s)
+        if len({id(a.keys) for a in atoms}) == 1 and len({id(a.queries) for a in atoms}) == 1:
+            k, q = atoms[0].keys, atoms[0].queries
+            return [(k, q, lambda kv, qv, s=s: selector_holds(s, {id(k): kv}, {id(q): qv}))]
+        return None
+
     def conj(s):
         if isinstance(s, Select):
             return [(s.keys, s.queries, lambda k, q, a=s: pred_holds(a.pred, k, q))]
@@ -111,16 +122,20 @@ def selector_terms(sel, where: tuple = (None, None, None)):
         if isinstance(s, SelAnd):
             left, right = conj(s.left), conj(s.right)
             return None if left is None or right is None else left + right
+        one = shared(s)
+        if one is not None:
+            return one
+        if isinstance(s, SelNot) and isinstance(s.inner, SelNot):
+            return conj(s.inner.inner)
+        if isinstance(s, SelNot) and isinstance(s.inner, SelOr):
+            return conj(SelAnd(SelNot(s.inner.left), SelNot(s.inner.right)))
         return None
     terms = conj(sel)
     if terms is not None:
         return terms
-    atoms = selector_atoms(sel)
-    if len({id(a.keys) for a in atoms}) == 1 and len({id(a.queries) for a in atoms}) == 1:
-        k, q = atoms[0].keys, atoms[0].queries
-        return [(k, q, lambda kv, qv: selector_holds(sel, {id(k): kv}, {id(q): qv}))]
-    raise HardwireError("this selector mixes `|` or `!` over several keys/queries; combine the keys "
-                        "(and the queries) into one value with map first", *where)
+    raise HardwireError("this selector needs `|` between selects on different keys or queries (`!(a & b)` is "
+                        "`!a | !b`), which one attention head cannot compute: its score adds up conditions that "
+                        "must all hold; combine the keys (and the queries) into one value with map first", *where)
 
 
 def score_columns(s: SOp, prog: Program, layout: Layout):
@@ -316,8 +331,8 @@ def mlp(b: Block, layout: Layout, units: Units, file: str | None = None) -> None
     elif sum(i.encoding != ONEHOT for i in s.inputs) == 1:
         gated_discretize(s, layout, units)
     else:
-        raise HardwireError(f"{s.label}: an MLP over several scalar inputs cannot be a lookup; wrap all but one "
-                            "in onehot(...), or combine them linearly first (x - y is free)", file, s.line,
+        raise HardwireError(f"{called(s, 'this map')}: an MLP over several scalar inputs cannot be a lookup; wrap all "
+                            "but one in onehot(...), or combine them linearly first (x - y is free)", file, s.line,
                             s.column)
     if s.encoding == ONEHOT and None in s.values:
         units.add({BOS: 1.0}, out_write(s, layout, None))

@@ -100,7 +100,7 @@ def test_fusion_keeps_meaning_and_never_deepens(fp, data):
 
 @pytest.mark.parametrize("src,needle", [
     ("output y = aggregate(select(tokens, tokens, ==), tokens)\n", "at most one position"),
-    ("output y = tokens // 0\n", "fails on inputs"),
+    ("output y = tokens // 0\n", "fails where tokens is 0: it divides by zero"),
     ("output y = undefined\n", "unknown name"),
     ("x = 1\nx = 2\noutput y = x\n", "defined twice"),
     ("table t { 0 -> 1, 0 -> 2 }\noutput y = t[tokens]\n", "twice"),

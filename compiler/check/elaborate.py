@@ -14,6 +14,20 @@ from typing import Any
 
 import lark
 from hardwire.compiler.check.loops import LoopOps
+from hardwire.compiler.check.messages import (
+    FUNCTIONS,
+    OpFailure,
+    comment_hint,
+    kind,
+    kinds,
+    op_failure,
+    plural,
+    refuse_slash_comments,
+    shown,
+    shown_set,
+    suggest,
+    syntax_error,
+)
 from hardwire.compiler.check.scalars import ScalarOps
 from hardwire.compiler.check.words import Cases, WordOps, is_word
 from hardwire.compiler.core.errors import HardwireError
@@ -38,6 +52,7 @@ from hardwire.compiler.core.sops import (
     Table,
     Tokens,
     Width,
+    pred_holds,
     selector_atoms,
     sort_values,
 )
@@ -54,13 +69,11 @@ def parser() -> lark.Lark:
 
 
 def parse(text: str, file: str = "<input>") -> lark.Tree:
+    refuse_slash_comments(text, file)
     try:
         return parser().parse(text)
     except lark.UnexpectedInput as e:
-        got = text[e.pos_in_stream:e.pos_in_stream + 12].split("\n")[0] if e.pos_in_stream is not None else ""
-        expected = sorted(getattr(e, "expected", None) or getattr(e, "allowed", None) or [])
-        hint = f"; expected one of {', '.join(expected[:8])}" if expected else ""
-        raise HardwireError(f"syntax error at {got!r}{hint}", file, e.line, e.column) from None
+        raise syntax_error(e, text, file) from None
 
 
 def _num(v):
@@ -89,6 +102,16 @@ def _lift(fn):
     return lifted
 
 
+def explained(op: str, fn):
+    """fn, failing with OpFailure (the reason in words) instead of Python's TypeError or ZeroDivisionError."""
+    def checked(*args):
+        try:
+            return fn(*args)
+        except (ZeroDivisionError, TypeError, ValueError) as e:
+            raise OpFailure(op_failure(op, args, e)) from None
+    return checked
+
+
 def over_sops(fn, args: list) -> tuple:
     """Bind the constant arguments of fn: returns (function of the SOp arguments only, those SOps)."""
     slots = [i for i, a in enumerate(args) if isinstance(a, SOp)]
@@ -102,10 +125,11 @@ def over_sops(fn, args: list) -> tuple:
 
 
 class Elaborator(WordOps, LoopOps, ScalarOps):
-    def __init__(self, text: str, file: str, params: dict[str, int] | None):
-        self.text, self.file, self.overrides = text, file, dict(params or {})
+    def __init__(self, text: str, file: str, params: dict[str, int] | None, strict: bool = False):
+        self.text, self.file, self.overrides, self.strict = text, file, dict(params or {}), strict
         self.env: dict[str, Any] = {}
         self.registers: list[Register] = []
+        self.lambda_inputs: dict[str, str] = {}  # a lambda parameter -> the source text of the input map gives it
         self.prog = Program(name="program", vocab=(), max_len=0, causal=False, distinct=False, params={},
                             file=file)
 
@@ -159,14 +183,14 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             elif kind == "h_word":
                 v = self.expr(node.children[0])
                 if not isinstance(v, int) or not 2 <= v <= 53:
-                    raise self.err(f"word width must be an integer from 2 to 53, got {v!r}", node)
+                    raise self.err(f"word width must be an integer from 2 to 53, got {shown(v)}", node)
                 self.prog.word_bits = v
             elif kind == "h_vocab_word":
                 self.prog.word_vocab = True
             elif kind == "h_max_len":
                 v = self.expr(node.children[0])
                 if not isinstance(v, int) or v < 1:
-                    raise self.err(f"max_len must be a positive integer, got {v!r}", node)
+                    raise self.err(f"max_len must be a positive integer, got {shown(v)}", node)
                 if v > MAX_LEN_LIMIT:
                     raise self.err(f"max_len {v} is over this compiler's limit of {MAX_LEN_LIMIT:,}", node)
                 self.prog.max_len = v
@@ -194,7 +218,8 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
         if not self.prog.vocab and not self.prog.word_vocab:
             raise HardwireError("the program has no `vocab {...}` line", self.file, 1, 1)
         if not self.prog.max_len:
-            raise HardwireError("the program has no `max_len N` line", self.file, 1, 1)
+            raise HardwireError("the program has no `max_len N` line: add one after vocab, e.g. `max_len 16`, the "
+                                "longest input it takes", self.file, 1, 1)
         p = self.prog
         if p.word_vocab:
             self.env["tokens"] = Tokens("tokens", (), WORD, bits=p.word_bits)
@@ -264,7 +289,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                 continue
             key, val = (self.tvalue(c) for c in e.children)
             if key in mapping:
-                raise self.err(f"table {name!r} lists the key {key!r} twice", e)
+                raise self.err(f"table {name!r} lists the key {shown(key)} twice", e)
             mapping[key] = val
         self.env[name] = Table(name, mapping)
 
@@ -297,13 +322,15 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             try:
                 return fn(*full)
             except (IndexError, TypeError):
-                raise TypeError(f"cannot index {full[0]!r}") from None
+                v = full[0]
+                raise OpFailure(f"{shown(v)} has {len(v)} components, so no component {text}" if isinstance(v, tuple)
+                                else f"{shown(v)} is {kind(v)}, not a tuple with a component {text}") from None
         bound, sops = over_sops(checked, args)
         if not sops:
             try:
                 return _lift(bound)()
-            except TypeError as e:
-                raise self.err(str(e), node) from None
+            except OpFailure as e:
+                raise self.err(f"`{self.source(node)}` cannot be computed: {e}", node) from None
         return self.make_map(bound, sops, text, node)
 
     def literal(self, node) -> Any:
@@ -331,7 +358,10 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                 return self.length(node)
             if name not in self.env:
                 known = ", ".join(sorted(k for k in self.env)) or "nothing yet"
-                raise self.err(f"unknown name {name!r} (defined so far: {known})", node)
+                close = suggest(name, [*self.env, *(local or {}), "length", "true", "false"])
+                m = node.meta
+                raise self.err(f"unknown name {name!r}{close or comment_hint(self.text, m.line, m.column)} "
+                               f"(defined so far: {known})", node)
             return self.env[name]
         if kind == "bin_op" or kind == "cmp_op":
             a, op, b = node.children
@@ -364,8 +394,12 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             return self.index(node, local)
         if kind == "tuple_expr":
             return self.tuple_expr(node, local)
-        if kind in ("pred", "lambda_"):
-            raise self.err("a predicate or lambda may only appear as an argument of select or map", node)
+        if kind == "pred":
+            raise self.err(f"the comparison {node.children[0]} alone is a predicate, which only select takes, as its "
+                           "third argument: select(keys, queries, ==)", node)
+        if kind == "lambda_":
+            raise self.err(f"the lambda `{self.source(node)}` is only an argument of map, as its first: "
+                           "map(x -> x + 1, tokens)", node)
         raise self.err(f"unsupported construct {kind}", node)
 
     def length(self, node) -> SOp | int:
@@ -386,7 +420,8 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
     def apply(self, op: str, args: list, node) -> Any:
         for a in args:
             if isinstance(a, (Select, SelAnd, SelOr, SelNot)):
-                raise self.err(f"operator {op!r} applies to values, not selectors (use & | !)", node)
+                shown_op = {"neg": "-", "if": "if"}.get(op, op)
+                raise self.err(f"operator {shown_op!r} applies to values, not selectors (use & | !)", node)
         if any(is_word(a) for a in args):
             return self.word_arith(op, args, node)
         if op in ("+", "-", "*", "/", "neg"):
@@ -402,20 +437,61 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
         else:
             base = BINOPS[op]
             fn = lambda a, b: base(_num(a), _num(b)) if op not in ("==", "!=", "and", "or") else base(a, b)
+        fn = explained(op, fn)
         sops = [a for a in args if isinstance(a, SOp)]
         if not sops:
             try:
                 return _lift(fn)(*args)
-            except (ZeroDivisionError, TypeError, ValueError) as e:
-                raise self.err(f"cannot compute {op} on {args!r}: {e}", node) from None
+            except OpFailure as e:
+                raise self.err(f"`{self.source(node)}` cannot be computed: {e}", node) from None
+        if op in ("==", "!=") and len(sops) == 1:
+            self.check_literal(op, args, node.children[::2] if len(node.children) == 3 else node.children, node)
         text = f"{op}({', '.join(a.label if isinstance(a, SOp) else repr(a) for a in args)})"
         bound, sops = over_sops(fn, args)
         return self.make_map(bound, sops, text, node)
 
+    def check_literal(self, pred: str, args: list, arg_nodes: list, node, select: bool = False) -> None:
+        """A value compared with a constant that it can never equal (a string vocabulary against 1, a token that is
+        not in the vocabulary) gives the same answer at every position: refused, since it is almost surely a typo."""
+        const_at = [i for i, a in enumerate(args) if not isinstance(a, SOp) or isinstance(a, Const)]
+        seq_at = [i for i, a in enumerate(args) if isinstance(a, SOp) and not isinstance(a, Const)]
+        if len(const_at) != 1 or len(seq_at) != 1 or pred in ("true", "false"):
+            return
+        c = args[const_at[0]].value if isinstance(args[const_at[0]], Const) else args[const_at[0]]
+        seq = args[seq_at[0]]
+        values = [v for v in seq.values if v is not None]
+        if not values or seq.encoding == WORD:
+            return
+        holds = [pred_holds(pred, *((v, c) if seq_at[0] == 0 else (c, v))) for v in values]
+        listed = any(sort_values([v, c]) == sort_values([v]) for v in values)
+        name = self.source(arg_nodes[seq_at[0]])
+        if any(holds) and not (pred == "!=" and all(holds) and not listed):
+            return
+        outcome = ("never selects a key" if not any(holds) else "selects every key") if select else \
+            ("is always false" if not any(holds) else "is always true")
+        src = self.source(node)
+        if kind(c) not in kinds(values):
+            why = f"{shown(c)} is {kind(c)}, but {name} holds {' and '.join(sorted(plural(k) for k in kinds(values)))}"
+        elif not listed and pred in ("==", "!="):
+            why = f"{shown(c)} is not a value of {name}"
+        else:
+            why = f"no value of {name} is {pred} {shown(c)}" if seq_at[0] == 0 else \
+                f"{shown(c)} is {pred} no value of {name}"
+        self.warn(self.err(f"`{src}` {outcome}: {why} ({shown_set(values)})", node))
+
+    def warn(self, w: HardwireError) -> None:
+        """A mistake that still compiles (a comparison that is constant): an error when strict, else a warning."""
+        if self.strict:
+            raise w
+        lines = self.text.split("\n")
+        w.source_line = lines[w.line - 1].rstrip("\r") if w.line is not None and w.line <= len(lines) else None
+        if all(str(w) != str(x) for x in self.prog.warnings):  # a lambda's body is checked once per input value
+            self.prog.warnings.append(w)
+
     def make_map(self, fn, inputs: list[SOp], text: str, node, encoding: str | None = None, lift: bool = True) -> Any:
         for s in inputs:
             if s.encoding == WORD:
-                raise self.err(f"{text} would need a table over every {s.bits}-bit word; words support "
+                raise self.err(f"`{self.source(node)}` would need a table over every {s.bits}-bit word; words support "
                                "+ - * by a constant, comparisons and if", node)
         size = 1
         for s in inputs:
@@ -428,7 +504,10 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             try:
                 out.append(lifted(*combo))
             except (ZeroDivisionError, TypeError, ValueError) as e:
-                raise self.err(f"{text} fails on inputs {combo!r}: {e}", node) from None
+                where = " and ".join(f"{s.label if not s.label.startswith('_') else 'an input'} is {shown(v)}"
+                                     for s, v in zip(inputs, combo))
+                why = str(e) if isinstance(e, OpFailure) else op_failure(text, combo, e)
+                raise self.err(f"`{self.source(node)}` fails where {where}: {why}", node) from None
         if any(isinstance(v, (SOp, Lin, Select, SelAnd, SelOr, SelNot)) for v in out):
             raise self.err(f"{text} gives a sequence, not a value: inside a lambda use only its parameters, "
                            "constants, params and tables (pass other sequences as more inputs)", node)
@@ -442,7 +521,8 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             values = sort_values(0 if v is None else _num(v) for v in values)
             bad = [v for v in values if not isinstance(v, (int, Fraction))]
             if bad:
-                raise self.err(f"scalar encoding needs numbers, but {text} can be {bad[0]!r}", node)
+                raise self.err(f"scalar encoding needs numbers, but `{self.source(node)}` can be {shown(bad[0])} "
+                               f"({kind(bad[0])})", node)
         if len(inputs) == 1 and inputs[0].encoding == encoding and text == "identity" \
                 and values == inputs[0].values:
             return inputs[0]
@@ -452,6 +532,10 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
     def call(self, node, local) -> Any:
         fname = str(node.children[0])
         argn = [a for a in node.children[1:] if a is not None]
+        if fname not in FUNCTIONS:  # before the arguments: a predicate or lambda there is only wrong for this name
+            what = "a value, not a function" if fname in self.env or fname in (local or {}) else "not a function"
+            raise self.err(f"{fname!r} is {what}{suggest(fname, FUNCTIONS) or ''} (functions: {' '.join(FUNCTIONS)})",
+                           node)
         if fname == "map":
             if not argn or getattr(argn[0], "data", None) != "lambda_":
                 raise self.err("map takes a lambda then its inputs: map(x -> x + 1, tokens)", node)
@@ -470,9 +554,16 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             def bound(*vals, _c=consts, _n=tuple(sop_names)):
                 return self.expr(body, {**outer, **_c, **dict(zip(_n, vals))})
             text = f"map({', '.join(names)} -> {self.source(body)})"
-            if not sops:
-                return bound()
-            return self.make_map(bound, sops, text, node)
+            saved = self.lambda_inputs  # what each parameter is given, for messages about the lambda's body
+            self.lambda_inputs = {**saved, **{n: self.source(a) for n, a in zip(names, argn[1:])}}
+            try:
+                return bound() if not sops else self.make_map(bound, sops, text, node)
+            finally:
+                self.lambda_inputs = saved
+        if fname == "select" and len(argn) == 3 and isinstance(argn[2], lark.Tree) and argn[2].data == "name" \
+                and str(argn[2].children[0]) not in self.env and str(argn[2].children[0]) not in (local or {}):
+            raise self.err(f"select's third argument is a predicate, one of == != < <= > >= true false, not "
+                           f"{argn[2].children[0]}", argn[2])
         # only select's third argument is a predicate (where `true` means "always"); elsewhere it is a value
         args = [self.pred_or_expr(a, local) if (fname == "select" and i == 2) else self.expr(a, local)
                 for i, a in enumerate(argn)]
@@ -493,6 +584,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             if SCALAR in (keys.encoding, queries.encoding):
                 raise self.err("select compares one-hot values or words, not scalars: wrap the scalar in "
                                "onehot(...)", node)
+            self.check_literal(args[2], [keys, queries], argn[:2], node, select=True)
             return Select(keys, queries, args[2])
         if fname in ("latest", "earliest"):
             which = "last" if fname == "latest" else "first"
@@ -523,9 +615,21 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                 return self.word_const(args[0], node)
             return self.word_sop(args[0], node)
         if fname == "default":
-            if len(args) != 2 or not isinstance(args[0], SOp):
-                raise self.err("default takes a value and a fallback: default(x, 0) is x, or 0 where x is none",
-                               node)
+            if len(args) != 2:
+                raise self.err(f"default takes a value and a fallback, not {len(args)} argument(s): default(x, 0) "
+                               "is x, or 0 where x is none", node)
+            param = str(argn[0].children[0]) if isinstance(argn[0], lark.Tree) and argn[0].data == "name" else ""
+            if param in (local or {}) and not isinstance(args[0], SOp):
+                given, fallback = self.lambda_inputs.get(param, "x"), self.source(argn[1])
+                raise self.err(f"default({param}, {fallback}) inside a lambda does nothing: a map gives none wherever "
+                               f"an input is none, so its lambda never sees none; apply default to the map's input, "
+                               f"map({param} -> ..., default({given}, {fallback})), or to its result, "
+                               f"default(map(...), {fallback})", node)
+            if local is not None and not isinstance(args[0], (SOp, Select, SelAnd, SelOr, SelNot, Table)):
+                return args[1] if args[0] is None else args[0]  # in a lambda: e.g. a table lookup that misses
+            if not isinstance(args[0], SOp):
+                raise self.err(f"default replaces none in a value that can be none (an aggregate, a table lookup), "
+                               f"but {self.source(argn[0])} is a constant, which is never none", node)
             x, d = args
             if x.encoding != ONEHOT:
                 return x
@@ -547,15 +651,15 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             fn = {"min": min, "max": max, "abs": abs}[fname]
             if (len(args) != 1) if fname == "abs" else (len(args) < 2):
                 raise self.err(f"{fname} takes {'one value' if fname == 'abs' else 'two or more values'}", node)
+            fn = explained(fname, fn)
             bound, sops = over_sops(fn, args)
             if not sops:  # constants, or a lambda's plain values: none propagates, as through a map
                 try:
                     return _lift(fn)(*args)
-                except (TypeError, ValueError) as e:
-                    raise self.err(f"cannot compute {fname} of {args!r}: {e}", node) from None
+                except OpFailure as e:
+                    raise self.err(f"`{self.source(node)}` cannot be computed: {e}", node) from None
             return self.make_map(bound, sops, f"{fname}(...)", node)
-        raise self.err(f"unknown function {fname!r} (known: map select aggregate width scalar onehot "
-                       "latest earliest word default min max abs layernorm)", node)
+        raise self.err(f"{fname!r} is not a function (functions: {' '.join(FUNCTIONS)})", node)
 
     def lambda_params(self, node) -> list[str]:
         """A lambda's parameters: `x` or `(a, b, ...)`, distinct names (parsed as an expression)."""
@@ -667,12 +771,21 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
         return False
 
 
-def check_source(text: str, file: str = "<input>", params: dict[str, int] | None = None) -> Program:
-    """Parse and check a program; raises HardwireError with file:line:column on bad input."""
-    return Elaborator(text, file, params).run(parse(text, file))
+def check_source(text: str, file: str = "<input>", params: dict[str, int] | None = None,
+                 strict: bool = False) -> Program:
+    """Parse and check a program; raises HardwireError with file:line:column (and the source line) on bad input.
+    Mistakes that still compile are in the program's warnings, or raised too when strict."""
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark, as some editors write: not part of the program
+    try:
+        return Elaborator(text, file, params, strict).run(parse(text, file))
+    except HardwireError as e:
+        if e.file == file and e.line is not None and e.source_line is None:
+            lines = text.split("\n")
+            e.source_line = lines[e.line - 1].rstrip("\r") if e.line <= len(lines) else None
+        raise
 
 
-def check_file(path: str, params: dict[str, int] | None = None) -> Program:
+def check_file(path: str, params: dict[str, int] | None = None, strict: bool = False) -> Program:
     try:
         raw = open(path, "rb").read()
     except OSError as e:
@@ -681,4 +794,4 @@ def check_file(path: str, params: dict[str, int] | None = None) -> Program:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise HardwireError(f"program is not UTF-8 text (byte {e.start})", path) from None
-    return check_source(text, path, params)
+    return check_source(text, path, params, strict)

@@ -7,6 +7,7 @@ register rewritten by a mux whose first case keeps it while the halt test holds.
 from __future__ import annotations
 
 import lark
+from hardwire.compiler.check.messages import called, shown, shown_set, suggest
 from hardwire.compiler.check.words import Cases
 from hardwire.compiler.core.sops import ONEHOT, WORD, Const, Lin, Loop, Register, SOp, Tokens, sort_values, value_key
 
@@ -27,8 +28,8 @@ class LoopOps:
             init = self.as_sop(self.expr(body), body)
             extra = [v for v in init.values if value_key(v) not in {value_key(x) for x in literals}]
             if init.encoding != ONEHOT or extra:
-                raise self.err(f"register {name!r} holds {literals}, but its initial value can be "
-                               f"{extra[0] if extra else init.label!r}", body)
+                got = f"can be {shown(extra[0])}" if extra else f"{called(init, 'it')} is not a one-hot value"
+                raise self.err(f"register {name!r} holds {shown_set(literals, 12)}, but its initial value {got}", body)
             values, enc, bits = sort_values(literals), ONEHOT, 0
         else:
             init = self.word_sop(self.expr(body), body)
@@ -66,7 +67,9 @@ class LoopOps:
                 name_tok, e = st.children
                 reg = self.env.get(str(name_tok))
                 if not isinstance(reg, Register):
-                    raise self.err(f"{name_tok!s} is not a state register; `:=` updates registers only", name_tok)
+                    regs = [r.label for r in self.registers]
+                    raise self.err(f"{name_tok!s} is not a state register; `:=` updates registers only"
+                                   f"{suggest(str(name_tok), regs)}", name_tok)
                 if reg.label in pending:
                     raise self.err(f"register {reg.label!r} is updated twice in the loop", name_tok)
                 if reg.encoding == ONEHOT:
@@ -128,18 +131,19 @@ class LoopOps:
         out = p.outputs.get(p.generate)
         vocab = {value_key(v) for v in p.vocab}  # by type and value: 1 is not the token true
         if out is None:
-            raise self.err(f"generate names {p.generate!r}, but there is no `output {p.generate} = ...`", node)
+            raise self.err(f"generate names {p.generate!r}, but there is no `output {p.generate} = ...`"
+                           f"{suggest(p.generate, p.outputs)}", node)
         if out.encoding == WORD:
             lo, hi = out.vrange if out.vrange is not None else (-(1 << (out.bits - 1)), (1 << (out.bits - 1)) - 1)
             extra = [v for v in range(lo, hi + 1) if value_key(v) not in vocab][:1]
         else:
             extra = [v for v in out.values if value_key(v) not in vocab]
         if extra:
-            raise self.err(f"output {p.generate!r} can be {extra[0]!r}, which is not in the vocabulary, so it "
+            raise self.err(f"output {p.generate!r} can be {shown(extra[0])}, which is not in the vocabulary, so it "
                            "cannot be the next token", node)
         bad = [v for v in p.stop if value_key(v) not in vocab]
         if bad:
-            raise self.err(f"stop token {bad[0]!r} is not in the vocabulary", node)
+            raise self.err(f"stop token {shown(bad[0])} is not in the vocabulary", node)
 
     def onehot_cases(self, e) -> tuple:
         """An update `r := if c then x else ...` of a one-hot register, as mux cases (no lookup MLP)."""

@@ -10,6 +10,7 @@ import math
 from fractions import Fraction
 from functools import reduce
 
+from hardwire.compiler.check.messages import called
 from hardwire.compiler.core.errors import HardwireError
 from hardwire.compiler.core.limits import VALUE_BUDGET
 from hardwire.compiler.core.sops import ONEHOT, SCALAR, Affine, Norm, Select, SOp, sort_values
@@ -126,7 +127,7 @@ class ScalarOps:
         for s in walk(roots):
             for x in inputs_of(s):
                 if isinstance(x, Norm) and x.eps > 0:
-                    raise HardwireError(f"{x.label} is a layernorm with eps {x.eps}: its boolean is soft (margin "
+                    raise HardwireError(f"{called(x)} is a layernorm with eps {x.eps}: its boolean is soft (margin "
                                         f"{x.margin():.3g} < 1), so only an output may read it; use eps 0",
                                         self.file, s.line or x.line, s.column or x.column)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 
+from hardwire.compiler.check.messages import called, shown, shown_set
 from hardwire.compiler.core.sops import ONEHOT, WORD, Const, Lin, OneHotMux, SOp, WordMux, WordTest, wrap
 
 COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
@@ -61,7 +62,7 @@ class WordOps:
         if isinstance(v, Cases):
             return Lin(((1, self.word_mux(v.cases, node)),), 0)
         if isinstance(v, bool) or not isinstance(v, (int, SOp)):
-            raise self.err(f"{v!r} is not a number, so it cannot be a word", node)
+            raise self.err(f"{shown(v)} is not a number, so it cannot be a word", node)
         if isinstance(v, int):
             return Lin((), v)
         if v.encoding == WORD:
@@ -69,11 +70,12 @@ class WordOps:
                 return Lin((), v.value)
             return Lin(((1, v),), 0)
         if v.encoding != ONEHOT:
-            raise self.err(f"{v.label} is a scalar mean; words mix only with one-hot integers", node)
+            raise self.err(f"{called(v)} is a scalar mean; words mix only with one-hot integers", node)
         n = self.bits(node)
         bad = [x for x in v.values if isinstance(x, bool) or not isinstance(x, int) or wrap(x, n) != x]
         if bad:
-            raise self.err(f"{v.label} can be {bad[0]!r}, which is not an integer in the {n}-bit word range", node)
+            raise self.err(f"{called(v)} can be {shown(bad[0])}, which is not an integer in the {n}-bit word range",
+                           node)
         from hardwire.compiler.lower import feature_of  # a function of tokens or indices alone is embedded as bits
         if feature_of(v) in ("token", "position"):
             views = self.__dict__.setdefault("_word_views", {})
@@ -109,8 +111,8 @@ class WordOps:
             return Lin(tuple((k[0] * c, x) for c, x in a.terms), k[0] * a.const)
         if op in COMPARE:
             return self.word_compare(op, *args, node=node)
-        raise self.err(f"operator {op!r} is not defined on words (words support + - * by a constant, "
-                       "comparisons and if)", node)
+        raise self.err(f"operator {'-' if op == 'neg' else op!r} is not defined on words (words support + - * by a "
+                       "constant, comparisons and if)", node)
 
     def word_compare(self, op: str, a, b, node) -> WordTest:
         la, lb = self.lin_of(a, node), self.lin_of(b, node)
@@ -214,8 +216,8 @@ class WordOps:
             vals = v.values if isinstance(v, SOp) else (v,)
             extra = [x for x in vals if not target.holds(x)]
             if extra:
-                raise self.err(f"register {target.label!r} may only hold {list(target.values)}, but this update "
-                               f"can give {extra[0]!r}", node)
+                raise self.err(f"register {target.label!r} may only hold {shown_set(target.values, 12)}, but this "
+                               f"update can give {shown(extra[0])}", node)
         guards = [g for g, _ in cases]
         exclusive, polarity = self.exclusive_guards(guards, node)
         inputs = collect(list(guards) + [v for _, v in cases if isinstance(v, SOp)])

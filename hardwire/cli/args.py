@@ -75,13 +75,17 @@ def check_output(path: str, flag: str, source: str | None = None) -> None:
         raise HardwireError(f"{flag} {path}: would overwrite the input file itself")
 
 
-def load_program(path: str, params: list[str] | None) -> Program:
-    """Read and check a .hw file; unreadable files and bad UTF-8 are errors naming the file (and line:column)."""
+def load_program(path: str, params: list[str] | None, strict: bool = False) -> Program:
+    """Read and check a .hw file; unreadable files and bad UTF-8 are errors naming the file (and line:column).
+    The checker's warnings go to stderr, one line each (with --strict they are errors)."""
     from hardwire.compiler.check.elaborate import check_source
     from hardwire.compiler.validate import refuse_weights
     from hardwire.machines.subleq.emulator import read_text
     refuse_weights(path)  # a weight file given where a program goes: say so, and the command that runs it
-    return check_source(read_text(path), path, params_arg(params))
+    prog = check_source(read_text(path), path, params_arg(params), strict=strict)
+    for w in prog.warnings:
+        print(f"hardwire: warning: {w} (--strict makes this an error)", file=sys.stderr)
+    return prog
 
 
 def silence_stdout() -> None:
@@ -102,6 +106,8 @@ def add_program_options(p) -> None:
     p.add_argument("--max-params", type=positive_int, default=DEFAULT_MAX_PARAMS, metavar="N",
                    help="refuse a program whose model would have more than N parameters, naming the value "
                         f"responsible, before building it (default {DEFAULT_MAX_PARAMS:,})")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse the program on a warning (a comparison with a literal that never matches)")
 
 
 def add_run_options(p) -> None:

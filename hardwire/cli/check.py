@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
 def cmd_check(a) -> dict:
     from hardwire.compiler.pipeline import compile_program
     from hardwire.runtime.model import from_compiled
-    prog = load_program(a.program, a.param)
+    prog = load_program(a.program, a.param, a.strict)
     compiled = compile_program(prog, a.max_params)
     import torch
 

@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
 def cmd_compile(a) -> dict:
     from hardwire.compiler.pipeline import compile_program
     check_output(a.output, "-o", a.program)
-    prog = load_program(a.program, a.param)
+    prog = load_program(a.program, a.param, a.strict)
     model = compile_program(prog, a.max_params)
     model.save(a.output)
     info = {**model.summary(), "compile_s": model.compile_s, "output": a.output}

@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         info = getattr(command(a.cmd), COMMANDS[a.cmd][1])(a)
     except HardwireError as e:
         print(f"hardwire: error: {e}", file=sys.stderr)
+        if sys.stderr.isatty():  # a person at a terminal also sees the line and a caret; logs and pipes get one line
+            from hardwire.compiler.check.messages import excerpt_for
+            if excerpt := excerpt_for(e):
+                print(excerpt, file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C: no traceback; a weight file being written is left as it was
         print("hardwire: interrupted", file=sys.stderr)
