@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from .errors import HardwireError
-from .harness import compare, parse_input, run_batch, sample_input  # noqa: F401 (sample_input: for importers)
+from .harness import compare, json_row, parse_input, run_batch, sample_input  # noqa: F401 (sample_input: for importers)
 
 if TYPE_CHECKING:
     from .sops import Program
@@ -233,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         print("hardwire: interrupted", file=sys.stderr)
         return 130
     try:
-        print(json.dumps(info, default=str) if a.json else render(a.cmd, info), flush=True)
+        shown = json_row(info) if a.cmd in ("run", "check") else info  # typed values: docs/tutorial.md, "Values"
+        print(json.dumps(shown, default=str) if a.json else render(a.cmd, info), flush=True)
     except BrokenPipeError:  # the reader left early (`hardwire ... | head`): nothing to report
         silence_stdout()
     if a.cmd == "check" and info["mismatches"] or a.cmd in ("subleq", "tm") and not info["matches_reference"] \

@@ -8,6 +8,7 @@
 from compiler.errors import HardwireError
 
 from .api import Check, Model, compile_file, compile_source, load
+from .heads import Head
 from .trace import Trace
 
-__all__ = ["Check", "HardwireError", "Model", "Trace", "compile_file", "compile_source", "load"]
+__all__ = ["Check", "HardwireError", "Head", "Model", "Trace", "compile_file", "compile_source", "load"]
