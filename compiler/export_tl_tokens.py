@@ -176,6 +176,7 @@ def decode(where, outputs, tokens) -> list[dict[str, list]]:
     import torch
 
     from runtime.model import decode_column
+
     from .artifact import from_json
     side = side_of(where)
     if hasattr(outputs, "keys") and "unembed.hook_in" in outputs.keys():

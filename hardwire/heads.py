@@ -12,8 +12,9 @@ class Head:
     """One attention head: `layer` is 1-based (the key of `Trace.attention`; layer 0 is the embedding), `index`
     0-based within the layer (the row of `Trace.attention[layer]`); `selector` is the `select(...)` it attends
     with, `value` what it averages (None for a `width` count) and `output` the value it computes (its name, or
-    its expression for an unnamed one), as written in the program (None for a model loaded from a weight file, which holds no program). `hook` and `name` are the head's
-    names in the TransformerLens export (`hardwire export --to transformer-lens`), whose blocks count from 0.
+    its expression for an unnamed one), as written in the program (None for a model loaded from a weight file,
+    which holds no program). `hook` and `name` are the head's names in the TransformerLens export
+    (`hardwire export --to transformer-lens`), whose blocks count from 0.
 
     >>> import hardwire
     >>> hardwire.compile_file("programs/reverse.hw").heads[1]

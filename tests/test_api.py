@@ -21,7 +21,7 @@ from compiler.harness import json_row
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ROOT / "programs"
-GCD = re.search(r"^```hw\n(program gcd\n.*?)^```", (ROOT / "docs" / "language.md").read_text(), re.S | re.M)[1]
+GCD = re.search(r"^```hw[^\n]*\n(program gcd\n.*?)^```", (ROOT / "docs" / "language.md").read_text(), re.S | re.M)[1]
 
 
 @pytest.mark.parametrize("module", [hardwire, hardwire.api, hardwire.heads, hardwire.trace],
@@ -211,7 +211,8 @@ def test_vocab_max_len_and_heads(reverse, tmp_path):
     assert subleq.vocab == range(-128, 128) and subleq.max_len == 8
     heads = reverse.heads
     assert [(h.layer, h.index, h.selector, h.value, h.output) for h in heads] == [
-        (1, 0, "select(indices, indices, true)", None, "length"), (3, 0, "select(indices, opp, ==)", "tokens", "reversed")]
+        (1, 0, "select(indices, indices, true)", None, "length"),
+        (3, 0, "select(indices, opp, ==)", "tokens", "reversed")]
     assert [(h.hook, h.name) for h in heads] == [("blocks.0.attn.hook_pattern", "L0H0"),
                                                  ("blocks.2.attn.hook_pattern", "L2H0")]
     trace = reverse.trace("a b c")
