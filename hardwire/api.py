@@ -121,9 +121,10 @@ class Model:
         L0H0 blocks.0.attn.hook_pattern select(indices, indices, true) -> length
         L2H0 blocks.2.attn.hook_pattern select(indices, opp, ==) -> reversed
         """
-        if self.program is None:
-            return heads_from_config(self.compiled.config)
-        return heads_from_program(self.program, self.compiled.config)
+        if getattr(self, "_heads", None) is None:  # placing the blocks again takes a compile's lowering: once
+            self._heads = (heads_from_config(self.compiled.config) if self.program is None
+                           else heads_from_program(self.program, self.compiled.config))
+        return list(self._heads)
 
     def _tokens(self, x: Input) -> list:
         cfg = self.compiled.config
