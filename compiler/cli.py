@@ -171,7 +171,9 @@ def render(cmd: str, info: dict) -> str:
         return "\n".join(lines)
     lines = [f"{k}: {v}" for k, v in info.items() if k != "examples"]
     for ex in info.get("examples", []):
-        lines.append(f"mismatch on {ex['input']}: model {ex['model']} interpreter {ex['interpreter']}")
+        model, interpreter = ({k: [show(v) for v in vs] for k, vs in ex[side].items()}  # 1/2, not Fraction(1, 2)
+                              for side in ("model", "interpreter"))
+        lines.append(f"mismatch on {ex['input']}: model {model} interpreter {interpreter}")
     return "\n".join(lines)
 
 
