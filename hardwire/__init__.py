@@ -7,6 +7,7 @@
 """
 from hardwire.api import Check, Model, compile_file, compile_source, load
 from hardwire.compiler.core.errors import HardwireError
+from hardwire.heads import Head
 from hardwire.trace import Trace
 
-__all__ = ["Check", "HardwireError", "Model", "Trace", "compile_file", "compile_source", "load"]
+__all__ = ["Check", "HardwireError", "Head", "Model", "Trace", "compile_file", "compile_source", "load"]

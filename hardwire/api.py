@@ -1,7 +1,7 @@
 """The Python API: compile a `.hw` program, run it, trace it, check it against the interpreter, save it.
 
 A thin layer over compiler/ and runtime/: running and checking are the same functions the CLI uses
-(compiler/harness.py), so `model(x)` returns what `hardwire run --json` prints.
+(hardwire/harness.py), so `model(x)` returns what `hardwire run --json` prints.
 """
 from __future__ import annotations
 
@@ -11,18 +11,21 @@ from typing import Union
 
 import torch
 
-from hardwire.compiler.artifact import CompiledModel
+from hardwire.compiler.artifact import CompiledModel, from_json
 from hardwire.compiler.check.elaborate import check_file, check_source
 from hardwire.compiler.core.errors import HardwireError
 from hardwire.compiler.core.sops import Program
 from hardwire.compiler.pipeline import compile_program
 from hardwire.compiler.size_budget import DEFAULT_MAX_PARAMS
 from hardwire.harness import compare, interpret_batch, parse_input, run_batch
+from hardwire.heads import Head, heads_from_config, heads_from_program
+from hardwire.inputs import is_batch, wrong_kind
 from hardwire.runtime.model import Transformer, from_compiled
 from hardwire.runtime.model import load as load_weights
-from hardwire.trace import Trace
+from hardwire.trace import Trace, trace_rows
 
 Input = Union[str, Sequence]  # one input: "a b c" (split as the CLI splits it) or a list of tokens
+Inputs = Union[Input, Sequence[Input]]  # one input, or a batch: a list of those (see Model.__call__)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -82,33 +85,94 @@ class Model:
         cfg = self.compiled.config
         return "generating" if "generate" in cfg else "looped" if "loop" in cfg else "plain"
 
+    @property
+    def vocab(self) -> list | range:
+        """The tokens an input may hold, as values (a range of integers for `vocab word`).
+
+        >>> import hardwire
+        >>> hardwire.compile_file("programs/reverse.hw").vocab
+        ['a', 'b', 'c', 'd']
+        >>> hardwire.compile_file("programs/subleq.hw", params={"mem": 8, "bits": 8}).vocab
+        range(-128, 128)
+        """
+        cfg = self.compiled.config
+        if cfg.get("word_vocab"):
+            half = 1 << (cfg["word_bits"] - 1)
+            return range(-half, half)
+        return [from_json(v) for v in cfg["vocab"]]
+
+    @property
+    def max_len(self) -> int:
+        """The longest input the model accepts (the program's `max_len`).
+
+        >>> import hardwire
+        >>> hardwire.compile_file("programs/reverse.hw").max_len
+        16
+        """
+        return self.compiled.config["max_len"]
+
+    @property
+    def heads(self) -> list[Head]:
+        """Every attention head in layer order: its layer and index, the selector it attends with, and its names in a
+        TransformerLens export (`Head.hook`, `Head.name`). A model loaded from a weight file has no selector text.
+
+        >>> import hardwire
+        >>> for h in hardwire.compile_file("programs/reverse.hw").heads:
+        ...     print(h.name, h.hook, h.selector, "->", h.output)
+        L0H0 blocks.0.attn.hook_pattern select(indices, indices, true) -> length
+        L2H0 blocks.2.attn.hook_pattern select(indices, opp, ==) -> reversed
+        """
+        if getattr(self, "_heads", None) is None:  # placing the blocks again takes a compile's lowering: once
+            self._heads = (heads_from_config(self.compiled.config) if self.program is None
+                           else heads_from_program(self.program, self.compiled.config))
+        return list(self._heads)
+
     def _tokens(self, x: Input) -> list:
+        cfg = self.compiled.config
         if isinstance(x, str):
-            cfg = self.compiled.config
             return parse_input(x, cfg["vocab"], bool(cfg.get("word_vocab")))
         if isinstance(x, (list, tuple)):
+            if not cfg.get("word_vocab"):
+                why = wrong_kind(list(x), self.vocab, self.name, lambda t: parse_input(t, cfg["vocab"]))
+                if why:
+                    raise HardwireError(why)
             return list(x)
         raise HardwireError(f"an input is a string of tokens or a list of tokens, got {type(x).__name__}")
 
-    def _batch(self, inputs: Input | list[list]) -> tuple[list[list], bool]:
-        """The inputs as token lists, and whether one input (not a batch: a list of lists) was given."""
-        batch = isinstance(inputs, list) and bool(inputs) and all(isinstance(x, (list, tuple)) for x in inputs)
+    def _batch(self, inputs: Inputs, batch: bool | None = None) -> tuple[list[list], bool]:
+        """The inputs as token lists, and whether one input (not a batch) was given."""
+        if batch is None:
+            batch = is_batch(inputs)
+        if batch and not isinstance(inputs, (list, tuple)):
+            raise HardwireError(f"batch=True needs a list of inputs, got {type(inputs).__name__}")
+        if batch and not inputs:
+            raise HardwireError("the batch is empty; give at least one input")
         return [self._tokens(x) for x in (inputs if batch else [inputs])], not batch
 
-    def __call__(self, inputs: Input | list[list], max_steps: int = 10_000, progress: bool = False) -> dict | list:
-        """Run the weights on one input (a string or a list of tokens) or a batch (a list of lists).
+    def __call__(self, inputs: Inputs, max_steps: int = 10_000, progress: bool = False, *,
+                 batch: bool | None = None) -> dict | list:
+        """Run the weights on one input or on a batch.
 
-        Returns what `hardwire run --json` prints: {"input", "outputs"}; a looped program adds "steps",
-        "halted" and "emitted" (it stops after `max_steps` passes); a generating program gives
-        {"input", "generated"}. Fractions come back as "a/b" strings and tuples as lists, as JSON holds them
-        (`self.transformer.run(batch)` gives the values themselves). A batch gives a list of these.
+        One input is a string, split as the command line splits it ("a b c"), or a list of tokens (["a", "b"],
+        [3, 1, 2]). A batch is a list of inputs: of strings (["x y", "z z z"]) or of token lists ([["a"], [1, 2]]).
+        A list of one-word strings (["c", "c", "a"]) is one input of those tokens, unless `batch=True` says it
+        is a batch of one-token inputs (`batch=False` forces one input). A batch gives a list of results.
+
+        Returns what `hardwire run` reports: {"input", "outputs"}; a looped program adds "steps", "halted" and
+        "emitted" (it stops after `max_steps` passes); a generating program gives {"input", "generated"}.
+        Values are typed as the interpreter computes them: Fraction, int, str, bool, tuple, None
+        (`hardwire run --json` prints the same values, encoded as docs/tutorial.md says).
 
         >>> import hardwire
         >>> reverse = hardwire.compile_file("programs/reverse.hw")
         >>> reverse("a b c")
         {'input': ['a', 'b', 'c'], 'outputs': {'reversed': ['c', 'b', 'a']}}
+        >>> [r["outputs"]["reversed"] for r in reverse(["a b", "d c b"])]
+        [['b', 'a'], ['b', 'c', 'd']]
         >>> [r["outputs"]["reversed"] for r in reverse([["a", "b"], ["d"]])]
         [['b', 'a'], ['d']]
+        >>> len(reverse(["a", "b"])["input"]), len(reverse(["a", "b"], batch=True))
+        (2, 2)
         >>> subleq = hardwire.compile_file("programs/subleq.hw", params={"mem": 8, "bits": 8})
         >>> r = subleq("6 -1 3 7 7 -1 72 0")      # print mem[6], then halt
         >>> r["emitted"], r["steps"], r["halted"]
@@ -116,29 +180,30 @@ class Model:
         >>> hardwire.compile_file("programs/parity_cot.hw", params={"n": 4})("1 0 1 1 =")
         {'input': [1, 0, 1, 1, '='], 'generated': [1, 1, 0, 1]}
         """
-        batch, single = self._batch(inputs)
-        rows = run_batch(self.transformer, batch, max_steps=max_steps, progress=progress)
-        return rows[0] if single else rows
+        rows, single = self._batch(inputs, batch)
+        out = run_batch(self.transformer, rows, max_steps=max_steps, progress=progress)
+        return out[0] if single else out
 
-    def interpret(self, inputs: Input | list[list], max_steps: int = 10_000) -> dict | list:
+    def interpret(self, inputs: Inputs, max_steps: int = 10_000, *, batch: bool | None = None) -> dict | list:
         """The reference interpreter on the same inputs, in the same shape as calling the model.
 
         >>> import hardwire
         >>> model = hardwire.compile_file("programs/frac_prevs.hw")
         >>> model.interpret("x y x")
-        {'input': ['x', 'y', 'x'], 'outputs': {'frac': [1, '1/2', '2/3']}}
+        {'input': ['x', 'y', 'x'], 'outputs': {'frac': [1, Fraction(1, 2), Fraction(2, 3)]}}
         >>> model("x y x") == model.interpret("x y x")
         True
         """
         if self.program is None:
             raise HardwireError("this model was loaded from a weight file, which holds no program to interpret; "
                                 "use hardwire.compile_file on its .hw source")
-        batch, single = self._batch(inputs)
-        rows = interpret_batch(self.program, batch, max_steps)
-        return rows[0] if single else rows
+        rows, single = self._batch(inputs, batch)
+        out = interpret_batch(self.program, rows, max_steps)
+        return out[0] if single else out
 
-    def trace(self, input: Input) -> Trace:
-        """The labelled residual stream of one input after every layer (see `Trace`).
+    def trace(self, inputs: Inputs, *, batch: bool | None = None) -> Trace | list[Trace]:
+        """The labelled residual stream after every layer (see `Trace`), of one input or of each input of a batch
+        (inputs as for calling the model; a batch runs as one forward pass, padded as the runtime pads).
 
         >>> import hardwire
         >>> trace = hardwire.compile_file("programs/reverse.hw").trace("a b")
@@ -146,15 +211,17 @@ class Model:
         (4, (3, 75), ['bos', 'not_bos', 'indices=0'])
         >>> trace.features(1)["reversed=b"]
         1.0
+        >>> [t.features(1)["tokens=a"] for t in hardwire.compile_file("programs/reverse.hw").trace(["a b", "a"])]
+        [1.0, 1.0]
         """
         t = self.transformer
-        tokens = self._tokens(input)
-        ids, lengths = t.encode([tokens])
+        rows, single = self._batch(inputs, batch)
+        ids, lengths = t.encode(rows)
         with torch.no_grad():
             _, residuals, patterns = t(ids, lengths, trace=True)
         with_heads = [i + 1 for i, layer in enumerate(t.config["layers"]) if layer["heads"]]
-        return Trace(self.name, tokens, list(t.labels), [r[0].cpu().numpy() for r in residuals],
-                     {i: a[0].cpu().numpy() for i, a in zip(with_heads, patterns)})
+        traces = trace_rows(self.name, rows, list(t.labels), residuals, dict(zip(with_heads, patterns)))
+        return traces[0] if single else traces
 
     def summary(self) -> dict:
         """Sizes, as `hardwire compile` prints them: layers, heads, d_model, d_head, d_mlp, params, nonzero_params.

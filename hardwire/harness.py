@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import time
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from hardwire.compiler.core.errors import HardwireError
@@ -37,20 +38,23 @@ def parse_input(text: str, vocab: list, words: bool = False) -> list:
     return out
 
 
-def plain(v):
-    """A value as `hardwire run --json` prints it (and the Python API returns it): a fraction as an "a/b"
-    string, a tuple as a list, the rest as it is. Only for showing: the weight file keeps the types apart
-    (compiler/artifact.to_json), and `compare` compares the values themselves."""
-    from fractions import Fraction
-    if isinstance(v, Fraction):
-        return int(v) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
-    if isinstance(v, tuple):
-        return [plain(x) for x in v]
-    return v
+def json_value(v):
+    """A value as `--json` prints it: compiler/artifact.to_json's encoding, the weight file's (integers,
+    booleans, strings and null as they are; a fraction {"frac": "5/3"}, a tuple {"tuple": [...]}), so that "1/2"
+    the string and 1/2 the fraction stay apart; artifact.from_json reads it back. docs/tutorial.md shows it."""
+    from hardwire.compiler.artifact import to_json
+    return to_json(v)
 
 
-def plains(values: list) -> list:
-    return [plain(v) for v in values]
+def json_row(row: dict) -> dict:
+    """A run_batch or interpret_batch row with every value in json_value's encoding (the input's tokens too)."""
+    def enc(x):
+        if isinstance(x, dict):
+            return {k: enc(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [enc(v) for v in x]
+        return json_value(x) if isinstance(x, (Fraction, tuple)) else x
+    return enc(row)
 
 
 def same_values(got: dict[str, list], want: dict[str, list]) -> bool:
@@ -75,7 +79,8 @@ def sample_input(rng: random.Random, vocab: list, max_len: int, distinct: bool, 
 
 def run_batch(model: Transformer, batch: list[list], max_steps: int = 10_000, progress: bool = False,
               trace: str | None = None) -> list[dict]:
-    """What `hardwire run --json` reports for each input, for a plain, looped or generating program.
+    """What `hardwire run` reports for each input, for a plain, looped or generating program, its values typed
+    (Fraction, int, str, bool, tuple, None: as the interpreter computes them); `--json` prints json_row of it.
 
     trace: for a looped program, a JSONL file that gets every register after every pass (of row 0).
     A plain or generating batch runs in parts that fit in memory (runtime/memory.py).
@@ -83,23 +88,23 @@ def run_batch(model: Transformer, batch: list[list], max_steps: int = 10_000, pr
     from hardwire.runtime.memory import batches
     if "generate" in model.config:
         from hardwire.runtime.generate import generate
-        return [{"input": x, "generated": plains(g)} for part in batches(model, batch) for x, g in
+        return [{"input": x, "generated": list(g)} for part in batches(model, batch) for x, g in
                 zip(part, generate(model, part))]
     if "loop" in model.config:
         from hardwire.runtime.loop import run_loop, trace_writer
         with trace_writer(trace) as on_step:
             results = run_loop(model, batch, max_steps=max_steps, progress=progress, on_step=on_step)
-        return [{"input": x, "outputs": {k: plains(vs) for k, vs in r.outputs.items()}, "steps": r.steps,
-                 "halted": r.halted, "emitted": plains(r.emitted)} for x, r in zip(batch, results)]
-    return [{"input": x, "outputs": {k: plains(vs) for k, vs in r.items()}} for part in batches(model, batch)
+        return [{"input": x, "outputs": {k: list(vs) for k, vs in r.outputs.items()}, "steps": r.steps,
+                 "halted": r.halted, "emitted": list(r.emitted)} for x, r in zip(batch, results)]
+    return [{"input": x, "outputs": {k: list(vs) for k, vs in r.items()}} for part in batches(model, batch)
             for x, r in zip(part, model.run(part))]
 
 
 def interpret_batch(prog: Program, batch: list[list], max_steps: int = 10_000) -> list[dict]:
-    """The reference interpreter's answer in run_batch's shape, its values shown as run_batch shows the model's
-    (fractions as 'a/b' strings, tuples as lists: `plain`), so the two compare with ==."""
+    """The reference interpreter's answer in run_batch's shape and types, so the two compare with == (which holds
+    1 == True: same_values tells them apart)."""
     from hardwire.compiler.interpret import execute, generate
-    js = plains
+    js = list
     rows = []
     for x in batch:
         if prog.generate is not None:
@@ -116,10 +121,11 @@ def interpret_batch(prog: Program, batch: list[list], max_steps: int = 10_000) -
 def compare(prog: Program, model: Transformer, samples: int, seed: int = 0, max_steps: int = 10_000,
             memory: int | None = None) -> dict:
     """Model vs interpreter on `samples` random inputs of every length (what `hardwire check` reports):
-    {"samples", "mismatches" (a count), "examples" (the first 5), "run_s"}. A generating program is compared
-    on its outputs at the prompt's positions and on the tokens it generates ("(generated)"). The inputs run
-    in batches of at most 256 that fit in `memory` bytes (default: runtime.memory.budget_bytes); an input
-    that alone does not fit is refused, with the estimate, before anything runs."""
+    {"samples", "mismatches" (a count), "examples" (the first 5, typed values: json_row for --json), "run_s"}.
+    A generating program is compared on its outputs at the prompt's positions and on the tokens it generates
+    ("(generated)"). The inputs run in batches of at most 256 that fit in `memory` bytes (default:
+    runtime.memory.budget_bytes); an input that alone does not fit is refused, with the estimate, before anything
+    runs."""
     from hardwire.compiler.interpret import execute, generate, run
     rng = random.Random(seed)
     bits = prog.word_bits if prog.word_vocab else 0
@@ -150,7 +156,7 @@ def compare(prog: Program, model: Transformer, samples: int, seed: int = 0, max_
             if prog.generate is not None:
                 want["(generated)"] = generate(prog, x)
         if not same_values(g, want):
-            mismatches.append({"input": x, "model": {k: plains(vs) for k, vs in g.items()},
-                               "interpreter": {k: plains(vs) for k, vs in want.items()}})
+            mismatches.append({"input": x, "model": {k: list(vs) for k, vs in g.items()},
+                               "interpreter": {k: list(vs) for k, vs in want.items()}})
     return {"samples": len(inputs), "mismatches": len(mismatches), "examples": mismatches[:5],
             "run_s": round(time.perf_counter() - t0, 3)}

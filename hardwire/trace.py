@@ -8,6 +8,33 @@ import numpy as np
 BOS = "<bos>"
 
 
+class NoSuchLayer(KeyError):
+    """A key Trace.attention does not hold, said with the keys it does hold (a KeyError, so `in` and .get work)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Attention(dict):
+    """Trace.attention: layer (1-based, as in `Trace.layers`) -> that layer's pattern [heads, queries, keys], for
+    the layers that have heads; any other key is an error naming the keys there are.
+
+    >>> import hardwire
+    >>> hardwire.compile_file("programs/reverse.hw").trace("a b").attention[0]
+    Traceback (most recent call last):
+    ...
+    hardwire.trace.NoSuchLayer: trace.attention has no layer 0: it holds the layers with heads, 1 and 3 (layer 0 is \
+the embedding, layers count from 1; model.heads names each head)
+    """
+
+    def __missing__(self, key):
+        keys = sorted(self)
+        held = ", ".join(map(str, keys[:-1])) + f" and {keys[-1]}" if len(keys) > 1 else str(keys[0]) if keys else ""
+        what = f"it holds the layers with heads, {held}" if keys else "this model has no attention heads"
+        note = " (layer 0 is the embedding, layers count from 1; model.heads names each head)" if keys else ""
+        raise NoSuchLayer(f"trace.attention has no layer {key!r}: {what}{note}")
+
+
 def one_hot(label: str) -> bool:
     """Is this dimension one value of a one-hot encoding (or the BOS flags)? Scalars and word bits are not."""
     return "=" in label or label in ("bos", "not_bos")
@@ -48,7 +75,11 @@ class Trace:
     tokens: list
     labels: list[str]
     layers: list[np.ndarray]
-    attention: dict[int, np.ndarray] = field(default_factory=dict)
+    attention: dict[int, np.ndarray] = field(default_factory=Attention)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.attention, Attention):
+            self.attention = Attention(self.attention)
 
     def features(self, position: int, layer: int = -1, eps: float = 1e-6) -> dict[str, float]:
         """The non-zero dimensions (|value| > eps) at one position after `layer`, by label.
@@ -88,3 +119,14 @@ class Trace:
         head = (f"Trace({self.program}: {len(self.tokens) + 1} positions, {n} layer{'s' * (n != 1)}, "
                 f"d_model {len(self.labels)})")
         return head + "\n" + self.table()
+
+
+def trace_rows(program: str, rows: list[list], labels: list[str], residuals: list, patterns: dict) -> list[Trace]:
+    """One Trace per input of a batch from one traced forward pass: residuals [B, T, d] per layer and patterns
+    {layer: [B, heads, T, T]}, each row cut to its own positions (BOS and its tokens), padding dropped."""
+    out = []
+    for b, tokens in enumerate(rows):
+        n = len(tokens) + 1
+        out.append(Trace(program, tokens, labels, [r[b, :n].cpu().numpy() for r in residuals],
+                         Attention({i: a[b, :, :n, :n].cpu().numpy() for i, a in patterns.items()})))
+    return out

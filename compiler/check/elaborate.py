@@ -786,12 +786,6 @@ def check_source(text: str, file: str = "<input>", params: dict[str, int] | None
 
 
 def check_file(path: str, params: dict[str, int] | None = None, strict: bool = False) -> Program:
-    try:
-        raw = open(path, "rb").read()
-    except OSError as e:
-        raise HardwireError(f"cannot read program: {e.strerror}", path) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise HardwireError(f"program is not UTF-8 text (byte {e.start})", path) from None
-    return check_source(text, path, params, strict)
+    """Read (with the CLI's reader and messages: "cannot read file", "not UTF-8 text" at line:column) and check."""
+    from hardwire.compiler.check.source import read_text
+    return check_source(read_text(path), path, params, strict)

@@ -9,6 +9,23 @@ from pathlib import Path
 LOOPED = {"subleq": (["mem=32", "bits=8"], 20), "turing_loop": ([], 20), "parity_cot": ([], 100)}
 
 
+SIZE_COLS = ["layers", "heads", "d_model", "d_mlp", "params", "nonzero_params"]  # sizes.json's, per program
+
+
+def sizes(root: Path = Path("."), names: list[str] | None = None) -> dict[str, dict]:
+    """What `make demo` writes to bench/results/sizes.json, compiled only (no check): every program at the
+    demo's params (tests/test_results.py compares it with the committed file)."""
+    from hardwire.cli.args import params_arg
+    from hardwire.compiler.check.elaborate import check_file
+    from hardwire.compiler.pipeline import compile_program
+    out = {}
+    for path in sorted((root / "programs").glob("*.hw")):
+        if names is None or path.stem in names:
+            summary = compile_program(check_file(str(path), params_arg(LOOPED.get(path.stem, ([], 0))[0]))).summary()
+            out[path.stem] = {c: summary[c] for c in SIZE_COLS}
+    return out
+
+
 def run(samples: int, names: list[str] | None = None) -> list[dict]:
     """`hardwire check` on every program (or those named), parsed by the CLI's own parser so that its defaults
     stay the CLI's."""
@@ -26,13 +43,13 @@ def run(samples: int, names: list[str] | None = None) -> list[dict]:
 
 if __name__ == "__main__":
     rows = run(300)
-    cols = ["program", "layers", "heads", "d_model", "d_mlp", "params", "nonzero_params", "samples", "mismatches"]
+    cols = ["program", *SIZE_COLS, "samples", "mismatches"]
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join(str(r[c]) for c in cols))
     out = Path("bench/results/sizes.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    sizes = {r["program"]: {c: r[c] for c in cols[1:7]} for r in rows}
-    out.write_text(json.dumps(sizes, indent=2, sort_keys=True) + "\n")
+    out.write_text(json.dumps({r["program"]: {c: r[c] for c in SIZE_COLS} for r in rows}, indent=2,
+                              sort_keys=True) + "\n")
     print(f"wrote {out}")
     raise SystemExit(1 if any(r["mismatches"] for r in rows) else 0)

@@ -79,8 +79,8 @@ def load_program(path: str, params: list[str] | None, strict: bool = False) -> P
     """Read and check a .hw file; unreadable files and bad UTF-8 are errors naming the file (and line:column).
     The checker's warnings go to stderr, one line each (with --strict they are errors)."""
     from hardwire.compiler.check.elaborate import check_source
+    from hardwire.compiler.check.source import read_text
     from hardwire.compiler.validate import refuse_weights
-    from hardwire.machines.subleq.emulator import read_text
     refuse_weights(path)  # a weight file given where a program goes: say so, and the command that runs it
     prog = check_source(read_text(path), path, params_arg(params), strict=strict)
     for w in prog.warnings:

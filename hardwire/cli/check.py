@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from hardwire.cli.args import add_json_option, add_program_options, add_run_options, load_program, positive_int
+from hardwire.cli.args import (
+    add_json_option,
+    add_program_options,
+    add_run_options,
+    load_program,
+    positive_int,
+    show,
+)
 from hardwire.harness import compare
 
 
@@ -40,5 +47,7 @@ def cmd_check(a) -> dict:
 def render(info: dict) -> str:
     lines = [f"{k}: {v}" for k, v in info.items() if k != "examples"]
     for ex in info.get("examples", []):
-        lines.append(f"mismatch on {ex['input']}: model {ex['model']} interpreter {ex['interpreter']}")
+        model, interpreter = ({k: [show(v) for v in vs] for k, vs in ex[side].items()}  # 1/2, not Fraction(1, 2)
+                              for side in ("model", "interpreter"))
+        lines.append(f"mismatch on {ex['input']}: model {model} interpreter {interpreter}")
     return "\n".join(lines)

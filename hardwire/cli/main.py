@@ -11,6 +11,7 @@ import sys
 
 from hardwire.cli.args import ArgParser, check_device, silence_stdout
 from hardwire.compiler.core.errors import HardwireError
+from hardwire.harness import json_row
 
 # name -> (module, its command function, its renderer): every module has add_parser(sub)
 COMMANDS = {
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         print("hardwire: interrupted", file=sys.stderr)
         return 130
     try:
-        print(json.dumps(info, default=str) if a.json else render(a.cmd, info), flush=True)
+        shown = json_row(info) if a.cmd in ("run", "check") else info  # typed values: docs/tutorial.md, "Values"
+        print(json.dumps(shown, default=str) if a.json else render(a.cmd, info), flush=True)
     except BrokenPipeError:  # the reader left early (`hardwire ... | head`): nothing to report
         silence_stdout()
     if a.cmd == "check" and info["mismatches"] or a.cmd in ("subleq", "tm") and not info["matches_reference"] \

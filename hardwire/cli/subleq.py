@@ -86,7 +86,7 @@ def add_parser(sub) -> None:
     s.add_argument("--mem", type=int, default=256, help="memory size in words (default 256)")
     s.add_argument("--bits", type=int, default=16, help="word width (default 16)")
     s.add_argument("--max-steps", type=positive_int, default=1_000_000, help="stop after this many instructions")
-    s.add_argument("--asm", action="store_true", help="IMAGE is assembly (see compiler/subleq_asm.py)")
+    s.add_argument("--asm", action="store_true", help="IMAGE is assembly (see hardwire/machines/subleq/asm.py)")
     s.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help=f"default: float32 up to {FLOAT32_MAX_BITS}-bit words, else float64")
     s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")

@@ -12,8 +12,8 @@ def explain(path: str, line: str, out: str, params: dict | None = None, max_step
     """Write the page for program `path` on input `line` into folder `out`; returns what the CLI prints."""
     require_matplotlib()
     from hardwire.compiler.check.elaborate import check_source
+    from hardwire.compiler.check.source import read_text
     from hardwire.compiler.validate import refuse_weights
-    from hardwire.machines.subleq.emulator import read_text
     check_target(out)
     refuse_weights(path)
     source = read_text(path)

@@ -30,8 +30,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from hardwire.compiler.check.source import read_text
 from hardwire.compiler.core.errors import HardwireError
-from hardwire.machines.subleq.emulator import read_text, word_range
+from hardwire.machines.subleq.emulator import word_range
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INT = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|[0-9]+)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from hardwire.compiler.check.source import read_text
 from hardwire.compiler.core.errors import HardwireError
 
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -132,21 +133,6 @@ def _tokens(line: str) -> list[tuple[int, str]]:
             col += 1
         found.append((start + 1, line[start:col]))
     return found
-
-
-def read_text(path: str) -> str:
-    """Read a UTF-8 source file, reporting a missing/unreadable file or bad bytes as HardwireError."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as e:
-        raise HardwireError(f"cannot read file: {e.strerror}", path) from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
-        raise HardwireError(f"file is not UTF-8 text (byte 0x{raw[e.start]:02x})", path, line, column) from None
 
 
 def load_image(path: str, mem: int, bits: int) -> list[int]:
