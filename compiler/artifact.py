@@ -281,6 +281,9 @@ def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> Co
               "n_layers": len(layers), "d_model": d, "layers": cfg_layers, "bos_token_id": 0,
               "word_bits": prog.word_bits, "word_vocab": prog.word_vocab}
     config["groups"] = groups(layout, prog.max_len)  # value sets per subspace: what `hardwire certify` reads
+    if prog.source is not None:  # the program itself, with a hash: what `hardwire certify` proves the file computes
+        from .certify_program import program_record
+        config["source"] = program_record(prog.source, prog.params)
     if prog.generate is not None:
         config["generate"] = {"output": prog.generate, "stop": [to_json(v) for v in prog.stop]}
     if prog.loop is not None:

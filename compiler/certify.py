@@ -84,9 +84,14 @@ class Refused(Exception):
 
 
 class Model:
-    """The weights (float64 copies of the stored values) and the groups of one weight file."""
+    """The weights (float64 copies of the stored values) and the groups of one weight file.
 
-    def __init__(self, tensors: dict[str, np.ndarray], config: dict, labels: list[str], outputs: dict):
+    reference: the weights its program compiles to (float32-rounded). With one, the analysis bounds the float
+    model's distance from the ideal model on the *reference* weights, whose codes the value sets describe
+    (compiler/certify_program.py adds each block's deviation); without, from the ideal model on its own weights."""
+
+    def __init__(self, tensors: dict[str, np.ndarray], config: dict, labels: list[str], outputs: dict,
+                 reference: dict[str, np.ndarray] | None = None):
         if "groups" not in config:
             raise HardwireError("this weight file has no value sets (it predates `hardwire certify`); "
                                 "compile the program again")
@@ -112,6 +117,9 @@ class Model:
                 self.scalar_dims[g.dims] = 1.0
         self.xmax_pos = self.xmax.copy()  # at a non-BOS position: bos is 0
         self.xmax_pos[BOS] = 0.0
+        self.ref = None if reference is None else Model(reference, config, labels, outputs)
+        self.program: str = config.get("program", "?")
+        self.dev: dict = {}  # per block, how far its ideal output on these weights is from the reference's
 
     def snaps(self, w_in: np.ndarray, w_out: np.ndarray) -> bool:
         """A unit whose every partial sum (in and out) is, ideally, a multiple of 1/16 well inside the dtype's
@@ -390,6 +398,7 @@ class Analysis:
             err = tie * v["rng"] + moved + fl * v["size"]
             written = v["written"]
             out[written] += err[written]
+            out += m.dev.get(("head", i, h), 0.0)  # its value path's distance from the program's
             stats["error"] = float(err[written].max()) if len(written) else 0.0
             self.findings.append(Finding(where, f"gap {g['gap']:.4g}, leak {leak:.2e} over {n} keys, "
                                                 f"error {stats['error']:.2e} ({g['how']})", stats))
@@ -590,6 +599,7 @@ class Analysis:
             passing.append(j)
         written = np.nonzero(np.abs(w_out).sum(0))[0]
         out[written] += self.out_error(i, w_in, w_out, passing, delta, amax, snapped)[written]
+        out += m.dev.get(("mlp", i), 0.0)  # its units' distance from the program's, over every code they read
         # the residual add x + y rounds too, unless both sit within half a float step of a grid value
         out[written] += np.where(m.integer[written] & (out[written] < u * SNAP_GRID), 2 * u * out[written],
                                  u * (m.xmax[written] + out[written]))
@@ -682,9 +692,17 @@ def embed_error(model: Model, u: float) -> np.ndarray:
 
 def analyze(model: Model, length: int, dtype: str) -> Analysis:
     """Raise Refused at the first block whose bound fails at `length`; return the analysis otherwise."""
+    try:
+        return analyze_blocks(model, length, dtype)
+    except (OverflowError, FloatingPointError) as err:  # weights near the float range (3e38): no bound
+        raise Refused("analysis", f"a bound overflows ({err}): the weights are too large to certify") from None
+
+
+def analyze_blocks(model: Model, length: int, dtype: str) -> Analysis:
+    """analyze, without the overflow guard."""
     a = Analysis(model, length, dtype)
     cfg = model.config
-    e = embed_error(model, a.u)
+    e = embed_error(model, a.u) + model.dev.get("embed", 0.0)
     loop = cfg.get("loop")
     body = loop["body_layers"] if loop else 0
     if loop:
@@ -719,6 +737,10 @@ def certify(model: Model, dtype: str = "float32") -> Certificate:
     top = cfg["max_len"]
     lengths = [top] if cfg.get("exact_len") else None
     failure = None
+    from .certify_program import precheck
+    pre = precheck(model)  # value sets, magnitudes and every block's distance from the program's weights
+    if pre is not None:
+        return Certificate(False, 0, dtype, f"not certified in {dtype}: {pre}", pre, [])
     try:
         a = analyze(model, top, dtype)
         best = top
@@ -762,5 +784,5 @@ def load_model(path: str) -> Model:
 
 def from_compiled(compiled) -> Model:
     """A CompiledModel straight from the compiler, its weights rounded to float32 as a saved file would be."""
-    return Model({k: v.astype(np.float32).astype(np.float64) for k, v in compiled.tensors.items()},
-                 compiled.config, compiled.labels, compiled.outputs)
+    tensors = {k: v.astype(np.float32).astype(np.float64) for k, v in compiled.tensors.items()}
+    return Model(tensors, compiled.config, compiled.labels, compiled.outputs, reference=tensors)

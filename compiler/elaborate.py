@@ -663,7 +663,9 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
 
 def check_source(text: str, file: str = "<input>", params: dict[str, int] | None = None) -> Program:
     """Parse and check a program; raises HardwireError with file:line:column on bad input."""
-    return Elaborator(text, file, params).run(parse(text, file))
+    prog = Elaborator(text, file, params).run(parse(text, file))
+    prog.source = text  # compiled into the weight file's header, so a certificate names the program
+    return prog
 
 
 def check_file(path: str, params: dict[str, int] | None = None) -> Program:

@@ -214,6 +214,7 @@ class Program:
     generate: str | None = None   # the output whose value at the last position is the next token
     stop: tuple = ()              # generation ends after appending one of these (or at max_len)
     exact_len: bool = False       # every input has exactly max_len tokens
+    source: str | None = None     # the text it was checked from: the weight file carries it (`certify`)
 
     def roots(self) -> list:
         """Every value the compiled model must compute: the outputs and the loop's commits."""
