@@ -101,6 +101,11 @@ def first_difference(a, b, path: str) -> tuple[str, object, object] | None:
     return None if a == b else (path, a, b)
 
 
+# the header fields compared first: what the program says, before what its compilation makes of it
+ORDER = ["program", "vocab", "max_len", "causal", "distinct", "exact_len", "params", "bos_token_id", "word_bits",
+         "word_vocab", "generate", "loop", "n_layers", "d_model", "layers", "groups"]
+
+
 def header_mismatch(config: dict, labels: list, outputs: dict, ref) -> str | None:
     """Where the file's header differs from the one the compiler writes for the reference program (its
     config.source aside: --program may name an equal program written differently), as one sentence."""
@@ -108,7 +113,12 @@ def header_mismatch(config: dict, labels: list, outputs: dict, ref) -> str | Non
                       "outputs": outputs})
     want = canonical({"config": {k: v for k, v in ref.config.items() if k != "source"}, "labels": ref.labels,
                       "outputs": ref.outputs})
-    d = first_difference(mine, want, "header")
+    d = None
+    for k in [k for k in ORDER if k in mine["config"] or k in want["config"]] + sorted(
+            set(mine["config"]) | set(want["config"])):
+        d = d or first_difference({k: mine["config"].get(k, "(absent)")}, {k: want["config"].get(k, "(absent)")},
+                                  "header.config")
+    d = d or first_difference(mine, want, "header")
     if d is None:
         return None
     where, got, exp = d
@@ -390,8 +400,16 @@ def file_model(path: str, program: str | None, params: list[str] | None):
     ref = compile_program(prog)
     rec = program_record(prog.source or "", prog.params)
     claim = Claim(prog.name, rec["sha256"], rec["params"], origin)
-    mismatch = header_mismatch(m.config, m.labels, m.outputs, ref)
+    model, mismatch = against(m.t, m.config, m.labels, m.outputs, ref)
+    return model or m, claim, mismatch
+
+
+def against(tensors: dict, config: dict, labels: list, outputs: dict, ref):
+    """A weight file's tensors and header against a reference CompiledModel: (Model to certify, None) when
+    the header is the one the compiler writes, else (None, where it differs)."""
+    from .certify import Model
+    mismatch = header_mismatch(config, labels, outputs, ref)
     if mismatch is not None:
-        return m, claim, mismatch
+        return None, mismatch
     reference = {k: v.astype(np.float32).astype(np.float64) for k, v in ref.tensors.items()}
-    return Model(m.t, ref.config, ref.labels, ref.outputs, reference=reference), claim, None
+    return Model(tensors, ref.config, ref.labels, ref.outputs, reference=reference), None
