@@ -118,6 +118,8 @@ class Model:
         self.xmax_pos = self.xmax.copy()  # at a non-BOS position: bos is 0
         self.xmax_pos[BOS] = 0.0
         self.ref = None if reference is None else Model(reference, config, labels, outputs)
+        if self.ref is not None:  # which groups are positional is the program's fact, not the file's
+            self.positional = self.ref.positional
         self.program: str = config.get("program", "?")
         self.dev: dict = {}  # per block, how far its ideal output on these weights is from the reference's
 

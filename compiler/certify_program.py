@@ -162,7 +162,12 @@ def too_far(dev: np.ndarray, want: np.ndarray) -> np.ndarray:
 
 def deviations(m) -> None:
     """Fill m.dev block by block, in the order the model computes; raise Refused at the first block too far."""
+    from .certify import Refused
     m.dev["embed"] = embed_deviation(m)
+    loop = m.config.get("loop")
+    if loop and not np.array_equal(m.bos[loop["body_layers"]], m.ref.bos[loop["body_layers"]]):
+        raise Refused("loop body", f"BOS's residual after a pass is not program {m.program}'s, and the next pass "
+                                   "starts from it")
     for i in range(m.config["n_layers"]):
         if m.w(f"layers.{i}.attn.W_Q") is not None:
             for h in range(m.w(f"layers.{i}.attn.W_Q").shape[0]):
@@ -178,7 +183,6 @@ def deviations(m) -> None:
             a, b = m.w(name), m.ref.w(name)
             if a is not None and not np.array_equal(a, b):
                 at = np.argwhere(a != b)[0]
-                from .certify import Refused
                 raise Refused(f"layer {i} norm", f"{name} holds {a[tuple(at)]:.6g} at {at.tolist()} where program "
                                                  f"{m.program}'s has {b[tuple(at)]:.6g} (a norm is certified only "
                                                  "as compiled)")
@@ -385,7 +389,7 @@ def file_model(path: str, program: str | None, params: list[str] | None):
     """A weight file as certify reads it: (Model with its program's reference weights, Claim, header mismatch
     or None). The program is --program's (compiled with --param) or, without it, the one the file carries."""
     from .artifact import compile_program
-    from .certify import Model, load_model
+    from .certify import load_model
     from .elaborate import check_source
     m = load_model(path)
     if program is not None:
