@@ -25,6 +25,18 @@ from .errors import HardwireError
 DEV_LIMIT = 1e-3  # a block further than this (relative to 1 or the reference value) from the program's is refused
 MAGNITUDE_LIMIT = 2.0 ** 64  # no compiled weight comes near this; past it products overflow the analysis
 CHUNK = 1 << 14  # code combinations evaluated at once
+DEV_CAP = 1 << 16  # most code combinations enumerated to compare one block; past it, a bound from the weights
+
+
+def few_codes(m, rows: np.ndarray):
+    """codes_over(m, rows) when the groups owning rows have at most DEV_CAP combinations, else None."""
+    from .certify import codes_over
+    n = 1
+    for k in {int(m.owner[r]) for r in rows if m.owner[r] >= 0}:
+        n *= m.groups[k].size()
+        if n > DEV_CAP:
+            return None
+    return codes_over(m, rows)
 
 
 def program_hash(text: str, params: dict) -> str:
@@ -145,7 +157,7 @@ def precheck(m) -> str | None:
             if not big < MAGNITUDE_LIMIT:
                 at = np.unravel_index(int(np.argmax(np.abs(w))), w.shape)
                 raise Refused(name, f"holds a weight of {big:.3g} at {list(map(int, at))}, too large to certify "
-                                    f"(compiled weights stay below {MAGNITUDE_LIMIT:.3g})")
+                                    "(the analysis takes weights below 2^64)")
         if m.ref is not None:
             deviations(m)
     except Refused as r:
@@ -247,14 +259,14 @@ def levels(s: np.ndarray, bos_col: int) -> np.ndarray:
 def score_path(m, i: int, h: int) -> None:
     """Head h of layer i selects, for every query code and every set of key codes, the keys the program's head
     selects: per query code, the same keys can be the top, in the same order of levels. Refused otherwise."""
-    from .certify import PAIR_CAP, Refused, codes_over
+    from .certify import PAIR_CAP, Refused
     where = f"layer {i} head {h}"
     bos, rbos = m.bos[i], m.ref.bos[i]
     rq, rk = head_rows(m, i, h, "Q"), head_rows(m, i, h, "K")
     if same(m, f"layers.{i}.attn.W_Q", h) and same(m, f"layers.{i}.attn.W_K", h) and \
             np.array_equal(bos[rk], rbos[rk]) and np.array_equal(bos[rq], rbos[rq]):
         return
-    gq, gk = codes_over(m, rq), codes_over(m, rk)
+    gq, gk = few_codes(m, rq), few_codes(m, rk)
     if gq is None or gk is None or len(gq[0]) * (len(gk[0]) + 1) > PAIR_CAP:
         raise Refused(where, f"its score path (W_Q, W_K) differs from program {m.program}'s, and its codes are too "
                              "many to compare the keys it selects")
@@ -296,7 +308,7 @@ def value_path(m, i: int, h: int) -> np.ndarray | None:
     program's writes, for any key's code (BOS's included); None when it is the program's. A hard head copies
     one key's value, or averages tied keys': either way at most this far from the program's. Refused past
     DEV_LIMIT, naming the dim, the value and both numbers."""
-    from .certify import Refused, codes_over
+    from .certify import Refused
     where = f"layer {i} head {h}"
     bos, rbos = m.bos[i], m.ref.bos[i]
     rv = head_rows(m, i, h, "V")
@@ -306,21 +318,22 @@ def value_path(m, i: int, h: int) -> np.ndarray | None:
     vo = m.w(f"layers.{i}.attn.W_V")[h][rv] @ m.w(f"layers.{i}.attn.W_O")[h]
     ro = m.ref.w(f"layers.{i}.attn.W_V")[h][rv] @ m.ref.w(f"layers.{i}.attn.W_O")[h]
     got, want = [bos[rv] @ vo], [rbos[rv] @ ro]
-    gv = codes_over(m, rv)
+    gv = few_codes(m, rv)
     if gv is not None:
-        for lo in range(0, len(gv[0]), CHUNK):
-            x = gv[0][lo:lo + CHUNK]
-            got.append(x @ vo)
-            want.append(x @ ro)
-        got_a, want_a = np.vstack(got), np.vstack(want)
-        diff = np.abs(got_a - want_a)
-        bad = np.argwhere(too_far(diff, want_a))
-        if len(bad):
-            r, dim = (int(v) for v in bad[0])
-            value = "BOS's" if r == 0 else f"({describe(m, rv, gv[0][r - 1])})"
-            raise Refused(where, f"its value path (W_V·W_O) writes {got_a[r, dim]:.6g} to {m.labels[dim]} for the "
-                                 f"value {value}, where program {m.program}'s writes {want_a[r, dim]:.6g}")
-        return diff.max(0)
+        worst = np.zeros(m.d)
+        for lo in range(-1, len(gv[0]), CHUNK):  # -1: BOS's value first, then the codes in chunks
+            x = gv[0][max(lo, 0):lo + CHUNK] if lo >= 0 else None
+            got_a = np.atleast_2d(got[0]) if x is None else x @ vo
+            want_a = np.atleast_2d(want[0]) if x is None else x @ ro
+            diff = np.abs(got_a - want_a)
+            bad = np.argwhere(too_far(diff, want_a))
+            if len(bad):
+                r, dim = (int(v) for v in bad[0])
+                value = "BOS's value" if x is None else f"the value ({describe(m, rv, x[r])})"
+                raise Refused(where, f"its value path (W_V·W_O) writes {got_a[r, dim]:.6g} to {m.labels[dim]} for "
+                                     f"{value}, where program {m.program}'s writes {want_a[r, dim]:.6g}")
+            worst = np.maximum(worst, diff.max(0))
+        return worst
     # too many value codes to list: |x (vo - ro)| over every x within the value sets
     xmax = m.xmax_pos[rv]
     bound = np.abs(vo - ro).T @ xmax
@@ -340,7 +353,7 @@ def mlp_deviation(m, i: int) -> np.ndarray | None:
     combination of the codes read by the units that differ (per group written, like Analysis.validity), or a
     bound from the weights where those are too many; None when the MLP is the program's. Refused past
     DEV_LIMIT, naming the neurons and the input."""
-    from .certify import BOS, NOT_BOS, Refused, codes_over
+    from .certify import BOS, NOT_BOS, Refused
     w_in, w_out = m.w(f"layers.{i}.mlp.W_in"), m.w(f"layers.{i}.mlp.W_out")
     r_in, r_out = m.ref.w(f"layers.{i}.mlp.W_in"), m.ref.w(f"layers.{i}.mlp.W_out")
     changed = np.nonzero(np.any(w_in != r_in, axis=0) | np.any(w_out != r_out, axis=1))[0]
@@ -354,7 +367,7 @@ def mlp_deviation(m, i: int) -> np.ndarray | None:
             continue
         rows = np.nonzero(np.abs(w_in[:, us]).sum(1) + np.abs(r_in[:, us]).sum(1))[0]
         rows = np.union1d(rows[rows != BOS], [NOT_BOS])  # at a non-BOS position bos is 0, not_bos 1
-        got = codes_over(m, rows)
+        got = few_codes(m, rows)
         if got is None:  # |relu(a') W'_out - relu(a) W_out| <= |a' - a| |W'_out| + relu(a) |W'_out - W_out|
             da = np.abs(w_in[rows][:, us] - r_in[rows][:, us]).T @ m.xmax_pos[rows]
             amax = np.abs(r_in[rows][:, us]).T @ m.xmax_pos[rows]

@@ -53,7 +53,9 @@ def test_a_scaled_W_O_is_refused_naming_the_head_and_its_value_path(name, factor
     for i in attn_layers(c):
         def scale(t, i=i):
             t[f"layers.{i}.attn.W_O"] *= factor
-        assert failure(c, scale).startswith(f"layer {i} head 0: its value path (W_V·W_O) writes")
+        why = failure(c, scale)
+        assert why.startswith(f"layer {i} head 0: its value path (W_V·W_O) writes"), why
+        assert f"where program {name}'s writes" in why
 
 
 @pytest.mark.parametrize("name", ["reverse", "sort"])
@@ -74,7 +76,7 @@ def test_swapped_token_rows_are_refused_naming_the_row(name):
         t["embed.tokens"][[1, 2]] = t["embed.tokens"][[2, 1]]
     why = failure(c, swap)
     assert why.startswith('embed.tokens row 1 (token '), why
-    assert f"where program {name}'s embedding has" in why
+    assert f"where program {name}'s embedding has" in why and "(tokens=" in why
 
 
 @pytest.mark.parametrize("name", ["reverse", "sort"])
@@ -172,6 +174,16 @@ def test_a_norm_edited_is_refused():
     def edit(t):
         t["layers.1.norm.W_out"][0] *= 1.0001
     assert failure(c, edit).startswith("layer 1 norm: layers.1.norm.W_out holds")
+
+
+def test_a_loop_whose_bos_residual_moves_is_refused():
+    """BOS's residual after the body is where the next pass starts: it must be the program's."""
+    _, c = compiled("turing_loop")
+
+    def nudge(t):
+        t["embed.tokens"][0, 1] += 1e-6  # BOS's not_bos, below DEV_LIMIT
+    assert failure(c, nudge) == ("loop body: BOS's residual after a pass is not program turing_loop's, and the "
+                                 "next pass starts from it")
 
 
 def test_a_deviation_below_the_limit_propagates_into_the_bound():
@@ -285,6 +297,19 @@ def test_a_replaced_program_with_a_new_hash_is_not_the_files(tmp_path, capsys):
     rc, info, _ = certify_cli(capsys, f)
     assert rc == 1 and info["failure"].startswith("config.max_len: the file has 16, but program reverse compiles "
                                                   "to 12")
+
+
+def test_a_malformed_program_record_is_refused_with_one_line(tmp_path, capsys):
+    f = compile_to(tmp_path, "reverse")
+    rewrite(f, meta=lambda h: h["config"].update(source="x"))
+    rc, _, err = certify_cli(capsys, f)
+    assert rc == 2 and err.count("\n") == 1
+    assert "corrupt weight file: config.source needs a program text, integer params and a sha256" in err
+
+
+def test_program_option_on_a_program_is_refused(capsys):
+    rc, _, err = certify_cli(capsys, PROGRAMS / "reverse.hw", "--program", PROGRAMS / "reverse.hw")
+    assert rc == 2 and err.count("\n") == 1 and "--program is for a weight file" in err
 
 
 def test_param_without_program_for_a_weight_file_is_refused(tmp_path, capsys):
