@@ -321,7 +321,7 @@ def value_path(m, i: int, h: int) -> np.ndarray | None:
     gv = few_codes(m, rv)
     if gv is not None:
         worst = np.zeros(m.d)
-        for lo in range(-1, len(gv[0]), CHUNK):  # -1: BOS's value first, then the codes in chunks
+        for lo in [-1, *range(0, len(gv[0]), CHUNK)]:  # -1: BOS's value first, then the codes in chunks
             x = gv[0][max(lo, 0):lo + CHUNK] if lo >= 0 else None
             got_a = np.atleast_2d(got[0]) if x is None else x @ vo
             want_a = np.atleast_2d(want[0]) if x is None else x @ ro

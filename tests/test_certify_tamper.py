@@ -141,6 +141,18 @@ def test_weights_of_3e38_are_refused_naming_the_tensor(reference):
     assert not cert.ok and cert.failure.startswith("layers.0.attn.W_V: holds a weight of 3e+38 at [0, 2, 0]")
 
 
+def test_swapped_head_dims_of_W_O_are_refused():
+    """Rows 0 and 1 of W_O swapped: the head copies a's code where b's belongs (found by the property below,
+    when the value path skipped every code but BOS's)."""
+    _, c = compiled("reverse")
+    i = attn_layers(c)[-1]
+
+    def swap(t):
+        t[f"layers.{i}.attn.W_O"][0][[0, 1]] = t[f"layers.{i}.attn.W_O"][0][[1, 0]]
+    why = failure(c, swap)
+    assert why.startswith(f"layer {i} head 0: its value path (W_V·W_O) writes 0 to ") and "(tokens=a)" in why, why
+
+
 def test_a_score_path_that_selects_other_keys_is_refused_naming_the_head():
     """W_Q's one-hot rows permuted: the head stays hard (the certifier's old check passed it) but selects
     other keys."""
