@@ -172,6 +172,19 @@ def too_far(dev: np.ndarray, want: np.ndarray) -> np.ndarray:
     return dev > DEV_LIMIT * np.maximum(1.0, np.abs(want))
 
 
+def same_reads(m, where: str, mine: np.ndarray, ref: np.ndarray, what: str) -> None:
+    """Refuse a block whose weights read a residual dim the program's do not (mine, ref: [d, units]): past the
+    codes the program's reads, the analysis would enumerate every combination of the new dims' codes."""
+    from .certify import BOS, Refused
+    extra = (mine != 0) & (ref == 0)
+    extra[BOS] = False  # BOS's row only acts at BOS, whose residual is compared itself
+    if extra.any():
+        dim, unit = (int(v) for v in np.argwhere(extra)[0])
+        who = what if mine.shape[1] == 1 else f"{what} {unit}"
+        raise Refused(where, f"{who} reads {m.labels[dim]} (weight {mine[dim, unit]:.3g}), which program "
+                             f"{m.program}'s does not read")
+
+
 def deviations(m) -> None:
     """Fill m.dev block by block, in the order the model computes; raise Refused at the first block too far."""
     from .certify import Refused
@@ -183,11 +196,15 @@ def deviations(m) -> None:
     for i in range(m.config["n_layers"]):
         if m.w(f"layers.{i}.attn.W_Q") is not None:
             for h in range(m.w(f"layers.{i}.attn.W_Q").shape[0]):
+                for n in "QKV":  # the rows a head reads (any of its dims), as one column
+                    same_reads(m, f"layer {i} head {h}", np.abs(m.w(f"layers.{i}.attn.W_{n}")[h]).sum(1, keepdims=True),
+                               np.abs(m.ref.w(f"layers.{i}.attn.W_{n}")[h]).sum(1, keepdims=True), f"W_{n}")
                 score_path(m, i, h)
                 dev = value_path(m, i, h)
                 if dev is not None:
                     m.dev[("head", i, h)] = dev
         if m.w(f"layers.{i}.mlp.W_in") is not None:
+            same_reads(m, f"layer {i} MLP", m.w(f"layers.{i}.mlp.W_in"), m.ref.w(f"layers.{i}.mlp.W_in"), "neuron")
             dev = mlp_deviation(m, i)
             if dev is not None:
                 m.dev[("mlp", i)] = dev

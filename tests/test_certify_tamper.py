@@ -180,6 +180,16 @@ def test_a_moved_lookup_is_refused_naming_the_neurons():
     assert why.startswith(f"layer {i} MLP neurons [") and str(j) in why.split("]")[0], why
 
 
+def test_a_unit_reading_a_dim_the_program_does_not_is_refused():
+    """Noise on W_in's zeros (1e-9): each unit would read every dim, and the analysis enumerate them all."""
+    _, c = compiled("sort")
+
+    def noise(t):
+        t["layers.0.mlp.W_in"][t["layers.0.mlp.W_in"] == 0] = 1e-9
+    why = failure(c, noise)
+    assert why.startswith("layer 0 MLP: neuron ") and "(weight 1e-09), which program sort's does not read" in why
+
+
 def test_a_norm_edited_is_refused():
     _, c = compiled("parity_cc")
 
