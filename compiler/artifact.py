@@ -1,6 +1,7 @@
 """CompiledModel: weights + config + residual labels, saved as safetensors (never pickle)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -46,6 +47,18 @@ def from_json(j):
         if isinstance(j.get("tuple"), list):
             return tuple(from_json(x) for x in j["tuple"])
     raise ValueError(f"{json.dumps(j, default=repr)[:40]} is not a hardwire value")
+
+
+def program_hash(text: str, params: dict) -> str:
+    """sha256 of a program's text and params (canonical JSON): what a certificate names."""
+    blob = json.dumps({"params": params, "text": text}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def program_record(text: str, params: dict) -> dict:
+    """The header's `config.source`: the program's text, every param's value, and their hash."""
+    params = {k: int(v) for k, v in sorted(params.items())}
+    return {"text": text, "params": params, "sha256": program_hash(text, params)}
 
 
 def value_id(v) -> str:
@@ -168,6 +181,8 @@ def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> Co
               "n_layers": len(layers), "d_model": d, "layers": cfg_layers, "bos_token_id": 0,
               "word_bits": prog.word_bits, "word_vocab": prog.word_vocab}
     config["groups"] = groups(layout, prog.max_len)  # value sets per subspace: what `hardwire certify` reads
+    if prog.source is not None:  # the program itself, with a hash: what `hardwire certify` proves the file computes
+        config["source"] = program_record(prog.source, prog.params)
     if prog.generate is not None:
         config["generate"] = {"output": prog.generate, "stop": [to_json(v) for v in prog.stop]}
     if prog.loop is not None:

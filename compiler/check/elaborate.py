@@ -777,12 +777,14 @@ def check_source(text: str, file: str = "<input>", params: dict[str, int] | None
     Mistakes that still compile are in the program's warnings, or raised too when strict."""
     text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark, as some editors write: not part of the program
     try:
-        return Elaborator(text, file, params, strict).run(parse(text, file))
+        prog = Elaborator(text, file, params, strict).run(parse(text, file))
     except HardwireError as e:
         if e.file == file and e.line is not None and e.source_line is None:
             lines = text.split("\n")
             e.source_line = lines[e.line - 1].rstrip("\r") if e.line <= len(lines) else None
         raise
+    prog.source = text  # compiled into the weight file's header, so a certificate names the program
+    return prog
 
 
 def check_file(path: str, params: dict[str, int] | None = None, strict: bool = False) -> Program:

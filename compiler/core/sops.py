@@ -215,6 +215,7 @@ class Program:
     stop: tuple = ()              # generation ends after appending one of these (or at max_len)
     exact_len: bool = False       # every input has exactly max_len tokens
     warnings: list = field(default_factory=list)  # HardwireErrors that compile anyway (refused with strict)
+    source: str | None = None     # the text it was checked from: the weight file carries it (`certify`)
 
     def roots(self) -> list:
         """Every value the compiled model must compute: the outputs and the loop's commits."""

@@ -19,169 +19,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hardwire.compiler.core.errors import HardwireError
+from hardwire.certify.model import (  # noqa: F401 (the certifier's API: importers name them here)
+    BOS,
+    CAP,
+    NOT_BOS,
+    PAIR_CAP,
+    UNIT_ROUNDOFF,
+    Finding,
+    Group,
+    Model,
+    Refused,
+    codes_over,
+    dyadic,
+    from_compiled,
+    gamma,
+    load_model,
+    make_group,
+)
 
-UNIT_ROUNDOFF = {"float32": 2.0 ** -24, "float64": 2.0 ** -53}
 LEAK_TOL = math.exp(-29)  # a head is hard when its leak is at most this (the compiler aims at e^-30)
-CAP = 1 << 21  # most code combinations enumerated for one unit or one side of a head; past it, a lattice
-PAIR_CAP = 1 << 26  # most (query code, key code) pairs scanned for one head, in chunks
 # Snapping (Lemma P): with integer codes and weights on a 1/4 grid, every pre-activation partial sum is on a
 # 1/4 grid and every output partial sum on a 1/16 grid; below 2^-4/u in size such a value is a float, and any
 # value within half a float step of it (at least u/32 for a nonzero one) rounds onto it
 SNAP_GRID = 2.0 ** -5
-BOS, NOT_BOS = 0, 1
-
-
-def gamma(n: int, u: float) -> float:
-    """Higham's gamma_n = nu / (1 - nu): the relative error bound of a sum or dot product of n terms."""
-    return n * u / (1 - n * u) if n * u < 1 else math.inf
-
-
-@dataclass
-class Group:
-    """A residual subspace and its ideal codes (rows over its dims); `codes` None: too many to list."""
-    name: str
-    dims: list[int]
-    encoding: str
-    codes: np.ndarray | None
-    lo: np.ndarray  # per dim, the least and greatest ideal value
-    hi: np.ndarray
-    integer: bool  # every code is an integer vector
-    grid: list[float] | None = None
-
-    def size(self) -> int:
-        return len(self.codes) if self.codes is not None else 1 << 62
-
-
-def make_group(g: dict) -> Group:
-    dims, enc = list(g["dims"]), g["encoding"]
-    if enc == "onehot":
-        codes = np.eye(len(dims))
-    elif enc == "scalar":
-        codes = np.array(g["grid"], dtype=np.float64)[:, None]
-    else:
-        bits = g["bits"]
-        lo, hi = g.get("range", [-(1 << (bits - 1)), (1 << (bits - 1)) - 1])
-        if hi - lo < (1 << 16):
-            v = np.arange(lo, hi + 1)
-            codes = ((v[:, None] >> np.arange(bits)) & 1).astype(np.float64)
-        else:
-            zero_one = np.zeros((1, bits)), np.ones((1, bits))
-            return Group(g["name"], dims, enc, None, zero_one[0][0], zero_one[1][0], True)
-    integer = bool(np.all(codes == np.round(codes)))
-    return Group(g["name"], dims, enc, codes, codes.min(0), codes.max(0), integer, g.get("grid"))
-
-
-@dataclass
-class Finding:
-    """One block's analysis: where, what was shown, and the error bound it hands on."""
-    where: str
-    detail: str
-    stats: dict = field(default_factory=dict)
-
-
-class Refused(Exception):
-    def __init__(self, where: str, why: str):
-        super().__init__(f"{where}: {why}")
-        self.where, self.why = where, why
-
-
-class Model:
-    """The weights (float64 copies of the stored values) and the groups of one weight file."""
-
-    def __init__(self, tensors: dict[str, np.ndarray], config: dict, labels: list[str], outputs: dict):
-        if "groups" not in config:
-            raise HardwireError("this weight file has no value sets (it predates `hardwire certify`); "
-                                "compile the program again")
-        self.t, self.config, self.labels, self.outputs = tensors, config, labels, outputs
-        self.d = config["d_model"]
-        self.groups = [make_group(g) for g in config["groups"]]
-        self.owner = np.full(self.d, -1)
-        for k, g in enumerate(self.groups):
-            self.owner[g.dims] = k
-        self.integer = np.ones(self.d, bool)
-        self.xmax = np.ones(self.d)  # per dim, the largest |ideal value| (bos, not_bos: 1)
-        for g in self.groups:
-            self.integer[g.dims] = g.integer
-            self.xmax[g.dims] = np.maximum(np.abs(g.lo), np.abs(g.hi))
-        self.bos = self.bos_residuals()
-        self.cache: dict = {}
-        tok, pos = tensors["embed.tokens"][1:], tensors["embed.positions"][1:]
-        self.positional = [not tok[:, g.dims].any() and len({r.tobytes() for r in pos[:, g.dims]}) == len(pos)
-                           for g in self.groups]  # a position-only group with a distinct code at each position
-        self.scalar_dims = np.zeros(self.d)
-        for g in self.groups:
-            if g.encoding == "scalar":
-                self.scalar_dims[g.dims] = 1.0
-        self.xmax_pos = self.xmax.copy()  # at a non-BOS position: bos is 0
-        self.xmax_pos[BOS] = 0.0
-
-    def snaps(self, w_in: np.ndarray, w_out: np.ndarray) -> bool:
-        """A unit whose every partial sum (in and out) is, ideally, a multiple of 1/16 well inside the dtype's
-        integers: integer codes, weights on a 1/4 grid, magnitudes below 2^20. Such sums round back onto
-        their ideal value whenever their error is below half a float step there (Lemma P)."""
-        reads = np.nonzero(w_in)[0]
-        return bool(np.all(self.integer[reads]) and dyadic(w_in) and dyadic(w_out)
-                    and np.abs(w_in) @ self.xmax < 2 ** 20 and np.abs(w_out).max(initial=0) < 2 ** 8)
-
-    def w(self, name: str) -> np.ndarray | None:
-        return self.t.get(name)
-
-    def bos_residuals(self) -> list[np.ndarray]:
-        """BOS's residual before each layer (it attends to itself only; checked per head), in float64."""
-        x = self.t["embed.tokens"][0] + self.t["embed.positions"][0]
-        out = [x]
-        for i in range(self.config["n_layers"]):
-            x = self.bos_layer(x, i)
-            out.append(x)
-        return out
-
-    def bos_layer(self, x: np.ndarray, i: int) -> np.ndarray:
-        wq = self.w(f"layers.{i}.attn.W_Q")
-        if wq is not None:  # alone in its sequence, BOS's softmax is 1 on itself
-            for h in range(wq.shape[0]):
-                x = x + (x @ self.w(f"layers.{i}.attn.W_V")[h]) @ self.w(f"layers.{i}.attn.W_O")[h]
-        y = x.copy()
-        w_in = self.w(f"layers.{i}.mlp.W_in")
-        if w_in is not None:
-            y = y + np.maximum(x @ w_in, 0) @ self.w(f"layers.{i}.mlp.W_out")
-        n_in = self.w(f"layers.{i}.norm.W_in")
-        if n_in is not None:
-            v = (x @ n_in).reshape(-1, 2)
-            c = v - v.mean(1, keepdims=True)
-            var = (c * c).mean(1, keepdims=True) + np.array(self.config["layers"][i]["norm_eps"])[:, None]
-            a = np.where(var > 0, c / np.sqrt(np.where(var > 0, var, 1)), 0.0).reshape(-1)
-            y = y + a @ self.w(f"layers.{i}.norm.W_out")
-        return y
-
-    def label_of(self, dims) -> str:
-        return ", ".join(self.labels[d] for d in dims[:4]) + (" ..." if len(dims) > 4 else "")
-
-
-def codes_over(model: Model, rows: np.ndarray) -> tuple[np.ndarray, list[int]] | None:
-    """Every combination of the codes of the groups owning `rows`, as vectors over `rows` at a non-BOS
-    position (not_bos 1, bos 0). None when there are more than CAP."""
-    gids = sorted({int(model.owner[r]) for r in rows if model.owner[r] >= 0})
-    groups = [model.groups[k] for k in gids]
-    n = 1
-    for g in groups:
-        n *= g.size()
-        if n > CAP:
-            return None
-    pos = {int(r): j for j, r in enumerate(rows)}
-    out = np.zeros((n, len(rows)))
-    if NOT_BOS in pos:
-        out[:, pos[NOT_BOS]] = 1.0
-    idx = np.indices([g.size() for g in groups]).reshape(len(groups), -1) if groups else np.zeros((0, 1), int)
-    for g, ix in zip(groups, idx):
-        cols = [j for j, dim in enumerate(g.dims) if dim in pos]
-        out[:, [pos[g.dims[j]] for j in cols]] = g.codes[ix][:, cols]
-    return out, gids
-
-
-def dyadic(w: np.ndarray, q: int = 2) -> bool:
-    """Every entry a multiple of 2^-q."""
-    return bool(np.all(w * 2 ** q == np.round(w * 2 ** q)))
 
 
 def real_gcd(values: np.ndarray) -> float | None:
@@ -393,6 +253,7 @@ class Analysis:
             err = tie * v["rng"] + moved + fl * v["size"]
             written = v["written"]
             out[written] += err[written]
+            out += m.dev.get(("head", i, h), 0.0)  # its value path's distance from the program's
             stats["error"] = float(err[written].max()) if len(written) else 0.0
             self.findings.append(Finding(where, f"gap {g['gap']:.4g}, leak {leak:.2e} over {n} keys, "
                                                 f"error {stats['error']:.2e} ({g['how']})", stats))
@@ -593,6 +454,7 @@ class Analysis:
             passing.append(j)
         written = np.nonzero(np.abs(w_out).sum(0))[0]
         out[written] += self.out_error(i, w_in, w_out, passing, delta, amax, snapped)[written]
+        out += m.dev.get(("mlp", i), 0.0)  # its units' distance from the program's, over every code they read
         # the residual add x + y rounds too, unless both sit within half a float step of a grid value
         out[written] += np.where(m.integer[written] & (out[written] < u * SNAP_GRID), 2 * u * out[written],
                                  u * (m.xmax[written] + out[written]))
@@ -685,9 +547,17 @@ def embed_error(model: Model, u: float) -> np.ndarray:
 
 def analyze(model: Model, length: int, dtype: str) -> Analysis:
     """Raise Refused at the first block whose bound fails at `length`; return the analysis otherwise."""
+    try:
+        return analyze_blocks(model, length, dtype)
+    except (OverflowError, FloatingPointError) as err:  # weights near the float range (3e38): no bound
+        raise Refused("analysis", f"a bound overflows ({err}): the weights are too large to certify") from None
+
+
+def analyze_blocks(model: Model, length: int, dtype: str) -> Analysis:
+    """analyze, without the overflow guard."""
     a = Analysis(model, length, dtype)
     cfg = model.config
-    e = embed_error(model, a.u)
+    e = embed_error(model, a.u) + model.dev.get("embed", 0.0)
     loop = cfg.get("loop")
     body = loop["body_layers"] if loop else 0
     if loop:
@@ -722,6 +592,10 @@ def certify(model: Model, dtype: str = "float32") -> Certificate:
     top = cfg["max_len"]
     lengths = [top] if cfg.get("exact_len") else None
     failure = None
+    from hardwire.certify.program import precheck
+    pre = precheck(model)  # value sets, magnitudes and every block's distance from the program's weights
+    if pre is not None:
+        return Certificate(False, 0, dtype, f"not certified in {dtype}: {pre}", pre, [])
     try:
         a = analyze(model, top, dtype)
         best = top
@@ -750,20 +624,3 @@ def certify(model: Model, dtype: str = "float32") -> Certificate:
                        a.final_error)
 
 
-def load_model(path: str) -> Model:
-    """A weight file's tensors (as stored, in float64) and header, through the runtime's checked loader."""
-    import torch
-
-    from hardwire.runtime.model import load
-    tm = load(path, device="cpu", dtype=torch.float64)
-    if "groups" not in tm.config:
-        raise HardwireError("this weight file has no value sets (it predates `hardwire certify`); compile the "
-                            "program again", path)
-    return Model({k.replace("__", "."): v.detach().numpy() for k, v in tm.w.items()}, tm.config, tm.labels,
-                 tm.outputs)
-
-
-def from_compiled(compiled) -> Model:
-    """A CompiledModel straight from the compiler, its weights rounded to float32 as a saved file would be."""
-    return Model({k: v.astype(np.float32).astype(np.float64) for k, v in compiled.tensors.items()},
-                 compiled.config, compiled.labels, compiled.outputs)
