@@ -121,3 +121,15 @@ def test_no_test_asserts_a_time_or_a_speed():
     found = [f"{p.name}:{i}" for p in Path(__file__).parent.glob("*.py")
              for i, line in enumerate(p.read_text().splitlines(), 1) if timing.search(line)]
     assert found == []
+
+
+def test_bench_certify_reports_every_program_it_is_given(tmp_path, capsys):
+    """`hardwire bench certify` certifies each program as `hardwire certify FILE` does and records it; the times
+    are only reported, never asserted."""
+    from hardwire.bench.certify import main as bench_certify
+    out = bench_certify(["reverse", "sort", "-o", str(tmp_path / "certify.json")])
+    assert sorted(out["programs"]) == ["reverse", "sort"]
+    for r in out["programs"].values():
+        assert r["certified"] is True and r["header_mismatch"] is None and r["length"] == r["max_len"]
+        assert "total_s" in r
+    assert json.loads((tmp_path / "certify.json").read_text()) == out

@@ -1,4 +1,5 @@
-"""`python3 -m hardwire.bench.certify [--default-sizes] [NAME ...]`: how long `hardwire certify FILE` takes per program.
+"""`hardwire bench certify [--quick]` (or `python3 -m hardwire.bench.certify [--default-sizes] [NAME ...]`): how
+long `hardwire certify FILE` takes per program (--quick: the sizes CI certifies).
 
 Each program in programs/ is compiled to a weight file, then certified the way the command does it (read the
 file, compile its embedded program again, compare the header and every block with it, then the error analysis),
@@ -11,11 +12,12 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CI_SIZES = {"subleq": {"mem": 32, "bits": 8}, "add_cot": {"n": 4}}
 
 
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
            "programs": {}}
     for name in names:
         out["programs"][name] = time_one(name, None if a.default_sizes else CI_SIZES.get(name))
-        print(name, json.dumps(out["programs"][name]), flush=True)
+        print(name, json.dumps(out["programs"][name]), file=sys.stderr, flush=True)
     Path(a.output).write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     return out
 

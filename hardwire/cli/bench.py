@@ -6,7 +6,7 @@ from pathlib import Path
 
 def add_parser(sub) -> None:
     b = sub.add_parser("bench", help="measure compiled sizes and throughput; writes bench/results/*.json")
-    b.add_argument("what", choices=["programs", "subleq", "tm", "lengths"],
+    b.add_argument("what", choices=["programs", "subleq", "tm", "lengths", "certify"],
                    help="which benchmark (programs: every program in programs/ beside its interpreter and reference)")
     b.add_argument("--quick", action="store_true", help="small sizes on CPU only (what CI runs)")
     b.add_argument("--out", default="bench/results", help="folder for the JSON results")
@@ -24,6 +24,9 @@ def cmd_bench(a) -> dict:
     elif a.what == "tm":
         from hardwire.bench.tm import bench_tm
         result = bench_tm(a.quick, a.out, a.threads)
+    elif a.what == "certify":  # how long `hardwire certify FILE` takes per program (bench/results/certify.json)
+        from hardwire.bench.certify import main as bench_certify
+        return bench_certify(["-o", str(Path(a.out) / "certify.json")] + (["--default-sizes"] if not a.quick else []))
     elif a.what == "lengths":
         from hardwire.bench.lengths import bench_lengths
         return bench_lengths(a.out, [x for x in (a.only or "").split(",") if x] or None)
@@ -41,6 +44,9 @@ def render(info: dict) -> str:
         return "\n".join(f"{c['program']}: exact through {c['max_exact_length']} (swept {c['lengths_swept']}); "
                          f"{c['layers']} layers, d_model {c['d_model']}, d_mlp {c['d_mlp']} at {c['at_length']}"
                          for c in info["constructions"])
+    if "sizes" in info and "machine" in info:  # certify's times
+        return "\n".join(f"{n}: certified {r['certified']} at length {r['length']}, {r['total_s']} s"
+                         for n, r in info["programs"].items())
     if "programs" in info:
         from hardwire.bench.programs import programs_table
         return programs_table(info)
