@@ -100,3 +100,28 @@ def test_every_package_is_installed():
     assert set(cfg["packages"]) == packages
     assert cfg["package-dir"] == {k: v.relative_to(ROOT).as_posix() for k, v in FOLDERS.items()}
     assert cfg["package-data"] == {"hardwire.compiler.check": ["grammar.lark"]}
+
+
+def test_a_primitive_is_one_entry():
+    """docs/architecture.md's claim: an elementwise primitive is one entry in compiler/check/primitives.py. A fresh
+    interpreter adds `sq` there before anything else is imported; a program using it then checks, compiles, and
+    its model agrees with the interpreter (and the error for a wrong argument count says the entry's arity)."""
+    import subprocess
+    import sys
+    code = '''
+import hardwire.compiler.check.primitives as p
+p.ELEMENTWISE["sq"] = p.Primitive(lambda x: x * x, 1, 1, "one value")
+import hardwire
+m = hardwire.compile_source("program s\\nvocab {1, 2, 3}\\nmax_len 4\\noutput y = sq(tokens)\\n")
+assert m.check(samples=40).mismatches == 0
+assert m("3 1 2")["outputs"] == {"y": [9, 1, 4]}
+try:
+    hardwire.compile_source("program s\\nvocab {1, 2}\\nmax_len 4\\noutput y = sq(tokens, tokens)\\n")
+except hardwire.HardwireError as e:
+    assert "sq takes one value" in str(e), e
+else:
+    raise AssertionError("two arguments accepted")
+print("ok")
+'''
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.stdout.strip() == "ok", r.stderr[-2000:]

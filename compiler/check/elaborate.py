@@ -15,9 +15,9 @@ from typing import Any
 import lark
 from hardwire.compiler.check.loops import LoopOps
 from hardwire.compiler.check.messages import (
-    FUNCTIONS,
     OpFailure,
     comment_hint,
+    functions,
     kind,
     kinds,
     op_failure,
@@ -28,6 +28,7 @@ from hardwire.compiler.check.messages import (
     suggest,
     syntax_error,
 )
+from hardwire.compiler.check.primitives import ELEMENTWISE
 from hardwire.compiler.check.scalars import ScalarOps
 from hardwire.compiler.check.words import Cases, WordOps, is_word
 from hardwire.compiler.core.errors import HardwireError
@@ -532,10 +533,10 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
     def call(self, node, local) -> Any:
         fname = str(node.children[0])
         argn = [a for a in node.children[1:] if a is not None]
-        if fname not in FUNCTIONS:  # before the arguments: a predicate or lambda there is only wrong for this name
+        if fname not in functions():  # before the arguments: a predicate or lambda there is only wrong for this name
             what = "a value, not a function" if fname in self.env or fname in (local or {}) else "not a function"
-            raise self.err(f"{fname!r} is {what}{suggest(fname, FUNCTIONS) or ''} (functions: {' '.join(FUNCTIONS)})",
-                           node)
+            names = functions()
+            raise self.err(f"{fname!r} is {what}{suggest(fname, names) or ''} (functions: {' '.join(names)})", node)
         if fname == "map":
             if not argn or getattr(argn[0], "data", None) != "lambda_":
                 raise self.err("map takes a lambda then its inputs: map(x -> x + 1, tokens)", node)
@@ -647,11 +648,11 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                 return x
             enc = SCALAR if fname == "scalar" else ONEHOT
             return self.make_map(lambda v: _num(v) if enc == SCALAR else v, [x], "identity", node, enc)
-        if fname in ("min", "max", "abs"):
-            fn = {"min": min, "max": max, "abs": abs}[fname]
-            if (len(args) != 1) if fname == "abs" else (len(args) < 2):
-                raise self.err(f"{fname} takes {'one value' if fname == 'abs' else 'two or more values'}", node)
-            fn = explained(fname, fn)
+        if fname in ELEMENTWISE:  # compiler/check/primitives.py: a function of values, compiled as a map
+            prim = ELEMENTWISE[fname]
+            if not prim.takes(len(args)):
+                raise self.err(f"{fname} takes {prim.arity}", node)
+            fn = explained(fname, prim.fn)
             bound, sops = over_sops(fn, args)
             if not sops:  # constants, or a lambda's plain values: none propagates, as through a map
                 try:
@@ -659,7 +660,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                 except OpFailure as e:
                     raise self.err(f"`{self.source(node)}` cannot be computed: {e}", node) from None
             return self.make_map(bound, sops, f"{fname}(...)", node)
-        raise self.err(f"{fname!r} is not a function (functions: {' '.join(FUNCTIONS)})", node)
+        raise self.err(f"{fname!r} is not a function (functions: {' '.join(functions())})", node)
 
     def lambda_params(self, node) -> list[str]:
         """A lambda's parameters: `x` or `(a, b, ...)`, distinct names (parsed as an expression)."""

@@ -11,13 +11,18 @@ from fractions import Fraction
 from typing import Any
 
 import lark
+from hardwire.compiler.check.primitives import ELEMENTWISE
 from hardwire.compiler.core.errors import HardwireError
 
 KEYWORDS = ("program", "vocab", "max_len", "causal", "distinct", "exact_len", "param", "require", "word", "output",
             "table", "state", "loop", "until", "emit", "when", "generate", "stop", "in", "if", "then", "else",
             "and", "or", "not", "true", "false")
-FUNCTIONS = ("map", "select", "aggregate", "width", "scalar", "onehot", "latest", "earliest", "word", "default",
-             "min", "max", "abs", "layernorm")
+BUILTINS = ("map", "select", "aggregate", "width", "scalar", "onehot", "latest", "earliest", "word", "default")
+
+
+def functions() -> tuple[str, ...]:
+    """Every function a program may call: the built-in forms, then the elementwise primitives' table."""
+    return (*BUILTINS, *ELEMENTWISE, "layernorm")
 STATEMENT_STARTS = ("output", "table", "state", "loop", "program", "vocab", "max_len", "causal", "distinct",
                     "exact_len", "generate", "param", "require", "word")
 
