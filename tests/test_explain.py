@@ -81,7 +81,7 @@ def test_parity_page(parity):
     assert text.count('<tr class="hit">') >= 3                  # the lookup rows this input used
     # a head's λ, QK and OV views, raw scores and pattern, with TransformerLens's names for them
     assert "λ = " in text and "QK view" in text and "OV view" in text and "Raw scores" in text
-    assert "blocks.0.attn.hook_pattern[0, 0]" in text and "blocks.0.attn.hook_attn_scores[0, 0]" in text
+    assert "blocks.0.attn.hook_pattern[0, 0]" in text and "blocks.0.attn.hook_q[0, :, 0]" in text
     assert "(L0H0)" in text and "blocks.1.hook_resid_post" in text and "blocks.0.hook_resid_pre" in text
     assert "Neurons:" in text and "blocks.1.mlp.hook_post" in text   # MLP 2's hidden units and their activity
     assert 'href="#head-1-1"' in text and 'id="line-7"' in text      # source lines link to their blocks
@@ -290,3 +290,38 @@ def test_blocks_written_in_the_language():
     assert selector(dipped.selector) == "select(indices, indices, <=)"
     assert definition(dipped)[0] == "aggregate(select(indices, indices, <=), scalar(bal_round < 0 or bal_square < 0))"
     assert combo_index((Fraction(1, 2), 1), [("a", (0, Fraction(1, 2))), ("b", (0, 1, 2))]) == 4
+
+
+def test_hook_names_reproduce_the_views_with_run_with_cache(tmp_path, tmp_path_factory):
+    """Every hook name on the page, looked up in the TransformerLens export's run_with_cache, gives the view the
+    page draws: each head's raw scores and pattern, each layer's residual (export extra; skipped without it)."""
+    pytest.importorskip("transformer_lens")
+    import numpy as np
+    import torch
+    from hardwire.runtime.model import load
+
+    from hardwire.explain.trace import forward
+    from hardwire.export import tl as export_tl
+    model = tmp_path / "h.safetensors"
+    assert main(["compile", str(PROGRAMS / "dyck2.hw"), "-o", str(model)]) == 0   # heads by layer: 2, 0, 1
+    tokens = list("(([])")
+    _, text = page(tmp_path_factory, "hooks", [str(model), "--input", " ".join(tokens)])
+    t = load(str(model), "cpu")
+    export_tl.export(t, str(tmp_path / "tl"))
+    ids, lengths = t.encode([tokens])
+    with torch.no_grad():
+        _, cache = export_tl.load_bridge(str(tmp_path / "tl")).run_with_cache(ids)
+    f = forward(t, tokens)
+    heads = re.findall(r"blocks\.(\d+)\.attn\.hook_pattern\[0, (\d+)\]", text)
+    assert len(set(heads)) == sum(x["heads"] for x in t.config["layers"]) >= 2
+    for layer, h in {(int(a), int(b)) for a, b in heads}:
+        assert np.allclose(cache[f"blocks.{layer}.attn.hook_pattern"][0, h].numpy(), f.attention[layer + 1][h],
+                           atol=1e-6)
+        assert f"blocks.{layer}.attn.hook_q[0, :, {h}] @ blocks.{layer}.attn.hook_k[0, :, {h}].T / 2" in text
+        q, k = (cache[f"blocks.{layer}.attn.hook_{n}"][0, :, h].numpy() for n in "qk")
+        ours, theirs = f.scores[layer + 1][h], q @ k.T / 2
+        finite = np.isfinite(ours)
+        assert np.allclose(theirs[finite], ours[finite], atol=1e-4)
+        assert f"head {layer + 1}.{h + 1}" in text and f"(L{layer}H{h})" in text
+    for layer in {int(a) for a in re.findall(r"blocks\.(\d+)\.hook_resid_post", text)}:
+        assert np.allclose(cache[f"blocks.{layer}.hook_resid_post"][0].numpy(), f.after[layer + 1], atol=1e-6)

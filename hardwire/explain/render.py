@@ -14,6 +14,7 @@ from hardwire.explain import views
 from hardwire.explain.markup import code, esc, fold
 from hardwire.explain.svg import Heat, heatmap
 from hardwire.explain.trace import Forward
+from hardwire.export.tl import ATTN_SCALE
 
 FLAG = ("=", ".b", "bos")  # labels of dims that only hold 0 or 1
 UNITS = 48  # the most hidden units of one block drawn
@@ -72,9 +73,10 @@ class Render:
         ov = views.ov(self.t, layer, head)
         return (f"<p>Scale <b>λ = {lam:g}</b> (config <code>layers[{layer - 1}].scales[{head}]</code>; the compiler "
                 "folded it into W_Q). TransformerLens: head index " + code(head) + " of "
-                + hook(f"blocks.{layer - 1}") + f" ({tl_head(layer, head)}); scores "
-                + hook(f"{b}.hook_attn_scores[0, {head}]") + ", pattern " + hook(f"{b}.hook_pattern[0, {head}]")
-                + ".</p>"
+                + hook(f"blocks.{layer - 1}") + f" ({tl_head(layer, head)}); pattern "
+                + hook(f"{b}.hook_pattern[0, {head}]") + "; raw scores "
+                + hook(f"{b}.hook_q[0, :, {head}] @ {b}.hook_k[0, :, {head}].T / {ATTN_SCALE:g}")
+                + f" (the export doubles W_Q and TransformerLens divides by attn_scale = {ATTN_SCALE:g}).</p>"
                 + self.weight_view(qk, "query dims", "key dims", "QK view: W_Q W_Kᵀ / λ",
                                    "query {row} × key {col}: {value} per unit of λ")
                 + "<p class=small>The score of query position q on key position k is λ · Σ x_q[i] M[i, j] x_k[j] "
