@@ -64,7 +64,7 @@ class Render:
         finite = np.where(np.isfinite(sc), sc, 0.0)
         lim = float(np.abs(finite).max()) or 1.0
         masked = np.where(np.isfinite(sc), sc, np.nan)
-        score_heat = Heat(np.nan_to_num(masked, nan=0.0), self.qpos(), self.kpos(), -lim, lim,
+        score_heat = Heat(masked, self.qpos(), self.kpos(), -lim, lim,
                           numbers=n <= 16, tip="query {row} · key {col}: score {value}")
         pat_heat = Heat(pat, self.qpos(), self.kpos(), 0.0, 1.0, numbers=n <= 16,
                         tip="query {row} reads key {col} with weight {value}")
@@ -80,10 +80,11 @@ class Render:
                 + self.weight_view(qk, "query dims", "key dims", "QK view: W_Q W_Kᵀ / λ",
                                    "query {row} × key {col}: {value} per unit of λ")
                 + "<p class=small>The score of query position q on key position k is λ · Σ x_q[i] M[i, j] x_k[j] "
-                  "over the entries M[i, j] above. When every non-zero score is a whole multiple of λ, the softmax "
-                  "is a hard choice: the largest score wins by at least λ.</p>"
-                + "<figure><figcaption>Raw scores (λ included, before the softmax; masked keys are 0 here and "
-                  "get no weight).</figcaption>" + heatmap(score_heat) + "</figure>"
+                  "over the entries M[i, j] above. The keys the selector picks share the top score and every other "
+                  "key scores lower by a margin times λ, so after the softmax the picked keys hold all but a "
+                  "vanishing part of the weight (hardwire certify bounds that part).</p>"
+                + "<figure><figcaption>Raw scores (λ included, before the softmax; grey: a masked key, which gets "
+                  "no weight).</figcaption>" + heatmap(score_heat) + "</figure>"
                 + "<figure><figcaption>Attention pattern: the softmax of the scores over the keys.</figcaption>"
                 + heatmap(pat_heat) + "</figure>"
                 + self.weight_view(ov, "dims of the key it reads", "dims of the query it writes",

@@ -80,8 +80,12 @@ def heatmap(h: Heat) -> str:
                    f"{esc(label)}</text>")
         for c in range(n_c):
             v = float(h.values[r, c])
-            fill = colour(v, h.lo, h.hi)
             x = left + c * CELL
+            if v != v:  # NaN: a masked cell (a key the query may not see)
+                out.append(f'<rect x="{x:.1f}" y="{y}" width="{CELL - 1}" height="{ROW_H - 1}" fill="#d9d9d9">'
+                           f"<title>{esc(label)} · {esc(h.cols[c])}: masked</title></rect>")
+                continue
+            fill = colour(v, h.lo, h.hi)
             tip = h.tip.format(row=label, col=h.cols[c], value=cell_text(v))
             out.append(f'<rect x="{x:.1f}" y="{y}" width="{CELL - 1}" height="{ROW_H - 1}" fill="{fill}">'
                        f"<title>{esc(tip)}</title></rect>")
