@@ -65,13 +65,14 @@ def heatmap(h: Heat) -> str:
     """The heatmap as an <svg>: row labels on the left, column labels on top, a <title> per cell."""
     n_r, n_c = h.values.shape
     left = 8 + CHAR * max([len(r) for r in h.rows] + [4])
-    top = 8 + CHAR * min(max([len(c) for c in h.cols] + [2]), 14)
-    width, height = left + n_c * CELL + 8, top + n_r * ROW_H + 8
+    longest = min(max([len(c) for c in h.cols] + [2]), 14)
+    top = 12 + CHAR * longest * 0.87                       # column labels rise at 60 degrees
+    width, height = left + n_c * CELL + 8 + CHAR * longest * 0.5, top + n_r * ROW_H + 8
     out = [f'<svg class="{h.cls}" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" '
            f'height="{height:.0f}" role="img">']
     for c, label in enumerate(h.cols):
         x = left + (c + 0.5) * CELL
-        out.append(f'<text class="cl" transform="translate({x + 3:.1f},{top - 4}) rotate(-60)">'
+        out.append(f'<text class="cl" transform="translate({x + 3:.1f},{top - 4:.1f}) rotate(-60)">'
                    f"{esc(label[:14])}</text>")
     for r, label in enumerate(h.rows):
         y = top + r * ROW_H
