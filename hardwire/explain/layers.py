@@ -192,19 +192,20 @@ class Layers:
         said = []
         for pred, ek, eq in sorted(preds):
             if WORD in (ek, eq):
-                said.append(f"<code>{esc(pred)}</code> on words compares bit by bit: each bit pair adds +1 "
-                            "when the bits agree and −1 when they differ, so only the matching key reaches the top "
-                            "score")
-            elif pred == "==":
-                said.append("<code>==</code> on one-hot values is the identity between the query's value dims and "
-                            "the key's: the product is 1 where the values match and 0 elsewhere")
-            elif pred in ("<", "<=", ">", ">="):
-                said.append(f"<code>{esc(pred)}</code> compares the query's value with the key's: the score grows "
-                            "with how far the key is on the chosen side, capped, so the keys that satisfy it share "
-                            "the top score")
+                said.append(f"<code>{esc(pred)}</code> on words compares bit by bit: each bit pair adds to the "
+                            "score when the bits agree, so only the key whose word matches reaches the top score")
             else:
-                said.append(f"<code>{esc(pred)}</code> is a lookup of (query value, key value) pairs spelled out "
-                            "in the QK view below")
+                same = " (for <code>==</code> on two one-hot values, the identity)" if pred == "==" else ""
+                said.append(f"<code>{esc(pred)}</code> is spelled out value by value: for each key value the key "
+                            "reads its own dim, and the query sums the dims of every query value the comparison "
+                            f"holds for, so the product is 1 exactly where it holds{same}")
+        text = selector(s.selector)
+        if "|" in text or "!" in text:
+            said.append("with <code>|</code> or <code>!</code> the whole selector is one such lookup over (key "
+                        "value, query value) pairs")
+        elif "&" in text:
+            said.append("the terms of <code>&amp;</code> add up, and the head picks the keys where all of them "
+                        "hold (BOS sits just below)")
         return ("How it scores: " + "; ".join(said) + ".") if said else ""
 
     def lookup(self, s, spec, hits: set) -> str:

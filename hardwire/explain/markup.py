@@ -25,7 +25,9 @@ details { margin: .5em 0; } summary { cursor: pointer; color: #2c6fa8; }
 code.hook { background: #eef3e6; color: #35530f; }
 .stepper { border: 1px solid #cbd6e2; border-radius: 5px; padding: .6em .9em; margin: 1em 0; background: #fbfcfe; }
 .stepper .bar { display: flex; gap: .6em; align-items: center; margin-bottom: .5em; }
-.stepper .bar input { flex: 1; } .stepper .step figure { display: inline-block; vertical-align: top; margin-right: 1.2em; } .stepper .step { display: none; } .stepper .step.on { display: block; }
+.stepper .bar input { flex: 1; }
+.stepper .step figure { display: inline-block; vertical-align: top; margin-right: 1.2em; }
+.stepper .step { display: none; } .stepper .step.on { display: block; }
 .side { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1.2em; }
 tr.gap td { font-style: italic; color: #777; background: #fafafa; }
 .warn { color: #9a5b00; font-weight: bold; } .links a { font-size: .8em; margin-left: .4em; }
