@@ -325,3 +325,8 @@ def test_hook_names_reproduce_the_views_with_run_with_cache(tmp_path, tmp_path_f
         assert f"head {layer + 1}.{h + 1}" in text and f"(L{layer}H{h})" in text
     for layer in {int(a) for a in re.findall(r"blocks\.(\d+)\.hook_resid_post", text)}:
         assert np.allclose(cache[f"blocks.{layer}.hook_resid_post"][0].numpy(), f.after[layer + 1], atol=1e-6)
+        assert np.allclose(cache[f"blocks.{layer}.hook_resid_mid"][0].numpy(), f.mids[layer + 1], atol=1e-6)
+    for layer in {int(a) for a in re.findall(r"blocks\.(\d+)\.mlp\.hook_post", text)}:
+        w_in = t.p(f"layers.{layer}.mlp.W_in").numpy()
+        act = cache[f"blocks.{layer}.mlp.hook_post"][0].numpy()[:, :w_in.shape[1]]
+        assert np.allclose(act, np.maximum(f.mids[layer + 1] @ w_in, 0), atol=1e-5)   # the neurons drawn
