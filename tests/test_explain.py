@@ -221,6 +221,15 @@ def test_weight_file_page(weight_page):
     assert "-1 -1 -1 -1 -1 -1 -1 -1" in outputs and "<code>5</code>" in outputs   # halted; emitted mem[6]
 
 
+def test_weight_file_page_of_a_generating_model(tmp_path, tmp_path_factory):
+    model = tmp_path / "pcot.safetensors"
+    assert main(["compile", str(PROGRAMS / "parity_cot.hw"), "--param", "n=3", "-o", str(model)]) == 0
+    out, text = page(tmp_path_factory, "wgen", [str(model), "--input", "1 0 1 ="])
+    self_contained(out, text)
+    assert re.findall(r'data-label="(token \d+: \d)"', text) == ["token 1: 1", "token 2: 1", "token 3: 0"]
+    assert "was cut off at max_len = 7" in text.split("6. The outputs", 1)[1]
+
+
 def test_json_summary_and_replacing_a_page(tmp_path, capsys):
     out = tmp_path / "page"
     args = ["explain", str(PROGRAMS / "histogram.hw"), "--input", "a b a", "-o", str(out), "--json"]
