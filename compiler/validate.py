@@ -444,5 +444,5 @@ def refuse_weights(path: str) -> None:
     """Where a program is expected: a weight file is named as one, with the command that runs it."""
     if sniff(path) == "weights":
         raise HardwireError(f"this is a weight file (safetensors), not a .hw program; run it with "
-                            f"`hardwire run {path} --input \"...\"` (compile, check and explain read a program)",
+                            f"`hardwire run {path} --input \"...\"` (compile and check read a program)",
                             path)

@@ -183,4 +183,4 @@ def test_every_block_says_what_it_is(doc):
 def test_tutorial_explains_a_model():
     text = TUTORIAL.read_text()
     section = text.split("## 5. Explaining a model", 1)[1].split("\n## ", 1)[0]
-    assert "$ hardwire explain counts.hw" in section and "pip install hardwire[viz]" in section
+    assert "$ hardwire explain counts.hw" in section and "one self-contained file" in section

@@ -392,7 +392,7 @@ def test_header_mutants_are_refused_or_behave_the_same_long(name, data):
 PROGRAM_NOT_WEIGHTS = "reverse.hw: this is a hardwire program (.hw source), not a weight file; compile it first: " \
                       "`hardwire compile reverse.hw -o reverse.safetensors`"
 WEIGHTS_NOT_PROGRAM = 'reverse.safetensors: this is a weight file (safetensors), not a .hw program; run it with ' \
-                      '`hardwire run reverse.safetensors --input "..."` (compile, check and explain read a program)'
+                      '`hardwire run reverse.safetensors --input "..."` (compile and check read a program)'
 
 
 @pytest.mark.parametrize("args", [["run", "reverse.hw", "--input", "a b", "--device", "cpu"],
@@ -425,12 +425,10 @@ def test_the_api_names_a_program_given_to_load():
 
 @pytest.mark.parametrize("args", [["compile", "reverse.safetensors", "-o", "out.safetensors"],
                                   ["check", "reverse.safetensors"],
-                                  ["explain", "reverse.safetensors", "--input", "a", "-o", "page"],
                                   ["certify", "reverse.safetensors.hw"]],
-                         ids=["compile", "check", "explain", "certify"])
+                         ids=["compile", "check", "certify"])
 def test_a_weight_file_where_a_program_goes(capsys, models, args):
-    if args[0] == "explain":
-        pytest.importorskip("matplotlib")
+    """(explain reads either kind: tests/test_explain.py has its weight-file pages.)"""
     shutil.copy(models["reverse"], args[1])
     assert refused(capsys, args) == ERR + WEIGHTS_NOT_PROGRAM.replace("reverse.safetensors", args[1])
 

@@ -1,7 +1,8 @@
-"""The page of `hardwire explain`: one self-contained HTML file (inline CSS, no script) and the PNGs it shows.
+"""The page of `hardwire explain` for a program: one self-contained HTML file (inline CSS, SVG and script).
 
-Sections: the program and its size; the block graph; the residual layout; the walk through the layers
-(the embedding, then each layer's heads, MLPs and residual stream); the outputs next to the interpreter's.
+Sections: the program (each line linked to its blocks) and its size; the circuit by layer; the residual layout;
+the walk through the layers (the embedding, then each layer's heads, MLPs and residual stream); a step control
+through a loop's passes or a generation's tokens; the outputs next to the interpreter's.
 """
 from __future__ import annotations
 
@@ -9,33 +10,45 @@ import os
 
 import numpy as np
 
-from hardwire.compiler.core.sops import Mux, Register, Width
+from hardwire.compiler.core.sops import Mux, Norm, Register, Width
 from hardwire.compiler.lower import ATTN, EMBED, MLP
-from hardwire.explain import draw
 from hardwire.explain.layers import Layers
-from hardwire.explain.markup import code, document, esc, table
-from hardwire.explain.text import NAME, definition, formula, ref, selector, show, source_line
+from hardwire.explain.markup import code, document, esc, fold, table
+from hardwire.explain.names import dim_labels, value_name
+from hardwire.explain.render import Render
+from hardwire.explain.steps import Steps
+from hardwire.explain.svg import Box, diagram
+from hardwire.explain.text import NAME, definition, formula, selector, show, source_line
+from hardwire.explain.trace import stop_reason
 from hardwire.explain.walk import Placed, Walk
 
 WIDE = 40  # a residual wider than this shows only the dimensions that are non-zero somewhere
 
 
-class Page(Layers):
-    """Builds the page's HTML and figures for one Walk into `folder` (section 4 comes from Layers)."""
+SOURCE_LINES = 40  # a longer program listing is folded
 
-    def __init__(self, w: Walk, folder: str):
-        self.w, self.folder, self.files = w, folder, []
+
+class Page(Layers, Render, Steps):
+    """Builds the page's HTML for one Walk (section 4 comes from Layers, the weight views from Render, the step
+    controls from Steps)."""
+
+    def __init__(self, w: Walk):
+        self.w, self.t, self.fwd = w, w.t, w.fwd
         self.lines = w.source.splitlines()
         self.owner = self.owners()
         self.shown = self.shown_dims()
+        self.positions = w.positions
+        by_id = {id(p.block.sop): p.block.sop for p in w.placed}
+        sops = {key: by_id[key[0]] for key, _ in self.owner.values() if isinstance(key, tuple) and key[0] in by_id}
+        self.labels = dim_labels(w.compiled.labels, self.owner, sops, w.fused)
 
     # ---- helpers -------------------------------------------------------------------------------
-    def png(self, name: str) -> str:
-        self.files.append(name)
-        return os.path.join(self.folder, name)
+    def stepped(self) -> tuple[str, list, list, list]:
+        return self.w.kind, self.w.passes, self.w.gen, self.w.tokens
 
-    def img(self, name: str, alt: str) -> str:
-        return f'<img src="{esc(name)}" alt="{esc(alt)}">'
+    def name(self, s) -> str:
+        """The program's name for a value, or its expression."""
+        return value_name(s, self.w.fused)
 
     def owners(self) -> dict[int, tuple]:
         """Every residual dimension's feature: (a key for the value it belongs to, its name: `ones`, `ones.frac`)."""
@@ -46,7 +59,7 @@ class Page(Layers):
         for (sid, part), dims in self.w.layout.dims.items():
             s = by_id.get(sid)
             for d in dims:
-                own[d] = ((sid, part), (s.label if s is not None else "?") + part)
+                own[d] = ((sid, part), (value_name(s, self.w.fused) if s is not None else "?") + part)
         return own
 
     def writers(self) -> dict:
@@ -57,11 +70,10 @@ class Page(Layers):
             s, kind = p.block.sop, p.block.kind
             if isinstance(s, Mux) and s.target is not None:
                 key = (id(s.target), "")
-                out[key] = f"{out.get(key, 'embedding')}; rewritten by MLP {p.layer}"
+                out[key] = f"{out.get(key, 'embedding')}; rewritten by {self.block_name(p)}"
                 continue
             key = (id(s), ".frac" if kind == ATTN and isinstance(s, Width) else "")
-            out.setdefault(key, "embedding" if kind == EMBED else
-                           f"head {p.layer}.{p.head + 1}" if kind == ATTN else f"MLP {p.layer}")
+            out.setdefault(key, self.block_name(p))
         return out
 
     def shown_dims(self) -> list[int]:
@@ -76,45 +88,73 @@ class Page(Layers):
         return [p for p in self.w.placed if p.layer == layer and p.block.kind == kind]
 
     def say(self, s) -> str:
-        return formula(self.w.fused, s, "mlp" if not isinstance(s, Register) else "embed", self.lines)
+        text = formula(self.w.fused, s, "mlp" if not isinstance(s, Register) else "embed", self.lines)
+        if isinstance(s, Mux) and s.target is not None and text.startswith(s.target.label + " := "):
+            return self.name(s.target) + text[len(s.target.label):]
+        name = self.name(s)
+        if s.label != name and text.startswith(s.label + " = "):
+            rest = text[len(s.label) + 3:]
+            text = rest if rest.split("   (")[0] == name else f"{name} = {rest}"
+        return text
 
     # ---- sections ------------------------------------------------------------------------------
     def header(self) -> str:
         w = self.w
         s = w.compiled.summary()
         params = ", ".join(f"{k} = {v}" for k, v in w.params.items())
-        src = "\n".join(f'<span class="ln">{i:>3}  </span>{esc(line)}' for i, line in enumerate(self.lines, 1))
         kind = {
             "plain": "It runs once over the input: the outputs are read off the last layer's residual stream.",
             "looped": (f"It is a <b>looped</b> program: layers 1–{w.body_layers} are the loop body, which the runtime "
-                       "applies again and again until the halt test holds. <b>This page shows one pass of the loop "
-                       "body</b>, the first, on the input as loaded into the registers; section 5 also gives the "
-                       "answer after the whole run."),
+                       "applies again and again until the halt test holds. Section 4 shows the first pass of the "
+                       "loop body in full, on the input as loaded into the registers; section 5 steps through the "
+                       "passes, with the registers after each; section 6 gives the answer after the whole run."),
             "generating": ("It is a <b>generating</b> program: the runtime appends the next token and runs again. "
-                           "<b>This page shows the forward pass over the prompt</b>; the next token is "
-                           f"{code(w.fused.generate)} at the last position."),
+                           "Section 4 shows the forward pass over the prompt in full (the next token is "
+                           f"{code(w.fused.generate)} at the last position); section 5 steps through the generated "
+                           "tokens, with what each head read."),
         }[w.kind]
+        norms = any(isinstance(p.block.sop, Norm) for p in w.placed)
         lead = (f"<p>{code(s['program'])} compiles to a transformer with <b>{s['layers']} layer"
                 f"{'s' * (s['layers'] != 1)}</b> and <b>{s['heads']} attention head{'s' * (s['heads'] != 1)}</b> in "
                 f"all. Its residual stream has <b>d_model = {s['d_model']}</b> dimensions, each with a label; its "
                 f"widest MLP has <b>d_mlp = {s['d_mlp']}</b> hidden units and its heads d_head = {s['d_head']}. "
                 f"That is <b>{s['params']:,} parameters</b>, of which {s['nonzero_params']:,} are non-zero. "
                 "Every head is a hard attention head (it attends to the keys its selector picks, and to the BOS "
-                "token at position 0 when it picks none), and every MLP is an exact lookup table. " + kind + "</p>")
+                "token at position 0 when it picks none), and every MLP block is an exact lookup table"
+                + (" or a unit-step copy of bits" if w.fused.word_bits else "")
+                + ("; a <b>pair LayerNorm</b> beside an MLP keeps the sign of a difference exactly" if norms else "")
+                + ". " + kind + "</p>")
         return (f"<h1>{esc(s['program'])}: one input through the compiled transformer</h1>"
                 f"<p class=small>Program {code(os.path.basename(w.file))}{', params ' + esc(params) if params else ''}"
                 f" · input {code(' '.join(str(t) for t in w.tokens))} ({len(w.tokens)} tokens; position 0 is BOS)"
-                "</p>" + self.contents() +
-                f'<h2 id="program">1. The program</h2><pre>{src}</pre>{lead}')
+                "</p>" + self.contents() + f'<h2 id="program">1. The program</h2>{lead}' + self.listing())
+
+    def listing(self) -> str:
+        """The source, each line linked to the blocks it became; folded when long (a generated program)."""
+        links: dict[int, list[str]] = {}
+        for p in self.w.placed:
+            if p.block.kind != EMBED and 0 < p.block.sop.line <= len(self.lines):
+                tag = f'<a href="#{self.block_id(p)}">{esc(self.block_name(p))}</a>'
+                if tag not in links.setdefault(p.block.sop.line, []):
+                    links[p.block.sop.line].append(tag)
+        src = "\n".join(f'<span class="ln" id="line-{i}">{i:>3}  </span>{esc(line)}'
+                        + (f'<span class="links">{"".join(links[i])}</span>' if i in links else "")
+                        for i, line in enumerate(self.lines, 1))
+        pre = f"<pre>{src}</pre>"
+        if len(self.lines) > SOURCE_LINES:
+            return fold(f"The program's source: {len(self.lines)} lines (generated); each line links to its "
+                        "blocks", pre)
+        return pre
 
     def contents(self) -> str:
-        items = [("program", "The program"), ("blocks", "The blocks and their layers"),
-                 ("layout", "The residual stream's layout"), ("walk", "Layer by layer"), ("outputs", "The outputs")]
+        items = [("program", "The program"), ("blocks", "The circuit, layer by layer"),
+                 ("layout", "The residual stream's layout"), ("walk", "Layer by layer"), ("steps", "Step by step"),
+                 ("outputs", "The outputs")]
         return "<nav><ol>" + "".join(f'<li><a href="#{a}">{t}</a></li>' for a, t in items) + "</ol></nav>"
 
     def graph(self) -> str:
         w = self.w
-        columns, rows = [], []
+        bands, rows = [], []
         segments = sorted({p.segment for p in w.placed})
         shown_embeds: set[int] = set()
         for seg in segments:
@@ -122,39 +162,40 @@ class Page(Layers):
             if seg > 0 and all(p.block.kind == EMBED for p in mine):
                 continue
             embeds = [p for p in mine if p.block.kind == EMBED]
-            title = "registers and inputs" if w.kind == "looped" and seg == 0 else "after the loop" if seg else ""
-            columns.append({"title": "token / position features", "band": 0, "band_title": title or "embedding",
-                            "nodes": [self.node(p) for p in embeds]})
-            layers = sorted({p.layer for p in mine if p.layer})
-            for layer in layers:
+            title = "registers, inputs" if w.kind == "looped" and seg == 0 else "after the loop" if seg else ""
+            if embeds:
+                bands.append((title or "embedding", [self.node(p) for p in embeds]))
+            for layer in sorted({p.layer for p in mine if p.layer}):
                 for kind, name in ((ATTN, "heads"), (MLP, "MLP")):
                     ps = [p for p in mine if p.layer == layer and p.block.kind == kind]
                     if ps:
-                        columns.append({"title": name, "band": layer, "nodes": [self.node(p) for p in ps]})
+                        bands.append((f"layer {layer} {name}", [self.node(p) for p in ps]))
             for p in mine:
                 if p.block.kind == EMBED and id(p.block.sop) in shown_embeds:
                     continue
                 shown_embeds.add(id(p.block.sop))
                 b = p.block
                 where = "embedding" if b.kind == EMBED else f"layer {p.layer}"
-                what = {EMBED: "embedding", ATTN: f"head {p.layer}.{p.head + 1}" if p.head is not None else "head",
-                        MLP: "MLP"}[b.kind]
-                text = self.node(p)[3]
+                box = self.node(p)
                 line = source_line(self.lines, b.sop)
-                rows.append([esc(where), f'<span class="kind k-{b.kind}">{what}</span>', code(b.sop.label),
-                             code(text), f"{b.sop.line}: {code(line)}" if line else ""])
+                kind = "norm" if isinstance(b.sop, Norm) else b.kind
+                rows.append([esc(where), f'<span class="kind k-{kind}">{esc(self.block_name(p))}</span>',
+                             code(self.name(b.sop.target if isinstance(b.sop, Mux) and b.sop.target else b.sop)),
+                             code(box.text), f'<a href="#line-{b.sop.line}">{b.sop.line}</a>: {code(line)}'
+                             if line else ""])
         edges = [(self.key(a), self.key(b)) for a, b in self.graph_edges()]
-        draw.graph(self.png("graph.png"), columns, edges)
-        return ('<h2 id="blocks">2. The blocks and their layers</h2>'
+        listing = table(["where", "block", "value", "computes", "source line"], rows)
+        return ('<h2 id="blocks">2. The circuit, layer by layer</h2>'
                 "<p>The compiler turns every value the program needs into a <b>block</b>: an embedding feature "
                 "(a function of the token alone or of the position alone, folded into the embedding tables), an "
-                "attention <b>head</b> (every <code>aggregate</code> and <code>width</code>), or an <b>MLP</b> (every "
-                "other elementwise computation, as a lookup table). Each block goes into the earliest layer whose "
-                "inputs are ready: a head needs its inputs from an earlier layer, an MLP can read the heads of its own "
-                "layer. Arrows are data dependencies; grey boxes are embedding features, blue boxes heads, orange "
-                "boxes MLPs; each layer has its own band.</p>"
-                + '<div class="wide">' + self.img("graph.png", "block graph") + "</div>" +
-                table(["where", "block", "value", "computes", "source line"], rows))
+                "attention <b>head</b> (every <code>aggregate</code> and <code>width</code>), or an <b>MLP</b> block "
+                "(every other elementwise computation, as a lookup table). Each block goes into the earliest layer "
+                "whose inputs are ready: a head needs its inputs from an earlier layer, an MLP can read the heads of "
+                "its own layer. Each band below is one sublayer, top to bottom; arrows are data dependencies; grey "
+                "boxes are embedding features, blue boxes heads, orange boxes MLP blocks, violet boxes pair "
+                "LayerNorms. Click a box for its section.</p>"
+                + diagram(bands, edges) + (fold(f"Every block ({len(rows)}) as a table", listing)
+                                           if len(rows) > 24 else listing))
 
     def key(self, p: Placed) -> str:
         return f"{p.segment}:{p.block.kind}:{id(p.block.sop)}"
@@ -173,25 +214,28 @@ class Page(Layers):
                     edges.append((pa, pb))
         return edges
 
-    def node(self, p: Placed) -> tuple[str, str, str, str]:
-        """(key, kind, name, text) for the block graph: what the block is and what it computes."""
+    def node(self, p: Placed) -> Box:
+        """The block's box in the circuit diagram: what it is and what it computes."""
         s, kind = p.block.sop, p.block.kind
+        key, anchor = self.key(p), self.block_id(p)
         if kind == EMBED:
             if isinstance(s, Register):
-                return self.key(p), kind, f"{s.label} (register)", "its value at the start of the pass"
+                return Box(key, kind, f"{self.name(s)} (register)", "its value at the start of the pass", anchor)
             text = definition(s)[0]
             if not NAME.match(s.label):
-                return self.key(p), kind, "embedded", text
-            return self.key(p), kind, f"{s.label} (embedded)", "" if text == s.label else text
+                return Box(key, kind, "embedded", text, anchor)
+            return Box(key, kind, f"{self.name(s)} (embedded)", "" if text == s.label else text, anchor)
+        name = self.block_name(p)
         if kind == ATTN:
             if isinstance(s, Width):
-                return self.key(p), kind, f"head {p.layer}.{p.head + 1} → {s.label}.frac", definition(s)[0]
-            return self.key(p), kind, f"head {p.layer}.{p.head + 1} → {s.label}", \
-                f"{selector(s.selector)} → {ref(s.value)}"
+                return Box(key, kind, f"{name} → {self.name(s)}.frac", definition(s)[0], anchor)
+            return Box(key, kind, f"{name} → {self.name(s)}", f"{selector(s.selector)} → {self.name(s.value)}", anchor)
         text = self.say(s)
+        if isinstance(s, Norm):
+            return Box(key, "norm", f"{name} → {self.name(s)}", text.split(" = ", 1)[-1], anchor)
         if isinstance(s, Mux) and s.target is not None:
-            return self.key(p), kind, f"MLP → {s.target.label} (commit)", text.split("   (")[0]
-        return self.key(p), kind, f"MLP → {s.label}", text.split(" = ", 1)[-1].split("   (")[0]
+            return Box(key, kind, f"{name} → {self.name(s.target)} (commit)", text.split("   (")[0], anchor)
+        return Box(key, kind, f"{name} → {self.name(s)}", text.split(" = ", 1)[-1].split("   (")[0], anchor)
 
     def layout_table(self) -> str:
         w = self.w
@@ -205,13 +249,14 @@ class Page(Layers):
             s = p.block.sop
             if not (isinstance(s, Mux) and s.target is not None):
                 key = (id(s), ".frac" if p.block.kind == ATTN and isinstance(s, Width) else "")
-                meaning.setdefault(key, "1/(w+1), w = " + definition(s)[0] if key[1] else self.node(p)[3])
+                meaning.setdefault(key, "1/(w+1), w = " + definition(s)[0] if key[1] else self.node(p).text)
         rows = []
         for key, (name, dims) in groups.items():
             labels = [w.compiled.labels[d] for d in dims]
             enc = ("flags" if key == "bos" else "scalar" if len(dims) == 1 and "=" not in labels[0]
                    else "word (bits, lowest first)" if labels[0].endswith(".b0") else "one-hot")
             span = f"{dims[0]}" if len(dims) == 1 else f"{dims[0]}–{dims[-1]}"
+            labels = [self.labels[d] for d in dims]
             shown = ", ".join(labels) if len(labels) <= 12 else ", ".join(labels[:6]) + ", …, " + labels[-1]
             rows.append([code(name), code(meaning.get(key, "")), esc(writers.get(key, "")), esc(enc), span,
                          esc(shown)])
@@ -238,7 +283,7 @@ class Page(Layers):
             rows.append([code(name), self.values(got), self.values(ref_), self.agree(got, ref_)])
         what = {"plain": "this input", "looped": "one pass of the loop (the interpreter stopped after one step)",
                 "generating": "the prompt (no token generated yet)"}[w.kind]
-        out = ['<h2 id="outputs">5. The outputs</h2>'
+        out = ['<h2 id="outputs">6. The outputs</h2>'
                "<p>Each output is decoded from its dimensions of the last residual stream above (the largest one-hot "
                "dimension, the nearest possible value of a scalar, the bits of a word) at positions 1 onward, next "
                f"to the language's reference interpreter on {what}.</p>",
@@ -252,10 +297,15 @@ class Page(Layers):
                        f"({'until it halted' if answer['halted'] else 'up to the step limit'}).</p>"
                        + table(["", "model", "interpreter", "agree"], rows))
         elif w.kind == "generating":
-            out.append("<p>The whole generation: the runtime appends the generated token and runs again.</p>"
+            got, ref_ = answer["generated"], want["generated"]
+            stopped, why = stop_reason(w.t, w.tokens, got)
+            agree = self.agree(got, ref_) if stopped or got != ref_ else \
+                '<span class="warn">same tokens, but cut off: no stop token</span>'
+            out.append(f"<p>The whole generation: the runtime appends the generated token and runs again. It "
+                       f"<b>{esc(why)}</b>.</p>"
                        + table(["", "model", "interpreter", "agree"],
-                               [[code("generated"), self.values(answer["generated"]),
-                                 self.values(want["generated"]), self.agree(answer["generated"], want["generated"])]]))
+                               [[code("generated"), self.values(got), self.values(ref_), agree],
+                                [code("stop reason"), esc(why), "", ""]]))
         return "".join(out)
 
     @staticmethod
@@ -269,14 +319,13 @@ class Page(Layers):
         return '<span class="ok">✓</span>' if a == b else '<span class="bad">✗ differs</span>'
 
     def build(self) -> str:
-        body = self.header() + self.graph() + self.layout_table() + self.walk() + self.outputs()
+        body = self.header() + self.graph() + self.layout_table() + self.walk() + self.steps() + self.outputs()
         return document(f"hardwire explain: {self.w.compiled.config['program']}", body)
 
 
 def write_page(w: Walk, folder: str) -> list[str]:
-    """Draw every figure into `folder`, then write index.html last; returns the file names written."""
-    page = Page(w, folder)
-    text = page.build()
+    """Write the page, one file, into `folder`; returns the file names written."""
+    text = Page(w).build()
     with open(os.path.join(folder, "index.html"), "w", encoding="utf-8") as f:
         f.write(text)
-    return page.files + ["index.html"]
+    return ["index.html"]

@@ -2,8 +2,9 @@
 
 This module compiles the program, places every block (embedding, head, MLP) in its layer, runs the input
 through the weights keeping the residual stream after every layer and before every MLP, and publishes a
-folder atomically. text.py writes the blocks back as source text, draw.py draws the figures (matplotlib, an
-optional extra), html.py assembles the page and page.py ties them together.
+folder atomically. trace.py records what the weights do (the forward pass, a loop's passes, a generation's
+tokens), text.py and names.py write the blocks back in the program's words, svg.py draws the figures,
+html.py assembles the page and page.py ties them together.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import numpy as np
 
 from hardwire.compiler.core.errors import HardwireError
 
-VIZ_HINT = "hardwire explain draws its figures with matplotlib, which is not installed: pip install hardwire[viz]"
 BLANK = "·"  # a one-hot value with no dimension on: nothing written there (BOS, or an erased temporary)
 
 
@@ -51,6 +51,10 @@ class Walk:
     body_layers: int = 0
     file: str = ""
     params: dict = field(default_factory=dict)
+    t: Any = None                      # the runtime Transformer the walk ran
+    fwd: Any = None                    # trace.Forward: the pass above, with the raw scores
+    passes: list = field(default_factory=list)   # trace.Pass: a loop's first passes
+    gen: list = field(default_factory=list)      # trace.Token: a generation's first tokens
 
     @property
     def kind(self) -> str:
@@ -126,32 +130,6 @@ def place(prog) -> tuple[list[dict], list[Placed]]:
     return segments, placed
 
 
-def run_layers(t, tokens: list) -> tuple[list[np.ndarray], dict[int, np.ndarray], dict[int, np.ndarray]]:
-    """The runtime's forward pass on one input, layer by layer, keeping what each layer's MLP reads.
-
-    Transformer.layer adds the heads, then calls self.mlp; a spy on that call sees the residual between them.
-    """
-    import torch
-    ids, lengths = t.encode([tokens])
-    after, mids, attention = [], {}, {}
-    with torch.no_grad():
-        x, mask = t.embed(ids, lengths)
-        after.append(x[0].cpu().numpy().astype(np.float64))
-        real = t.mlp
-        for i in range(t.config["n_layers"]):
-            seen: list = []
-            t.mlp = lambda y, j, _seen=seen: (_seen.append(y), real(y, j))[1]
-            try:
-                x, att = t.layer(x, mask, i)
-            finally:
-                del t.mlp
-            mids[i + 1] = seen[0][0].cpu().numpy().astype(np.float64)
-            after.append(x[0].cpu().numpy().astype(np.float64))
-            if att is not None:
-                attention[i + 1] = att[0].cpu().numpy().astype(np.float64)
-    return after, mids, attention
-
-
 def prepare(prog, source: str, file: str, line: str, max_steps: int = 1000) -> Walk:
     """Compile `prog`, refuse a bad input before anything runs, then trace one pass and get both answers."""
     from hardwire.compiler.artifact import to_json
@@ -160,6 +138,7 @@ def prepare(prog, source: str, file: str, line: str, max_steps: int = 1000) -> W
     from hardwire.compiler.pipeline import compile_program
     from hardwire.compiler.wire import wire
     from hardwire.explain.text import remember_text
+    from hardwire.explain.trace import forward, generation, loop_passes
     from hardwire.harness import interpret_batch, parse_input, run_batch
     from hardwire.runtime.model import from_compiled
     tokens = parse_input(line, [to_json(v) for v in prog.vocab], prog.word_vocab)
@@ -179,13 +158,18 @@ def prepare(prog, source: str, file: str, line: str, max_steps: int = 1000) -> W
         if found != cfg["heads"]:
             raise HardwireError(f"internal: explain places {found} heads in layer {layer}, the model has "
                                 f"{cfg['heads']}; please report this", file)
-    after, mids, attention = run_layers(t, tokens)
+    fwd = forward(t, tokens)
     answer = run_batch(t, [tokens], max_steps=max_steps)[0]
     reference = interpret_batch(prog, [tokens], max_steps)[0]
     one_pass = {k: list(vs) for k, vs in execute(prog, tokens, max_steps=1).outputs.items()}  # as decode_column
     body = compiled.config.get("loop", {}).get("body_layers", 0)
-    return Walk(prog, fused, source, compiled, layout, placed, tokens, after, mids, attention, answer, reference,
-                one_pass, body, file, dict(prog.params))
+    w = Walk(prog, fused, source, compiled, layout, placed, tokens, fwd.after, fwd.mids, fwd.attention, answer,
+             reference, one_pass, body, file, dict(prog.params), t, fwd)
+    if w.kind == "looped":
+        w.passes = loop_passes(t, tokens)
+    elif w.kind == "generating":
+        w.gen = generation(t, tokens, answer["generated"])
+    return w
 
 
 def check_target(path: str) -> None:
@@ -230,10 +214,3 @@ def publish(path: str, write: Callable[[str], None]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-
-
-def require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise HardwireError(VIZ_HINT) from None
