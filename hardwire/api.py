@@ -279,13 +279,23 @@ def _model(prog: Program, device: str | None, dtype: str | None, max_params: int
     return Model(from_compiled(compiled, device, _dtype(dtype)), compiled, prog)
 
 
+def _warn(prog: Program) -> Program:
+    """The checker's warnings (a comparison with a literal that never matches) as Python warnings, in the CLI's
+    words; strict=True refuses them instead, as `--strict` does."""
+    import warnings
+    for w in prog.warnings:
+        warnings.warn(f"{w} (strict=True makes this an error)", UserWarning, stacklevel=3)
+    return prog
+
+
 def compile_file(path: str, params: dict[str, int] | None = None, *, device: str | None = None,
-                 dtype: str | None = None, max_params: int | None = DEFAULT_MAX_PARAMS) -> Model:
+                 dtype: str | None = None, max_params: int | None = DEFAULT_MAX_PARAMS, strict: bool = False) -> Model:
     """Check and compile a `.hw` file; `params` overrides its `param` lines (like `--param k=5`).
 
     device: "cpu" or "cuda" (default: cuda when present); dtype: "float32" or "float64" (default: float32, or
     float64 with a note on stderr for a model float32 cannot hold exactly; a dtype that cannot is refused).
     max_params: refuse a larger model before building it, as `--max-params` does (None: no limit).
+    strict: refuse the program on a checker warning (otherwise a Python UserWarning), as `--strict` does.
 
     >>> import hardwire
     >>> hardwire.compile_file("programs/histogram.hw")("a b a")["outputs"]
@@ -293,14 +303,14 @@ def compile_file(path: str, params: dict[str, int] | None = None, *, device: str
     """
     from hardwire.compiler.validate import refuse_weights
     refuse_weights(path)  # a weight file is named as one (hardwire.load reads it)
-    return _model(check_file(path, params), device, dtype, max_params)
+    return _model(_warn(check_file(path, params, strict)), device, dtype, max_params)
 
 
 def compile_source(text: str, params: dict[str, int] | None = None, name: str = "<source>", *,
                    device: str | None = None, dtype: str | None = None,
-                   max_params: int | None = DEFAULT_MAX_PARAMS) -> Model:
-    """Check and compile program text; `name` is the file name errors report (device, dtype, max_params: as
-    for compile_file).
+                   max_params: int | None = DEFAULT_MAX_PARAMS, strict: bool = False) -> Model:
+    """Check and compile program text; `name` is the file name errors report (device, dtype, max_params,
+    strict: as for compile_file).
 
     >>> import hardwire
     >>> double = hardwire.compile_source('''
@@ -313,7 +323,7 @@ def compile_source(text: str, params: dict[str, int] | None = None, name: str = 
     >>> double("0 1 2")["outputs"]
     {'y': [0, 3, 6]}
     """
-    return _model(check_source(text, name, params), device, dtype, max_params)
+    return _model(_warn(check_source(text, name, params, strict)), device, dtype, max_params)
 
 
 def load(path: str, *, device: str | None = None, dtype: str = "float32") -> Model:

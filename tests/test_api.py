@@ -316,3 +316,13 @@ def test_api_messages_are_the_clis(tmp_path, capsys):
         hardwire.compile_file(str(bad))
     assert main(["check", str(bad)]) == 2
     assert capsys.readouterr().err.strip() == f"hardwire: error: {info.value}"
+
+
+def test_checker_warnings_reach_python_users():
+    """A literal that never matches is a Python warning in the CLI's words, and strict=True refuses it."""
+    src = 'program x\nvocab {"a", "b", "c"}\nmax_len 4\noutput y = width(select(tokens, "e", ==))\n'
+    with pytest.warns(UserWarning, match=r'never selects a key: "e" is not a value of tokens .*strict=True'):
+        m = hardwire.compile_source(src, name="e.hw")
+    assert m("a b")["outputs"] == {"y": [0, 0]}
+    with pytest.raises(hardwire.HardwireError, match="never selects a key"):
+        hardwire.compile_source(src, name="e.hw", strict=True)
