@@ -44,7 +44,10 @@ def test_fit_gives_the_proofs_limits(bits):
     (proofs/subleq.md, "Precision": the widest sum is 5 * 2^bits - 2.5)."""
     c = compile_program(check_file(SUBLEQ, {"mem": 8, "bits": bits}))
     f = fit(c.tensors, c.config)
-    assert f.widest == 5 * 2 ** bits - 2.5
+    if 5 * 2 ** bits < 2 ** 53:  # the sum is a float64 exactly: equal
+        assert f.widest == 5 * 2 ** bits - 2.5
+    else:  # past 2^53 the float64 sum itself rounds (to a multiple of 4 at 52 bits): equal to that rounding
+        assert abs(f.widest - (5 * 2 ** bits - 2.5)) <= 2 ** (bits + 3 - 53) * 4
     assert f.holds("float32") == (bits <= FLOAT32_MAX_BITS) and f.holds("float64") == (bits <= 49)
 
 
