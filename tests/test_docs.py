@@ -13,7 +13,8 @@ from hardwire.runtime.model import from_compiled
 from hardwire.harness import sample_input
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
-EXAMPLES = re.findall(r"^```hw[^\n]*\n(.*?)^```", DOC.read_text(), re.S | re.M)  # ```hw file=NAME too
+# ```hw file=NAME too; not ```hw ... refused (a mistake: the block after it shows the message)
+EXAMPLES = re.findall(r"^```hw(?![^\n]*\brefused\b)[^\n]*\n(.*?)^```", DOC.read_text(), re.S | re.M)
 NAMES = [m.group(1) if (m := re.search(r"^program (\w+)", s, re.M)) else f"block{i}"
          for i, s in enumerate(EXAMPLES)]
 SAMPLES = 30

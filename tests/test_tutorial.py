@@ -7,7 +7,7 @@ Every fenced block says what it is, in its info string:
   `# exit code N`.
 - ```python: doctests (`>>>`), sharing one namespace per document.
 - ```hw file=NAME writes NAME, ```hw append=NAME adds to it (a bare ```hw is a program shown; tests/test_docs.py
-  compiles those of docs/language.md).
+  compiles those of docs/language.md, except the ones tagged `refused`: a mistake whose message a later block shows).
 - ```text: text that is not a command (a list of commands to read, a file excerpt, output).
 - `illustrative` after the language (```sh illustrative, ```python illustrative): shown, not run; for what
   cannot run here (installing packages, rewriting bench/results, hours of compute). `slow` after the language:
@@ -117,7 +117,7 @@ def run_doc(path: Path, work: Path, env: dict, slow: bool = False) -> int:
         elif lang == "python":
             run_python(body, line, f"{path.name}:{line}", globs)
         else:
-            mode, _, name = info.partition("=")
+            mode, _, name = (info.split() or [""])[0].partition("=")
             if not name:
                 continue
             assert mode in ("file", "append"), f"{path.name}:{line}: a hw block takes file= or append="
