@@ -83,7 +83,7 @@ def run_batch(model: Transformer, batch: list[list], max_steps: int = 10_000, pr
     (Fraction, int, str, bool, tuple, None: as the interpreter computes them); `--json` prints json_row of it.
 
     trace: for a looped program, a JSONL file that gets every register after every pass (of row 0).
-    A plain or generating batch runs in parts that fit in memory (runtime/memory.py).
+    Every batch runs in parts that fit in memory (runtime/memory.py); a loop's parts as large as memory allows.
     """
     from hardwire.runtime.memory import batches
     if "generate" in model.config:
@@ -92,8 +92,11 @@ def run_batch(model: Transformer, batch: list[list], max_steps: int = 10_000, pr
                 zip(part, generate(model, part))]
     if "loop" in model.config:
         from hardwire.runtime.loop import run_loop, trace_writer
+        results = []
         with trace_writer(trace) as on_step:
-            results = run_loop(model, batch, max_steps=max_steps, progress=progress, on_step=on_step)
+            for i, part in enumerate(batches(model, batch, most=len(batch))):  # the trace follows the batch's row 0
+                results += run_loop(model, part, max_steps=max_steps, progress=progress,
+                                    on_step=on_step if i == 0 else None)
         return [{"input": x, "outputs": {k: list(vs) for k, vs in r.outputs.items()}, "steps": r.steps,
                  "halted": r.halted, "emitted": list(r.emitted)} for x, r in zip(batch, results)]
     return [{"input": x, "outputs": {k: list(vs) for k, vs in r.items()}} for part in batches(model, batch)

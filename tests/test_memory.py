@@ -1,6 +1,7 @@
 """Memory is estimated before a run: batches are cut to fit a budget (same results), an input that alone does
 not fit is refused with the estimate, and the two places that grew without bound (a scalar decode's [N, G]
 distances, an MLP's [B*T, d_mlp] hidden units) are bounded at the source (issue 17, faults)."""
+import random
 import re
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hardwire.cli.main import main
-from hardwire.harness import compare, run_batch
+from hardwire.harness import compare, run_batch, sample_input
 
 PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
 MEAN = ("program mean\nvocab {0, 1}\nmax_len 48\ncausal\n"
@@ -117,3 +118,28 @@ def test_an_impossible_budget_is_refused_with_the_estimate(monkeypatch, capsys, 
 def test_the_machine_budget_is_positive(monkeypatch):
     monkeypatch.delenv(memory.BUDGET_ENV, raising=False)
     assert memory.available_bytes() > 0 and 0 < memory.budget_bytes() <= memory.available_bytes()
+
+
+def test_a_loop_batch_is_cut_to_fit_too(monkeypatch, tmp_path):
+    """A looped program's batch runs in parts that fit the budget, with the same results, and the trace still
+    follows row 0 only."""
+    prog = check_file(str(PROGRAMS / "turing_loop.hw"))
+    model = from_compiled(compile_program(prog), "cpu")
+    rng = random.Random(3)
+    batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct) for _ in range(7)]
+    whole = run_batch(model, batch, max_steps=200)
+    est = memory.estimate(model)
+    sizes = []
+    import hardwire.runtime.loop as loop
+    real = loop.run_loop
+
+    def spy(m, part, **kw):
+        sizes.append(len(part))
+        return real(m, part, **kw)
+    monkeypatch.setattr(loop, "run_loop", spy)
+    monkeypatch.setenv(memory.BUDGET_ENV, str(est.bytes(3)))
+    parts = run_batch(model, batch, max_steps=200, trace=str(tmp_path / "t.jsonl"))
+    assert sizes == [3, 3, 1] and parts == whole
+    monkeypatch.delenv(memory.BUDGET_ENV)
+    run_batch(model, batch[:1], max_steps=200, trace=str(tmp_path / "one.jsonl"))
+    assert (tmp_path / "t.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
