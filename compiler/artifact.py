@@ -75,6 +75,7 @@ class CompiledModel:
     labels: list[str]
     outputs: dict = field(default_factory=dict)
     compile_s: float = 0.0
+    largest: list = field(default_factory=list)  # where the size goes (size_budget.contributors); not in the file
 
     def summary(self) -> dict:
         params = sum(int(t.size) for t in self.tensors.values())
@@ -192,4 +193,4 @@ def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> Co
                                                   "values": [to_json(v) for v in r.values]}
                                         for r in lp.registers},
                           "flags": {k: layout.dims[(id(r), "")] for k, r in lp.flags.items()}}
-    return CompiledModel(tensors, config, list(layout.labels), outputs)
+    return CompiledModel(tensors, config, list(layout.labels), outputs, largest=list(layout.largest))

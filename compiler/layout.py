@@ -19,6 +19,7 @@ class Layout:
     index: int | None = None  # a scalar copy of the position index, for `latest`/`earliest`
     sops: dict[tuple[int, str], SOp] = field(default_factory=dict)  # the value each subspace holds
     word_bits: int = 0  # the widest word: heads leak 2^-word_bits less (wire.scale)
+    largest: list = field(default_factory=list)  # the values with the largest shares of the model (size_budget)
 
     def index_dim(self) -> int:
         if self.index is None:

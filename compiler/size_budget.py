@@ -71,3 +71,56 @@ def refuse(prog, size: dict, max_params: int, parts: list[Share]) -> HardwireErr
         if sop.line:
             line, column = sop.line, sop.column
     return HardwireError(msg + "; lower max_len or simplify the program", prog.file, line, column)
+
+
+def named(sop) -> str:
+    """A value as the program names it: its name, else "the value at line:column"."""
+    if sop.label.isidentifier() and not sop.label.startswith("_"):
+        return sop.label
+    return f"the value at {sop.line}:{sop.column}" if sop.line else "an internal value"
+
+
+def held(x) -> str:
+    """How a value is held, in a few words: "16 values" or "a 16-bit word"."""
+    return f"a {x.bits}-bit word" if x.encoding == "word" else f"{len(x.values)} values"
+
+
+def plural(n: int, one: str) -> str:
+    return f"{n:,} {one}" + ("" if n == 1 else "s")
+
+
+def why(s: Share) -> str:
+    """What makes a share large, in the program's terms."""
+    from hardwire.compiler.core.sops import Map
+    sop = s.sop
+    if s.units and isinstance(sop, Map) and len(sop.inputs) > 1:
+        over = " x ".join(f"{named(x)} ({held(x)})" for x in sop.inputs)
+        if all(x.encoding != "word" for x in sop.inputs):
+            combos = 1
+            for x in sop.inputs:
+                combos *= len(x.values)
+            return f"a map that looks up {combos:,} combinations of {over}: {plural(s.units, 'hidden unit')}"
+        return f"a map of {over}: {plural(s.units, 'hidden unit')}"
+    if s.units:
+        return f"{plural(s.units, 'hidden unit')} over {held(sop)}"
+    dims = f"{plural(s.dims, 'residual dim')} ({sop.encoding}, {held(sop)})"
+    if s.head_params:
+        return "its attention head" + (f" and {dims}" if s.dims else "")
+    return dims
+
+
+def contributors(size: dict, parts: list[Share], top: int = 3) -> list[dict]:
+    """The values with the largest shares of the model, largest first, each with its place and why: what
+    `hardwire compile` prints under "largest parts" (and --json carries)."""
+    d = size["d_model"]
+    per_dim = size["params"] / max(1, d)
+    ranked = sorted(parts, key=lambda s: -s.params(per_dim, d))
+    out = []
+    for s in ranked[:top]:
+        share = s.params(per_dim, d)
+        if share <= 0:
+            break
+        out.append({"value": named(s.sop), "line": s.sop.line, "column": s.sop.column, "params": share,
+                    "percent": round(100 * share / max(1, size["params"]), 1), "why": why(s)})
+    return out
+

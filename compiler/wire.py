@@ -388,6 +388,9 @@ def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None
             plan.append((heads, units))
     if max_params is not None:
         check_size(prog, d, plan, max_params, layout, [b.sop for o in orders for b in o], owners)
+    from hardwire.compiler.size_budget import contributors, shares
+    layout.largest = contributors(planned_size(prog, d, plan),  # where the size goes: `hardwire compile` says
+                                  shares(layout, [b.sop for o in orders for b in o], *owners))
     tok, pos, bits = embed(prog, embeds, layout, d)
     if layout.index is not None:
         pos[1:, layout.index] = np.arange(prog.max_len)

@@ -306,7 +306,7 @@ def _umask() -> int:
 def _sources() -> list:
     """Every program in programs/ and every example of docs/language.md, as (name, text)."""
     doc = (ROOT / "docs" / "language.md").read_text()
-    examples = re.findall(r"^```hw[^\n]*\n(.*?)^```", doc, re.S | re.M)
+    examples = re.findall(r"^```hw(?![^\n]*\brefused\b)[^\n]*\n(.*?)^```", doc, re.S | re.M)  # not a mistake shown
     return [(p.name, p.read_text()) for p in sorted(PROGRAMS.glob("*.hw"))] + \
         [(f"language.md#{i}", text) for i, text in enumerate(examples)]
 

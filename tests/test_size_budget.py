@@ -1,6 +1,7 @@
 """A default parameter budget: a model over --max-params is refused before its weights are built, naming the
 program value (line:column) with the largest share (issue 17, faults: a 6-line onehot() of two means had
 211 million parameters, reverse at max_len 256 209 million)."""
+import json
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,29 @@ def test_share_of_a_product():
     """A value with all the dims and none of K owns half of d * K; with both, all of it."""
     assert Share(None, dims=10).params(per_dim=4, d=10) == 20
     assert Share(None, dims=10, units=2).params(per_dim=4, d=10) == 40
+
+
+def test_compile_says_where_the_size_goes(tmp_path, capsys, monkeypatch):
+    """`hardwire compile` lists the values with the largest shares, largest first, at their line:column and with
+    why (a map of two means looks up every combination of their values); --json carries the same list."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "two.hw").write_text(TWO_MEANS.replace("max_len 24", "max_len 4"))
+    assert main(["compile", "two.hw", "-o", "two.safetensors"]) == 0
+    text = capsys.readouterr().out
+    listed = text.split("largest parts:\n", 1)[1].splitlines()
+    assert listed[0].startswith("  y at 6:12: ") and "combinations of" in listed[0] and "hidden units" in listed[0]
+    assert len(listed) == 3
+    assert main(["compile", "two.hw", "-o", "two.safetensors", "--json"]) == 0
+    largest = json.loads(capsys.readouterr().out)["largest"]
+    assert [p["value"] for p in largest][0] == "y" and (largest[0]["line"], largest[0]["column"]) == (6, 12)
+    shares = [p["params"] for p in largest]
+    assert shares == sorted(shares, reverse=True) and sum(shares) <= json.loads(
+        json.dumps(compile_program(check_source((tmp_path / "two.hw").read_text(), "two.hw")).summary()))["params"]
+
+
+def test_every_program_reports_its_largest_parts():
+    for path in sorted(PROGRAMS.glob("*.hw")):
+        small = {"subleq": {"mem": 16, "bits": 8}}.get(path.stem)
+        model = compile_program(check_file(str(path), small))
+        assert 1 <= len(model.largest) <= 3, path.stem
+        assert all(p["params"] > 0 and p["why"] for p in model.largest), path.stem

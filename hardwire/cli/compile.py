@@ -18,9 +18,16 @@ def cmd_compile(a) -> dict:
     prog = load_program(a.program, a.param, a.strict)
     model = compile_program(prog, a.max_params)
     model.save(a.output)
-    info = {**model.summary(), "compile_s": model.compile_s, "output": a.output}
+    info = {**model.summary(), "compile_s": model.compile_s, "output": a.output, "largest": model.largest}
     return info
 
 
 def render(info: dict) -> str:
-    return "\n".join(f"{k}: {v}" for k, v in info.items())
+    """The sizes, one `key: value` a line, then where the parameters go (the values with the largest shares)."""
+    lines = [f"{k}: {v}" for k, v in info.items() if k != "largest"]
+    if info.get("largest"):
+        lines.append("largest parts:")
+        for p in info["largest"]:
+            at = f" at {p['line']}:{p['column']}" if p["line"] and not p["value"].startswith("the value at") else ""
+            lines.append(f"  {p['value']}{at}: {p['percent']:g}% of the parameters, {p['why']}")
+    return "\n".join(lines)
