@@ -109,6 +109,22 @@ def why(s: Share) -> str:
     return dims
 
 
+def hint(s: Share) -> str:
+    """What the program can do about a share of this kind, with what the language has today."""
+    from hardwire.compiler.core.sops import Map
+    if s.units and isinstance(s.sop, Map) and len(s.sop.inputs) > 1:
+        return ("a map of several values is one lookup over every combination of their values: map fewer values "
+                "at once, or narrow their value sets")
+    if s.units and isinstance(s.sop, Map):
+        return "a map of one value costs about one hidden unit per value it can take: narrow its value set"
+    if s.units:
+        return ("its MLP costs hidden units in proportion to the values it can take (a staircase over them): a "
+                "smaller max_len or value set makes it smaller")
+    if s.sop.encoding == "onehot" and len(s.sop.values) > 16:
+        return "a one-hot value takes one residual dim per value: a word (`word(...)`) takes one per bit"
+    return "this part is already small for what it holds"
+
+
 def contributors(size: dict, parts: list[Share], top: int = 3) -> list[dict]:
     """The values with the largest shares of the model, largest first, each with its place and why: what
     `hardwire compile` prints under "largest parts" (and --json carries)."""
@@ -121,6 +137,6 @@ def contributors(size: dict, parts: list[Share], top: int = 3) -> list[dict]:
         if share <= 0:
             break
         out.append({"value": named(s.sop), "line": s.sop.line, "column": s.sop.column, "params": share,
-                    "percent": round(100 * share / max(1, size["params"]), 1), "why": why(s)})
+                    "percent": round(100 * share / max(1, size["params"]), 1), "why": why(s), "hint": hint(s)})
     return out
 

@@ -133,7 +133,7 @@ def test_compile_says_where_the_size_goes(tmp_path, capsys, monkeypatch):
     text = capsys.readouterr().out
     listed = text.split("largest parts:\n", 1)[1].splitlines()
     assert listed[0].startswith("  y at 6:12: ") and "combinations of" in listed[0] and "hidden units" in listed[0]
-    assert len(listed) == 3
+    assert len(listed) == 4 and listed[3].startswith("hint: a map of several values is one lookup over every")
     assert main(["compile", "two.hw", "-o", "two.safetensors", "--json"]) == 0
     largest = json.loads(capsys.readouterr().out)["largest"]
     assert [p["value"] for p in largest][0] == "y" and (largest[0]["line"], largest[0]["column"]) == (6, 12)

@@ -30,4 +30,5 @@ def render(info: dict) -> str:
         for p in info["largest"]:
             at = f" at {p['line']}:{p['column']}" if p["line"] and not p["value"].startswith("the value at") else ""
             lines.append(f"  {p['value']}{at}: {p['percent']:g}% of the parameters, {p['why']}")
+        lines.append(f"hint: {info['largest'][0]['hint']}")
     return "\n".join(lines)
