@@ -38,14 +38,19 @@ def cached_generated_model(stem: str, source: str) -> str:
     return str(cached_model_path(str(path), {}))
 
 
+def model_cache_path(program: str, params: dict[str, int]) -> Path:
+    """Where the compile of `program` with `params` by this compiler is cached (it may not be there yet)."""
+    text = Path(program).read_bytes()
+    key = hashlib.sha256(text + repr(sorted(params.items())).encode() + compiler_digest().encode()).hexdigest()[:20]
+    stem = Path(program).stem + "".join(f"-{k}{v}" for k, v in sorted(params.items()))
+    return cache_dir() / f"{stem}-{key}.safetensors"
+
+
 def cached_model_path(program: str, params: dict[str, int]) -> Path:
     """Compile `program` with `params` unless an identical compile is cached; return the weight file."""
     from hardwire.compiler.check.elaborate import check_file
     from hardwire.compiler.pipeline import compile_program
-    text = Path(program).read_bytes()
-    key = hashlib.sha256(text + repr(sorted(params.items())).encode() + compiler_digest().encode()).hexdigest()[:20]
-    stem = Path(program).stem + "".join(f"-{k}{v}" for k, v in sorted(params.items()))
-    path = cache_dir() / f"{stem}-{key}.safetensors"
+    path = model_cache_path(program, params)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         compile_program(check_file(program, params)).save(str(path))

@@ -53,19 +53,25 @@ def computer(mem: int, bits: int, dtype: str | None, device: str | None):
     which gives FLOAT32_MAX_BITS), else float64 (the summary line names it); an asked dtype that cannot hold it
     is refused. A weight file stores float32, so float32 runs load the cached file and float64 runs use the
     compiled weights themselves: a float32 file rounds the MLP weights of words over 20 bits (2^25 + 6 at 23
-    bits), which is why float64 runs from the cache never halted on `0 0 -1` from 23 bits on."""
+    bits), which is why float64 runs from the cache never halted on `0 0 -1` from 23 bits on. A cached file exists
+    only where float32 holds the model (CompiledModel.save refuses to round), so a cache hit needs no compile."""
     import torch
 
-    from hardwire.cache import cached_model_path
+    from hardwire.cache import model_cache_path
     from hardwire.compiler.check.elaborate import check_file
     from hardwire.compiler.pipeline import compile_program
     from hardwire.compiler.precision import choose_dtype, fit
     from hardwire.runtime.model import from_compiled, load
     params = {"mem": mem, "bits": bits}
+    path = model_cache_path(program_path(), params)
+    if dtype != "float64" and path.exists():
+        return load(str(path), device, torch.float32), "float32"
     compiled = compile_program(check_file(program_path(), params))
     dtype, _ = choose_dtype(f"subleq at {bits}-bit words", fit(compiled.tensors, compiled.config), dtype)
     if dtype == "float32":
-        return load(str(cached_model_path(program_path(), params)), device, torch.float32), dtype
+        path.parent.mkdir(parents=True, exist_ok=True)
+        compiled.save(str(path))
+        return load(str(path), device, torch.float32), dtype
     return from_compiled(compiled, device, torch.float64), dtype
 
 
