@@ -38,22 +38,19 @@ def parse_input(text: str, vocab: list, words: bool = False) -> list:
     return out
 
 
-def json_value(v):
-    """A value as `--json` prints it: compiler/artifact.to_json's encoding, the weight file's (integers,
-    booleans, strings and null as they are; a fraction {"frac": "5/3"}, a tuple {"tuple": [...]}), so that "1/2"
-    the string and 1/2 the fraction stay apart; artifact.from_json reads it back. docs/tutorial.md shows it."""
-    from hardwire.compiler.artifact import to_json
-    return to_json(v)
-
-
 def json_row(row: dict) -> dict:
-    """A run_batch or interpret_batch row with every value in json_value's encoding (the input's tokens too)."""
+    """A run_batch or interpret_batch row as `--json` prints it (the input's tokens too): every value in
+    compiler/artifact.to_json's encoding, the weight file's (integers, booleans, strings and null as they are; a
+    fraction {"frac": "5/3"}, a tuple {"tuple": [...]}), so that "1/2" the string and 1/2 the fraction stay apart;
+    artifact.from_json reads it back. docs/tutorial.md shows it."""
+    from hardwire.compiler.artifact import to_json
+
     def enc(x):
         if isinstance(x, dict):
             return {k: enc(v) for k, v in x.items()}
         if isinstance(x, list):
             return [enc(v) for v in x]
-        return json_value(x) if isinstance(x, (Fraction, tuple)) else x
+        return to_json(x) if isinstance(x, (Fraction, tuple)) else x
     return enc(row)
 
 
