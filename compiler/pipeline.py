@@ -12,6 +12,16 @@ from hardwire.compiler.lower import lower, schedule
 from hardwire.compiler.wire import n_layers, wire
 
 
+def schedules(prog: Program) -> list[dict]:
+    """The block graph's schedules, one per segment: a loop's body first (it commits its registers), then the
+    whole program. Each maps a block to its sublayer (`lower.schedule`)."""
+    segments = []
+    if prog.loop is not None:
+        segments.append(schedule(lower(prog, prog.loop.commits), prog.loop.commits))
+    segments.append(schedule(lower(prog)))
+    return segments
+
+
 def compile_program(prog: Program, max_params: int | None = None) -> CompiledModel:
     """Checked program -> CompiledModel.
 
@@ -19,11 +29,8 @@ def compile_program(prog: Program, max_params: int | None = None) -> CompiledMod
     """
     t0 = time.perf_counter()
     prog = fuse_maps(prog)                                     # 1. fold maps into the blocks that read them
-    segments, loop_index = [], None
-    if prog.loop is not None:                                  # 2. block graph and schedule (a loop's body first)
-        segments.append(schedule(lower(prog, prog.loop.commits), prog.loop.commits))
-        loop_index = 0
-    segments.append(schedule(lower(prog)))
+    segments = schedules(prog)                                 # 2. block graph and schedule (a loop's body first)
+    loop_index = 0 if prog.loop is not None else None
     layout, tok, pos, bits, layers = wire(prog, segments, loop_index, max_params)  # 3. residual layout and weights
     body = 0 if prog.loop is None else n_layers(segments[0])
     model = build(prog, layout, tok, pos, layers, bits, body)  # 4. the artifact: tensors, config, labels

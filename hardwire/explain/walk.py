@@ -106,12 +106,10 @@ def place(prog) -> tuple[list[dict], list[Placed]]:
 
     Heads are numbered within a layer in the order wire.py packs them: by sublayer, kind, then label.
     """
-    from hardwire.compiler.lower import ATTN, EMBED, lower, schedule
+    from hardwire.compiler.lower import ATTN, EMBED
+    from hardwire.compiler.pipeline import schedules
     from hardwire.compiler.wire import n_layers
-    segments = []
-    if prog.loop is not None:
-        segments.append(schedule(lower(prog, prog.loop.commits), prog.loop.commits))
-    segments.append(schedule(lower(prog)))
+    segments = schedules(prog)
     placed: list[Placed] = []
     offset = 0
     for k, when in enumerate(segments):
