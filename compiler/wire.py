@@ -386,11 +386,9 @@ def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None
             if k == loop_index and layer == count - 1:
                 erase_temporaries(order, layout, units)
             plan.append((heads, units))
-    if max_params is not None:
-        check_size(prog, d, plan, max_params, layout, [b.sop for o in orders for b in o], owners)
-    from hardwire.compiler.size_budget import contributors, shares
-    layout.largest = contributors(planned_size(prog, d, plan),  # where the size goes: `hardwire compile` says
-                                  shares(layout, [b.sop for o in orders for b in o], *owners))
+    from hardwire.compiler.size_budget import contributors
+    size, parts = check_size(prog, d, plan, max_params, layout, [b.sop for o in orders for b in o], owners)
+    layout.largest = contributors(size, parts)  # where the size goes: what `hardwire compile` says
     tok, pos, bits = embed(prog, embeds, layout, d)
     if layout.index is not None:
         pos[1:, layout.index] = np.arange(prog.max_len)
@@ -409,15 +407,16 @@ def planned_size(prog: Program, d: int, plan: list) -> dict:
             "params": params}
 
 
-def check_size(prog: Program, d: int, plan: list, max_params: int, layout: Layout | None = None,
-               sops: list | None = None, owners: tuple[list, list] = ([], [])) -> None:
-    """Refuse a model over the parameter budget, naming the size it would have had and the value with the
-    largest share of it, at its line:column (compiler/size_budget.py)."""
+def check_size(prog: Program, d: int, plan: list, max_params: int | None, layout: Layout | None = None,
+               sops: list | None = None, owners: tuple[list, list] = ([], [])) -> tuple[dict, list]:
+    """The planned size and each value's share of it (compiler/size_budget.py); over `max_params` (None: no
+    budget), refused, naming the size it would have had and the value with the largest share, at its line:column."""
     from hardwire.compiler.size_budget import refuse, shares
     size = planned_size(prog, d, plan)
-    if size["params"] > max_params:
-        parts = shares(layout, sops or [], *owners) if layout is not None else []
+    parts = shares(layout, sops or [], *owners) if layout is not None else []
+    if max_params is not None and size["params"] > max_params:
         raise refuse(prog, size, max_params, parts)
+    return size, parts
 
 
 def erase_temporaries(order: list[Block], layout: Layout, units: Units) -> None:
