@@ -46,16 +46,23 @@ def longest(prog, length: int) -> int:
     return min(length, 2 ** prog.word_bits if prog.word_vocab else len(prog.vocab))
 
 
-def holds_at(prog, c, length: int, samples: int, seed: int = 0) -> None:
-    """Run the float32 model on random inputs of exactly `length` (and shorter) against the interpreter."""
-    model = runtime.from_compiled(c, "cpu")
+def inputs_up_to(prog, length: int, samples: int, seed: int = 0) -> list[list]:
+    """Random inputs of exactly `length` (half of them) and shorter; a chain of thought's prompts leave room for
+    it to grow to `length` tokens."""
     rng = random.Random(seed)
     bits = prog.word_bits if prog.word_vocab else 0
     length = longest(prog, length)
     inputs = [sample_input(rng, list(prog.vocab), length, prog.distinct, bits, exact=k % 2 == 0 or prog.exact_len)
               for k in range(samples)]
-    if prog.generate is not None:  # a chain of thought grows to `length` tokens: prompts leave it room
+    if prog.generate is not None:
         inputs = [x[:max(1, length // 3)] for x in inputs]
+    return inputs
+
+
+def holds_at(prog, c, length: int, samples: int, seed: int = 0) -> None:
+    """Run the float32 model on random inputs of exactly `length` (and shorter) against the interpreter."""
+    model = runtime.from_compiled(c, "cpu")
+    inputs = inputs_up_to(prog, length, samples, seed)
     got, want = run_batch(model, inputs, max_steps=200), interpret_batch(prog, inputs, max_steps=200)
     assert got == want
 

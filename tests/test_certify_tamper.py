@@ -2,7 +2,6 @@
 and whatever certify still calls exact runs equal to the interpreter up to the certified length."""
 import json
 import os
-import random
 from functools import cache
 
 import numpy as np
@@ -381,16 +380,10 @@ def seeded(model: Model, base: Model) -> Model:
 def interpreted(name: str, length: int, samples: int) -> tuple[list, list]:
     """Sampled inputs up to `length` (as tests/test_certify.py's holds_at draws them) and the interpreter's
     answers, computed once per program and length."""
-    from hardwire.harness import interpret_batch, sample_input
-    from tests.test_certify import longest
+    from hardwire.harness import interpret_batch
+    from tests.test_certify import inputs_up_to
     prog, _, _ = reference(name)
-    rng = random.Random(length)
-    bits = prog.word_bits if prog.word_vocab else 0
-    n = longest(prog, length)
-    inputs = [sample_input(rng, list(prog.vocab), n, prog.distinct, bits, exact=k % 2 == 0 or prog.exact_len)
-              for k in range(samples)]
-    if prog.generate is not None:  # a chain of thought grows to `length` tokens: prompts leave it room
-        inputs = [x[:max(1, n // 3)] for x in inputs]
+    inputs = inputs_up_to(prog, length, samples, seed=length)
     return inputs, interpret_batch(prog, inputs, max_steps=200)
 
 
