@@ -72,7 +72,7 @@ def inputs_of(s: SOp) -> list[SOp]:
     if isinstance(s, Norm):
         return [s.x]
     if isinstance(s, (Aggregate, Width)):
-        atoms = selector_atoms(s.selector)
+        atoms = [a for a in selector_atoms(s.selector) if a.pred != "true"]  # `true` reads neither side
         out = [a.keys for a in atoms] + [a.queries for a in atoms]
         return out + ([s.value] if isinstance(s, Aggregate) else [])
     return []

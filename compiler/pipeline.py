@@ -7,9 +7,16 @@ import time
 from hardwire.compiler.artifact import CompiledModel, build
 from hardwire.compiler.check.elaborate import check_file, check_source
 from hardwire.compiler.core.sops import Program
+from hardwire.compiler.encode import choose_encodings
 from hardwire.compiler.fuse import fuse_maps
 from hardwire.compiler.lower import lower, schedule
 from hardwire.compiler.wire import n_layers, wire
+
+
+def optimized(prog: Program) -> Program:
+    """The program the compiler wires: encodings chosen (`encode`), then maps folded into their readers (`fuse`).
+    A copy; explain and the head tables call this too, so they place the same blocks."""
+    return fuse_maps(choose_encodings(prog))
 
 
 def schedules(prog: Program) -> list[dict]:
@@ -28,7 +35,7 @@ def compile_program(prog: Program, max_params: int | None = None) -> CompiledMod
     max_params: refuse (HardwireError naming the size) a model with more parameters, before allocating it.
     """
     t0 = time.perf_counter()
-    prog = fuse_maps(prog)                                     # 1. fold maps into the blocks that read them
+    prog = optimized(prog)                                     # 1. encodings chosen, maps folded into readers
     segments = schedules(prog)                                 # 2. block graph and schedule (a loop's body first)
     loop_index = 0 if prog.loop is not None else None
     layout, tok, pos, bits, layers = wire(prog, segments, loop_index, max_params)  # 3. residual layout and weights

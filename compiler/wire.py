@@ -5,7 +5,6 @@ scores, lookups, staircases, norms, erasure, the size check) shares the Units an
 """
 from __future__ import annotations
 
-import itertools
 import math
 from fractions import Fraction
 
@@ -34,6 +33,7 @@ from hardwire.compiler.core.sops import (
     Width,
     WordMux,
     WordTest,
+    combos,
     pred_holds,
     selector_atoms,
     selector_holds,
@@ -43,6 +43,9 @@ from hardwire.compiler.layout import BOS, NOT_BOS, Layout
 from hardwire.compiler.lower import ATTN, EMBED, MLP, Block, feature_of
 
 LEAK_EXPONENT = 30.0  # softmax leak per key <= exp(-30) ~ 1e-13: far below float32 resolution
+
+
+BOS_FRAC = -2.0  # a width's fraction dim at BOS: its head adds at most 1, so it stays <= -1, below every ramp
 
 
 def scale(prog: Program, layout: Layout, gap: float) -> float:
@@ -115,6 +118,8 @@ def selector_terms(sel, where: tuple = (None, None, None)):
         return None
 
     def conj(s):
+        if isinstance(s, Select) and s.pred == "true":  # holds on every pair: reads neither keys nor queries
+            return [(None, None, None)]
         if isinstance(s, Select):
             return [(s.keys, s.queries, lambda k, q, a=s: pred_holds(a.pred, k, q))]
         if isinstance(s, SelNot) and isinstance(s.inner, Select):
@@ -152,6 +157,10 @@ def score_columns(s: SOp, prog: Program, layout: Layout):
     lam = scale(prog, layout, gap)
     cols_q, cols_k = [], []
     for keys, queries, holds in terms:
+        if keys is None:  # `true`: one column, every real key against every real query
+            cols_q.append({NOT_BOS: 1.0})
+            cols_k.append({NOT_BOS: 1.0})
+            continue
         kread, qread = layout.read(keys), layout.read(queries)
         for kv, kr in zip(keys.values, kread):
             if kv is None:  # none at BOS too (the BOS invariant): a term holding on a none key must not score BOS
@@ -237,8 +246,9 @@ def out_write(s: SOp, layout: Layout, v, coeff: float = 1.0) -> dict[int, float]
 def lookup(s: Map, layout: Layout, units: Units) -> None:
     """One hidden unit per combination of one-hot input values: ReLU(sum of indicators - (k-1))."""
     k = len(s.inputs)
-    readers = [list(zip(i.values, layout.read(i))) for i in s.inputs]
-    for combo in itertools.product(*readers):
+    reads = [dict(zip(map(value_key, i.values), layout.read(i))) for i in s.inputs]
+    for vals in combos(s.inputs):  # a combination that never occurs (an index past `length`) needs no unit
+        combo = [(v, r[value_key(v)]) for v, r in zip(vals, reads)]
         # the constant rides on not_bos and BOS pushes every unit off, so BOS stays at its default
         read = {NOT_BOS: 1.0 - k, BOS: -(k + 1.0)}
         for _, r in combo:
@@ -251,11 +261,12 @@ def lookup(s: Map, layout: Layout, units: Units) -> None:
 
 
 def discretize(s: SOp, x_read: dict[int, float], grid: list, f, layout: Layout, units: Units,
-               gate: dict[int, float] | None = None) -> None:
+               gate: dict[int, float] | None = None, bos_off: bool = False) -> None:
     """Piecewise-constant function of one scalar on a known grid: a steep ramp at each change.
 
     With a gate (a form that is 1 when some one-hot inputs hold given values and <= 0 otherwise), every
     unit is pushed off unless the gate is 1: one gated staircase per combination of those values.
+    `bos_off`: x itself is below the grid at BOS (a width's fraction, `BOS_FRAC`), so no ramp reads BOS.
     """
     pts = [(Fraction(g), f(g)) for g in grid]
     pts.sort(key=lambda p: p[0])
@@ -275,7 +286,8 @@ def discretize(s: SOp, x_read: dict[int, float], grid: list, f, layout: Layout, 
         for shift, sign in ((0.5, 1.0), (-0.5, -1.0)):
             read = {dim: c / h for dim, c in x_read.items()}
             read[NOT_BOS] = read.get(NOT_BOS, 0.0) + (-t / h + shift)
-            read[BOS] = read.get(BOS, 0.0) - big
+            if not bos_off:
+                read[BOS] = read.get(BOS, 0.0) - big
             if gate is not None:  # + 2 big (gate - 1): off by more than any ramp's reach unless the gate is 1
                 for dim, c in gate.items():
                     read[dim] = read.get(dim, 0.0) + 2.0 * big * c
@@ -287,8 +299,9 @@ def gated_discretize(s: Map, layout: Layout, units: Units) -> None:
     """A map over one scalar and one-hot inputs: a staircase in the scalar for each one-hot combination."""
     k = next(j for j, i in enumerate(s.inputs) if i.encoding != ONEHOT)
     x, others = s.inputs[k], [i for j, i in enumerate(s.inputs) if j != k]
-    readers = [list(zip(i.values, layout.read(i))) for i in others]
-    for combo in itertools.product(*readers):
+    reads = [dict(zip(map(value_key, i.values), layout.read(i))) for i in others]
+    for vals in combos(others):
+        combo = [(v, r[value_key(v)]) for v, r in zip(vals, reads)]
         gate = {NOT_BOS: 1.0 - len(others), BOS: -(len(others) + 1.0)}
         for _, r in combo:
             for dim, c in r.items():
@@ -305,7 +318,9 @@ def norm(s: Norm, layout: Layout, units: Units) -> None:
     units.add({NOT_BOS: 1.0}, {true: 0.5, false: 0.5})
 
 
-def mlp(b: Block, layout: Layout, units: Units, file: str | None = None) -> None:
+def mlp(b: Block, layout: Layout, units: Units, file: str | None = None, in_loop: bool = False) -> None:
+    """The hidden units of one MLP block. `in_loop`: the block is in a loop body, whose last MLP erases every
+    temporary at every position, BOS included, so a width there cannot rely on `BOS_FRAC`."""
     s = b.sop
     if isinstance(s, WordMux):
         wire_words.mux(s, layout, units)
@@ -322,7 +337,8 @@ def mlp(b: Block, layout: Layout, units: Units, file: str | None = None) -> None
         return
     if isinstance(s, Width):
         grid = [Fraction(1, w + 1) for w in s.values]
-        discretize(s, layout.read(s, ".frac")[0], grid, lambda g: int(1 / g) - 1, layout, units)
+        discretize(s, layout.read(s, ".frac")[0], grid, lambda g: int(1 / g) - 1, layout, units,
+                   bos_off=not in_loop)
     elif all(i.encoding == ONEHOT for i in s.inputs):
         lookup(s, layout, units)
     elif len(s.inputs) == 1:
@@ -381,7 +397,7 @@ def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None
             for b in order:
                 if b.kind == MLP and when[b] == 2 * layer + 1:
                     before = len(units.reads) + 2 * len(units.norms)
-                    mlp(b, layout, units, prog.file)
+                    mlp(b, layout, units, prog.file, in_loop=k == loop_index)
                     owners[1].append((b.sop, len(units.reads) + 2 * len(units.norms) - before))
             if k == loop_index and layer == count - 1:
                 erase_temporaries(order, layout, units)
@@ -390,6 +406,10 @@ def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None
     size, parts = check_size(prog, d, plan, max_params, layout, [b.sop for o in orders for b in o], owners)
     layout.largest = contributors(size, parts)  # where the size goes: what `hardwire compile` says
     tok, pos, bits = embed(prog, embeds, layout, d)
+    for k, order in enumerate(orders):  # a width's fraction starts below its grid at BOS (see `discretize`)
+        for b in order:
+            if b.kind == ATTN and isinstance(b.sop, Width) and k != loop_index:
+                tok[0, layout.frac(b.sop)[0]] = BOS_FRAC
     if layout.index is not None:
         pos[1:, layout.index] = np.arange(prog.max_len)
     layers = [([dense_head(h, d) for h in heads], units) for heads, units in plan]

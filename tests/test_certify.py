@@ -102,7 +102,8 @@ def test_a_halved_scale_is_refused_naming_the_head(name):
 
 def lookup_units(c) -> list[tuple[int, int]]:
     """(layer, unit) for one-hot lookup units (Lemma M: ReLU(sum of k indicators - (k - 1)), off at BOS) and,
-    where a program has none, the units of its staircases (Lemma S: ramps reading a scalar, off at BOS)."""
+    where a program has none, the units of its staircases (Lemma S: ramps reading a scalar; a width's ramps are
+    off at BOS through its fraction's BOS value, the others read BOS)."""
     out, ramps = [], []
     for i in range(c.config["n_layers"]):
         w_in = c.tensors.get(f"layers.{i}.mlp.W_in")
@@ -111,7 +112,7 @@ def lookup_units(c) -> list[tuple[int, int]]:
             k = int(np.count_nonzero(col[2:]))
             if k and set(col[2:][col[2:] != 0]) == {1.0} and col[0] == -(k + 1) and col[1] == 1 - k:
                 out.append((i, j))
-            elif k == 1 and col[0] < 0 and np.abs(col[2:]).max() > 1:
+            elif k == 1 and np.abs(col[2:]).max() > 1:
                 ramps.append((i, j))
     return out or ramps
 

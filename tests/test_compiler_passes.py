@@ -58,9 +58,24 @@ def test_schedule_respects_dependencies_and_is_no_deeper_than_needed(ops):
 
 
 def test_layout_labels_name_every_dimension():
-    m = compile_program(check_source(HEADER + "output y = width(select(tokens, tokens, ==))\n"))
+    # a width that a select reads stays one-hot (one dim per count); the output-only one is a scalar
+    m = compile_program(check_source(HEADER + "w = width(select(tokens, tokens, ==))\n"
+                                     "output y = aggregate(select(indices, w, ==), tokens)\n"
+                                     "output n = width(select(tokens, tokens, <))\n"))
     assert m.labels[:2] == ["bos", "not_bos"] and len(m.labels) == m.config["d_model"]
-    assert "tokens=2" in m.labels and "y=6" in m.labels and len(set(m.labels)) == len(m.labels)
+    assert "tokens=2" in m.labels and "w=6" in m.labels and len(set(m.labels)) == len(m.labels)
+    assert "n" in m.labels and not any(label.startswith("n=") for label in m.labels)
+
+
+def test_output_only_width_is_a_scalar_of_the_same_values():
+    """encode.choose_encodings: one dim instead of max_len + 1, the same decoded counts as the interpreter."""
+    src = HEADER + "output y = width(select(tokens, tokens, ==))\n"
+    m = compile_program(check_source(src))
+    assert m.config["d_model"] == 2 + 3 + 2  # bos, not_bos; tokens; y.frac and y
+    t = from_compiled(m, "cpu")
+    for xs in ([0], [0, 1, 0, 2, 2, 2], [1, 1, 1, 1, 1, 1]):
+        want = run(check_source(src), xs)["y"]
+        assert t.run([xs])[0]["y"] == want and all(type(v) is int for v in want)
 
 
 def test_fusion_makes_one_mlp_of_a_map_chain():

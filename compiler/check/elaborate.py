@@ -5,7 +5,6 @@ rules for scalars, words and loops are mixins beside it (scalars.py, words.py, l
 """
 from __future__ import annotations
 
-import itertools
 import operator
 import re
 from fractions import Fraction
@@ -53,6 +52,7 @@ from hardwire.compiler.core.sops import (
     Table,
     Tokens,
     Width,
+    combos,
     pred_holds,
     selector_atoms,
     sort_values,
@@ -501,7 +501,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             raise self.err(f"map over {size} input combinations exceeds the budget of {VALUE_BUDGET}", node)
         lifted = _lift(fn) if lift else fn
         out = []
-        for combo in itertools.product(*(s.values for s in inputs)):
+        for combo in combos(inputs):  # an index at or past `length` never occurs
             try:
                 out.append(lifted(*combo))
             except (ZeroDivisionError, TypeError, ValueError) as e:
@@ -762,8 +762,8 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
         if isinstance(s, Map):
             if any(i.encoding == WORD for i in s.inputs) or not any(self.injective(i) for i in s.inputs):
                 return False
-            combos = list(itertools.product(*(i.values for i in s.inputs)))
-            return len({s.fn(*c) for c in combos}) == len(combos)
+            seen = combos(s.inputs)
+            return len({s.fn(*c) for c in seen}) == len(seen)
         if isinstance(s, Width) and isinstance(s.selector, Select) and not self.prog.causal:
             sel = s.selector
             kinds = {"num" if isinstance(v, (int, Fraction)) else type(v).__name__ for v in sel.keys.values}

@@ -1,6 +1,7 @@
 """Sequence operations: the typed program. Each SOp knows its finite value set and encoding."""
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -262,6 +263,24 @@ def value_key(v) -> tuple:
 def sort_values(values) -> tuple:
     """A deterministic order for a value set; 0 and false (1 and true) are different values."""
     return tuple(sorted({value_key(v): v for v in values}.values(), key=value_key))
+
+
+def is_length(s: SOp) -> bool:
+    """The built-in `length`: width(select(indices, indices, true)), always above every index."""
+    sel = getattr(s, "selector", None)
+    return (isinstance(s, Width) and s.label == "length" and isinstance(sel, Select) and sel.pred == "true"
+            and isinstance(sel.keys, Indices) and sel.keys is sel.queries)
+
+
+def combos(inputs) -> list[tuple]:
+    """The combinations of the inputs' values that can meet at one position: the product of their value sets,
+    less those where an index is not below `length` (a real position is always inside the input)."""
+    out = list(itertools.product(*(s.values for s in inputs)))
+    pairs = [(i, j) for i, a in enumerate(inputs) if isinstance(a, Indices)
+             for j, b in enumerate(inputs) if is_length(b)]
+    if pairs:
+        out = [c for c in out if all(c[i] < c[j] for i, j in pairs)]
+    return out
 
 
 def selector_atoms(sel) -> list[Select]:

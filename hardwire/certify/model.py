@@ -175,7 +175,19 @@ def codes_over(model: Model, rows: np.ndarray) -> tuple[np.ndarray, list[int]] |
     for g, ix in zip(groups, idx):
         cols = [j for j, dim in enumerate(g.dims) if dim in pos]
         out[:, [pos[g.dims[j]] for j in cols]] = g.codes[ix][:, cols]
-    return out, gids
+    return out[inside(model, groups, idx)], gids
+
+
+def inside(model: Model, groups: list[Group], idx: np.ndarray) -> np.ndarray:
+    """Which combinations can meet at a real position: an index is below `length` (the compiler leaves out the
+    others too, compiler/core/sops.combos). Both one-hot: their codes' values are read from the labels."""
+    keep = np.ones(idx.shape[1], bool)
+    found = {g.name: (g, ix) for g, ix in zip(groups, idx) if g.encoding == "onehot"}
+    if "indices" in found and "length" in found:
+        (gi, ii), (gl, il) = found["indices"], found["length"]
+        value = lambda g: np.array([int(model.labels[d].split("=", 1)[1]) for d in g.dims])  # noqa: E731
+        keep &= value(gi)[ii] < value(gl)[il]
+    return keep
 
 
 def dyadic(w: np.ndarray, q: int = 2) -> bool:
