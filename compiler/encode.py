@@ -8,9 +8,24 @@ dimension per step, and the output decodes to the nearest count, the same values
 from __future__ import annotations
 
 import copy
+from fractions import Fraction
 
-from hardwire.compiler.core.sops import ONEHOT, SCALAR, Program, SOp, Width
-from hardwire.compiler.lower import inputs_of, walk
+from hardwire.compiler.core.sops import (
+    ONEHOT,
+    SCALAR,
+    Affine,
+    Aggregate,
+    Indices,
+    Map,
+    OneHotMux,
+    Program,
+    Select,
+    SOp,
+    Width,
+    combos,
+    is_length,
+)
+from hardwire.compiler.lower import feature_of, inputs_of, walk
 
 
 def readers(prog: Program) -> dict[int, list[SOp]]:
@@ -30,10 +45,155 @@ def output_only(prog: Program, s: SOp, read: dict[int, list[SOp]]) -> bool:
 
 
 def choose_encodings(prog: Program) -> Program:
-    """A copy of prog in which every output-only one-hot width is a scalar."""
+    """A copy of prog in which every output-only one-hot width is a scalar, and every linear query of an
+    equality select on indices that always names a position is a linear form (`linear_queries`)."""
     prog = copy.deepcopy(prog)
+    linear_queries(prog)
     read = readers(prog)
     for s in walk(prog.roots()):
         if isinstance(s, Width) and s.encoding == ONEHOT and output_only(prog, s, read):
             s.encoding = SCALAR
     return prog
+
+
+# ---- a linear query of an equality select: read as a linear form, matched by an integer-equality head ----------
+SQUARE_BOUND = 1 << 18  # 2|k q| + k^2 must stay below this: float32 scores then round by < 1/64 of a unit
+
+
+def numeric_int(s: SOp) -> bool:
+    """A one-hot value whose values are all integers (no none, no booleans): linearly readable as a number."""
+    return s.encoding == ONEHOT and bool(s.values) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in s.values)
+
+
+def linear_fit(s: SOp) -> tuple[tuple, Fraction] | None:
+    """(terms, const) when s is a plain map over integer one-hot inputs (or such linear maps) that equals
+    const + sum(coef * input) at every combination of its inputs that can meet (checked exhaustively)."""
+    if type(s) is not Map or not s.inputs or not all(numeric_int(i) or isinstance(i, Affine) for i in s.inputs):
+        return None
+    seen = combos(s.inputs)
+    if not seen:
+        return None
+    try:
+        coefs = []
+        for j in range(len(s.inputs)):  # the slope along input j, from two combinations that differ only there
+            rest: dict = {}
+            for c in seen:
+                rest.setdefault(c[:j] + c[j + 1:], []).append(c)
+            pair = next((g[:2] for g in rest.values() if len(g) > 1), None)
+            coefs.append(Fraction(0) if pair is None else
+                         (Fraction(s.fn(*pair[1])) - Fraction(s.fn(*pair[0]))) / (pair[1][j] - pair[0][j]))
+        base = seen[0]
+        const = Fraction(s.fn(*base)) - sum(c * v for c, v in zip(coefs, base))
+        if any(Fraction(s.fn(*c)) != const + sum(k * v for k, v in zip(coefs, c)) for c in seen):
+            return None
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return tuple((c, x) for c, x in zip(coefs, s.inputs) if c != 0), const
+
+
+def base_terms(terms: tuple) -> tuple:
+    """An Affine's terms with nested Affines expanded: ((coef, one-hot SOp), ...), constant separately."""
+    out, const = [], Fraction(0)
+    for c, x in terms:
+        if isinstance(x, Affine):
+            inner, k = base_terms(x.terms)
+            out += [(c * ci, xi) for ci, xi in inner]
+            const += c * (x.const + k)
+        else:
+            out.append((c, x))
+    return tuple(out), const
+
+
+def always_matched(prog: Program, keys: SOp, terms: tuple, const: Fraction) -> bool:
+    """Every query value q names a real position: keys are `indices` and 0 <= q < length at every combination
+    of the query's inputs that can meet (so the head needs no BOS fallback)."""
+    if not isinstance(keys, Indices):
+        return False
+    flat, k0 = base_terms(terms)
+    inputs = list(dict.fromkeys(x for _, x in flat))
+    lengths = [j for j, x in enumerate(inputs) if is_length(x)]
+    for combo in combos(inputs):
+        q = const + k0 + sum(c * combo[inputs.index(x)] for c, x in flat)
+        n = combo[lengths[0]] if lengths else (prog.max_len if prog.exact_len else None)
+        if n is None or q.denominator != 1 or not 0 <= q < n:
+            return False
+    return True
+
+
+def square_bounded(keys: SOp, values: tuple) -> bool:
+    """The integer-equality head's scores stay small enough for float32 (SQUARE_BOUND)."""
+    rk = max(abs(v) for v in keys.values)
+    rq = max(abs(v) for v in values)
+    return 2 * rk * rq + rk * rk < SQUARE_BOUND
+
+
+def drift_bounded(keys: SOp, a: Affine) -> bool:
+    """Read from snapped dims (each within 8u = 2^-21 of 0 or 1: the snap's unit steps have slope 2 and sums of
+    a few terms near 3), the query form is off by at most 8u sum |c v| over the snapped terms, and a score by
+    2 |k| times that (in units of lam): it must stay below 1/8 of the gap 1/2 to BOS. Embedded terms are
+    exact. For reverse this holds to max_len 50 (`hardwire certify` proves it to 56; proofs/library.md)."""
+    rk = max(abs(v) for v in keys.values)
+    flat, _ = base_terms(a.terms)
+    spread = sum(abs(c) * sum(abs(v) for v in x.values) for c, x in flat if isinstance(x, OneHotMux))
+    return 2 * rk * spread * 2.0 ** -21 < 1 / 16
+
+
+def snap(x: SOp) -> OneHotMux:
+    """x's one-hot dims re-quantized in place (a mux of the one case x onto x itself: unit steps, then x erased).
+    A staircase's one-hot output carries float error from its steep ramps; the equality head multiplies what it
+    reads by up to 2 |k| lam, so it reads the snapped copy, whose error is a rounding of 1."""
+    return OneHotMux(f"snap({x.label})", x.values, x.encoding, x.line, x.column, fn=lambda v: v, inputs=(x,),
+                     text="snap", cases=((None, x),), target=x, polarity=(True,))
+
+
+def snapped(a: Affine, snaps: dict[int, OneHotMux]) -> Affine:
+    """a with every term that is not an exact embedded feature read through its snap (one per value)."""
+    terms = []
+    for c, x in a.terms:
+        if isinstance(x, Affine):
+            x = snapped(x, snaps)
+        elif feature_of(x) not in ("token", "position", "const"):
+            x = snaps.setdefault(id(x), snap(x))
+        terms.append((c, x))
+    return Affine(a.label, a.values, a.encoding, a.line, a.column, terms=tuple(terms), const=a.const)
+
+
+def linear_queries(prog: Program) -> None:
+    """In place: the query of `aggregate(select(indices, q, ==), x)` becomes an Affine when q is a linear map of
+    integer one-hot values that only such selects read and that always names a real position. The head then
+    reads q as a linear form (wire_numeric.py) and q needs no MLP and no residual dimensions."""
+    if prog.loop is not None:
+        return
+    read = readers(prog)
+    roots = {id(r) for r in prog.roots()}
+    heads = [s for s in walk(prog.roots()) if isinstance(s, Aggregate) and not s.pick
+             and isinstance(s.selector, Select) and s.selector.pred == "==" and numeric_int(s.selector.keys)]
+    done: dict[int, Affine] = {}
+    snaps: dict[int, OneHotMux] = {}
+
+    def rewrite(q: SOp) -> Affine | None:
+        """q as an Affine over values that stay in the residual; an input that is itself a linear map read only
+        by q is expanded into its own terms (so it needs no block either). Nothing is changed in place."""
+        fit = linear_fit(q)
+        if fit is None:
+            return None
+        terms, const = fit
+        flat = []
+        for c, x in terms:
+            inner = rewrite(x) if id(x) not in roots and len(read.get(id(x), [])) == 1 else None
+            flat.append((c, inner if inner is not None else x))
+        return Affine(q.label, q.values, SCALAR, q.line, q.column, terms=tuple(flat), const=const)
+    for s in heads:
+        q, keys = s.selector.queries, s.selector.keys
+        if id(q) in roots or not all(isinstance(r, Aggregate) and r.selector.queries is q and r in heads
+                                     for r in read.get(id(q), [])):
+            continue
+        a = done.get(id(q)) or rewrite(q)
+        if a is None or not always_matched(prog, keys, a.terms, a.const) or not square_bounded(keys, q.values):
+            continue
+        a = snapped(a, snaps)
+        if not drift_bounded(keys, a):
+            continue
+        done[id(q)] = a
+        s.selector = Select(keys, a, "==")

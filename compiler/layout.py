@@ -48,7 +48,7 @@ class Layout:
         if isinstance(s, Affine):  # no dimensions of its own: the linear form of its terms (constant on not_bos)
             form = {NOT_BOS: float(s.const)} if s.const else {}
             for c, x in s.terms:
-                for dim, k in self.read(x)[0].items():
+                for dim, k in self.number(x).items():
                     form[dim] = form.get(dim, 0.0) + float(c) * k
             return [form]
         if isinstance(s, Const):
@@ -56,6 +56,18 @@ class Layout:
                 return [{NOT_BOS: 1.0}]
             return [{NOT_BOS: float(s.value)}]
         return [{d: 1.0} for d in self.dims[(id(s), part)]]
+
+    def number(self, s: SOp, power: int = 1) -> dict[int, float]:
+        """s (or s**power) as one linear form: a scalar's own dim; a one-hot number's dims weighted by their
+        values (exactly one is 1 at a real position, so the form is the value); an Affine's form."""
+        target = getattr(s, "target", None)  # a snap (a mux onto its own value) is read where it writes
+        if target is not None:
+            s = target
+        if s.encoding == ONEHOT and not isinstance(s, (Affine, Const)):
+            return {d: float(v) ** power for d, v in zip(self.dims[(id(s), "")], s.values) if v}
+        if power != 1:
+            raise ValueError(f"{s.label}: only a one-hot number is read as a power")
+        return self.read(s)[0]
 
     def frac(self, w: Width) -> list[int]:
         return self.alloc(w, ".frac")

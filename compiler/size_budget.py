@@ -75,6 +75,8 @@ def refuse(prog, size: dict, max_params: int, parts: list[Share]) -> HardwireErr
 
 def named(sop) -> str:
     """A value as the program names it: its name, else "the value at line:column"."""
+    if getattr(sop, "text", "") == "snap":
+        return f"{named(sop.target)} re-quantized"
     if sop.label.isidentifier() and not sop.label.startswith("_"):
         return sop.label
     return f"the value at {sop.line}:{sop.column}" if sop.line else "an internal value"
@@ -101,6 +103,9 @@ def why(s: Share) -> str:
                 combos *= len(x.values)
             return f"a map that looks up {combos:,} combinations of {over}: {plural(s.units, 'hidden unit')}"
         return f"a map of {over}: {plural(s.units, 'hidden unit')}"
+    if s.units and getattr(sop, "text", "") == "snap":
+        return (f"a copy onto itself in unit steps, so an equality head can read it as a number: "
+                f"{plural(s.units, 'hidden unit')} over {held(sop)}")
     if s.units:
         return f"{plural(s.units, 'hidden unit')} over {held(sop)}"
     dims = f"{plural(s.dims, 'residual dim')} ({sop.encoding}, {held(sop)})"

@@ -289,7 +289,8 @@ def check_groups(groups, labels: list[str], d: int, bad) -> None:
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in g["grid"])) \
                 or g["encoding"] == "word" and not (_is_int(g.get("bits"), 1) and g["bits"] <= 63
                                                     and len(g["dims"]) == g["bits"]):
-            bad(f"config.groups entry {str(g)[:80]} is not a value set over dims below d_model {d}")
+            shown = str(g) if len(str(g)) <= 80 else str(g)[:76] + " ..."
+            bad(f"config.groups entry {shown} is not a value set over dims below d_model {d}")
     seen: dict[int, str] = {}
     for g in groups:
         name = g.get("name")

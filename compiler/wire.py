@@ -9,7 +9,7 @@ import math
 from fractions import Fraction
 
 import numpy as np
-from hardwire.compiler import wire_words
+from hardwire.compiler import wire_numeric, wire_words
 from hardwire.compiler.check.messages import called
 from hardwire.compiler.core.errors import HardwireError
 from hardwire.compiler.core.sops import (
@@ -145,6 +145,8 @@ def selector_terms(sel, where: tuple = (None, None, None)):
 
 def score_columns(s: SOp, prog: Program, layout: Layout):
     """The head's score as columns: query reads, key reads (one pair per column), and the scale."""
+    if wire_numeric.is_numeric_select(s.selector):  # an integer query read as a number: gap 1/2 to BOS
+        return (*wire_numeric.numeric_score_columns(s.selector, layout), wire_numeric.dyadic(scale(prog, layout, 0.5)))
     if wire_words.is_word_select(s.selector):  # gap 1 between a match and BOS
         return (*wire_words.word_score_columns(s.selector, layout), scale(prog, layout, 1.0))
     if any(a.keys.encoding == WORD for a in selector_atoms(s.selector)):

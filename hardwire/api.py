@@ -58,7 +58,7 @@ class Model:
 
     >>> import hardwire
     >>> hardwire.compile_file("programs/reverse.hw")
-    Model(reverse: plain, 3 layers, 2 heads, d_model 75, d_mlp 256, 54,900 params (1,791 non-zero))
+    Model(reverse: plain, 3 layers, 2 heads, d_model 44, d_mlp 64, 10,560 params (435 non-zero))
     """
 
     def __init__(self, transformer: Transformer, compiled: CompiledModel, program: Program | None = None):
@@ -208,7 +208,7 @@ class Model:
         >>> import hardwire
         >>> trace = hardwire.compile_file("programs/reverse.hw").trace("a b")
         >>> len(trace.layers), trace.layers[0].shape, trace.labels[:3]
-        (4, (3, 75), ['bos', 'not_bos', 'indices=0'])
+        (4, (3, 44), ['bos', 'not_bos', 'indices=0'])
         >>> trace.features(1)["reversed=b"]
         1.0
         >>> [t.features(1)["tokens=a"] for t in hardwire.compile_file("programs/reverse.hw").trace(["a b", "a"])]
@@ -228,7 +228,7 @@ class Model:
 
         >>> import hardwire
         >>> hardwire.compile_file("programs/histogram.hw").summary()["d_model"]
-        24
+        8
         """
         return self.compiled.summary()
 

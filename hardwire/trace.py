@@ -59,9 +59,9 @@ class Trace:
     >>> import hardwire
     >>> trace = hardwire.compile_file("programs/histogram.hw").trace("a b a")
     >>> trace
-    Trace(histogram: 4 positions, 1 layer, d_model 24)
+    Trace(histogram: 4 positions, 1 layer, d_model 8)
     after layer 1 of 1:
-      0 <bos>  bos, hist.frac=1
+      0 <bos>  bos, hist.frac=-1
       1 a      not_bos, tokens=a, hist.frac=0.3333, hist=2
       2 b      not_bos, tokens=b, hist.frac=0.5, hist=1
       3 a      not_bos, tokens=a, hist.frac=0.3333, hist=2
@@ -100,7 +100,7 @@ class Trace:
         >>> import hardwire
         >>> print(hardwire.compile_file("programs/histogram.hw").trace("a b").table(0))
         embedding:
-          0 <bos>  bos
+          0 <bos>  bos, hist.frac=-2
           1 a      not_bos, tokens=a
           2 b      not_bos, tokens=b
         """

@@ -54,7 +54,7 @@ def test_plain_program(reverse):
     assert reverse(["a", "b", "c"]) == reverse("a b c")  # a list of tokens is one input
     batch = [["a"], ["b", "c", "d"], list("abcdabcd")]
     assert reverse(batch) == reverse.interpret(batch) == [reverse(x) for x in batch]
-    assert repr(reverse).startswith("Model(reverse: plain, 3 layers, 2 heads, d_model 75")
+    assert repr(reverse).startswith("Model(reverse: plain, 3 layers, 2 heads, d_model 44")
     with pytest.raises(hardwire.HardwireError, match="not in the vocabulary"):
         reverse("a z")
     with pytest.raises(hardwire.HardwireError, match="list of tokens"):
@@ -87,13 +87,13 @@ def test_summary_save_and_load_match_the_cli(reverse, tmp_path, capsys):
 def test_trace(reverse):
     t = reverse.trace("a b c")
     assert len(t.layers) == reverse.summary()["layers"] + 1 and t.labels == reverse.transformer.labels
-    assert all(x.shape == (4, 75) for x in t.layers)
+    assert all(x.shape == (4, reverse.summary()["d_model"]) for x in t.layers)
     assert sorted(t.attention) == [i + 1 for i, layer in enumerate(reverse.compiled.config["layers"])
                                    if layer["heads"]]
     for p, want in enumerate(["c", "b", "a"], start=1):
         assert t.features(p)[f"reversed={want}"] == pytest.approx(1.0)
     assert "1 a      not_bos, indices=0, tokens=a" in t.table(0)
-    assert repr(t).splitlines()[0] == "Trace(reverse: 4 positions, 3 layers, d_model 75)"
+    assert repr(t).splitlines()[0] == "Trace(reverse: 4 positions, 3 layers, d_model 44)"
     with pytest.raises(IndexError):
         t.table(9)
 

@@ -232,7 +232,7 @@ def test_tampered_value_sets_are_refused_with_one_line(tmp_path, capsys):
     from safetensors import safe_open
     from safetensors.numpy import load_file, save_file
     out = tmp_path / "m.safetensors"
-    assert main(["compile", str(PROGRAMS / "length.hw"), "-o", str(out)]) == 0
+    assert main(["compile", str(PROGRAMS / "reverse.hw"), "-o", str(out)]) == 0
     with safe_open(str(out), "np") as f:
         meta = json.loads(f.metadata()["hardwire"])
     meta["config"]["groups"][0]["dims"] = [99999]

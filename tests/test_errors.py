@@ -257,7 +257,7 @@ def test_max_params_names_the_size(capsys):
     size = compile_program(check_file("reverse.hw")).summary()
     want = (ERR + f"reverse.hw:5:7: the compiled model would have {size['params']} parameters (layers "
             f"{size['layers']}, d_model {size['d_model']}, d_mlp {size['d_mlp']}), over the budget of 1000 "
-            "(--max-params); the largest part is opp (31 residual dims, 256 hidden units: 30,546 parameters, 56%); "
+            "(--max-params); the largest part is opp (16 residual dims, 136 hidden units: 11,616 parameters, 45%); "
             "lower max_len or simplify the program")
     assert refused(capsys, ["compile", "reverse.hw", "-o", "out.safetensors", "--max-params", "1000"]) == want
     assert refused(capsys, ["check", "reverse.hw", "--max-params", "1000"]) == want

@@ -64,7 +64,9 @@ def test_transformer_lens_matches_runtime(name, tmp_path):
     folder = str(tmp_path / name)
     export_tl.export(m, folder, forward_only=True)
     r = export_cmd.verify(m, "transformer-lens", folder, SAMPLES, seed=1)
-    assert r["mismatches"] == 0 and r["max_abs_diff"] < 1e-4, r
+    # a scalar count (length's output) sums up to max_len ramps, each off by a float32 rounding of a
+    # pre-activation of size ~1/h (about 2,000 at max_len 32): ~1e-4 each, far inside the decode margin of 0.5
+    assert r["mismatches"] == 0 and r["max_abs_diff"] < (2e-3 if name == "length" else 1e-4), r
     text_round_trip(m, folder)
 
 

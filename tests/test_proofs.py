@@ -70,7 +70,7 @@ def test_lemmas_have_the_names_the_proofs_cite():
 SIZES = {
     "parity_count": (lambda n, B: (2, 1, n + 8, 2 * n + 1, 3),
                      [{"n": 8}, {"n": 32}, {"n": 100}]),
-    "parity_cc": (lambda n, B: (2, 2, 13, 6, 3),
+    "parity_cc": (lambda n, B: (2, 2, 11, 6, 2),
                   [{"n": 2}, {"n": 64}, {"n": 100}]),
     "parity_cot": (lambda n, B: (1, 1, 2 * B + 9, 6, B + 1),
                    [{"n": 16, "bits": 7}, {"n": 16, "bits": 9}, {"n": 100, "bits": 9}]),

@@ -148,13 +148,13 @@ def test_checked_in_turing_cot_is_the_formula():
 
 LIBRARY = {
     "caesar": (lambda N, V: (0, 0, 6, 0, 0), [4, 16, 50]),
-    "length": (lambda N, V: (1, 1, 2 * N + 3, 2 * N - 1, N + 1), [4, 32, 60]),
-    "histogram": (lambda N, V: (1, 1, N + V + 4, 2 * N + 1, V + 1), [4, 16, 60]),
+    "length": (lambda N, V: (1, 1, 4, 2 * N - 1, 2), [4, 32, 60]),
+    "histogram": (lambda N, V: (1, 1, V + 4, 2 * N + 1, V + 1), [4, 16, 60]),
     "frac_prevs": (lambda N, V: (1, 1, N + 4, 0, N + 1), [4, 32, 60]),
     "pair_balance": (lambda N, V: (1, 1, N + 5, 0, N + 1), [4, 16, 40]),
     "dyck1": (lambda N, V: (3, 2, N + 12, 8, N + 1), [4, 16, 40]),
     "dyck2": (lambda N, V: (4, 3, N + 22, 16, N + 1), [4, 12, 30]),
-    "reverse": (lambda N, V: (3, 2, 4 * N + 2 * V + 3, N * N, N + 1), [4, 16, 30]),
+    "reverse": (lambda N, V: (3, 2, 2 * N + 2 * V + 4, 4 * N, V + 1), [4, 16, 30]),
     "sort": (lambda N, V: (3, 2, V * N + 2 * N + 2 * V + 5, max(V * N, 2 * N + 1), max(V * N + 1, N + 2)),
              [4, 7, 10]),
     "sort_unique": (lambda N, V: (2, 2, 2 * N + 2 * V + 5, 2 * N + 1, max(V + 1, N + 2)), [3, 5, 8]),

@@ -82,8 +82,8 @@ def test_reverse_at_max_len_256_names_the_map_of_length_and_indices(no_dense_wei
     text = (PROGRAMS / "reverse.hw").read_text().replace("max_len 16", "max_len 256")
     with pytest.raises(HardwireError) as e:
         compile_program(check_source(text, "reverse.hw"), DEFAULT_MAX_PARAMS)
-    assert str(e.value).startswith("reverse.hw:5:7: the compiled model would have 209380964 parameters")
-    assert "65,536 hidden units" in str(e.value)
+    assert str(e.value).startswith("reverse.hw:5:7: the compiled model would have 71094464 parameters")
+    assert "32,896 hidden units" in str(e.value)  # the 256 * 257 / 2 pairs with an index below length
 
 
 @settings(max_examples=20, deadline=None)

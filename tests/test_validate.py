@@ -111,10 +111,10 @@ TAMPER = {
                               "output does"),
     "onehot-output-as-word-values-dropped": (
         "reverse", None, lambda m: m["outputs"]["reversed"].update(encoding="word", values=[]),
-        "output 'reversed' is a word, but its bit 0 is dim 55, labelled 'reversed=none', not a word's bit "
+        "output 'reversed' is a word, but its bit 0 is dim 39, labelled 'reversed=none', not a word's bit "
         "('NAME.b0')"),
     "one-hot-values-permuted": ("reverse", None, permute_values,
-                                "output 'reversed' decodes dim 56 as b, but that dim is labelled 'reversed=a'"),
+                                "output 'reversed' decodes dim 40 as b, but that dim is labelled 'reversed=a'"),
     "generate-added-to-a-plain-model": ("reverse", None, cfg("generate", {"output": "reversed", "stop": []}),
                                         "config.generate on a model that is not causal (a generating program is "
                                         "`causal`)"),
@@ -126,13 +126,13 @@ TAMPER = {
                      "tensor 'embed.positions' is stored as int8; hardwire weight files hold float32"),
     "bool-tensors": ("reverse", retyped(bool), None,
                      "tensor 'embed.positions' is stored as bool; hardwire weight files hold float32"),
-    "a-weight-of-3e38": ("reverse", lambda t: t["layers.2.attn.W_O"].__setitem__((0, 0, 55), 3e38), None,
+    "a-weight-of-3e38": ("reverse", lambda t: t["layers.2.attn.W_O"].__setitem__((0, 0, 39), 3e38), None,
                          "tensor 'layers.2.attn.W_O' holds a weight of 3e+38, beyond the 1.84e+19 bound on any "
                          "compiled weight"),
     "an-infinite-weight": ("reverse", lambda t: t["embed.tokens"].__setitem__((1, 1), -np.inf), None,
                            "tensor 'embed.tokens' holds NaN or infinite values"),
     "groups-emptied": ("reverse", None, cfg("groups", []),
-                       "config.groups leaves 58 residual dims in no value set (first: dim 2, 'indices=0')"),
+                       "config.groups leaves 42 residual dims in no value set (first: dim 2, 'indices=0')"),
     "group-claims-a-dim-twice": ("reverse", None, lambda m: m["config"]["groups"][1]["dims"].append(2),
                                  "config.groups entries 'indices' and 'tokens' both claim dim 2"),
     "causal-not-a-bool": ("reverse", None, cfg("causal", "yes"), "config.causal is missing or invalid (yes)"),
@@ -146,10 +146,10 @@ TAMPER = {
     "program-name-missing": ("reverse", None, cfg("program", None), "config.program is null, not a program name"),
     "scales-emptied": ("reverse", None, lambda m: m["config"]["layers"][0].__setitem__("scales", []),
                             "config.layers[0].scales must list one positive scale per head (1)"),
-    "output-reads-not_bos": ("reverse", None, out("dims", [1, 56, 57, 58, 59]),
-                             "output 'reversed' reads dims [1, 56, 57, 58, 59]: each once, and none of bos and "
+    "output-reads-not_bos": ("reverse", None, out("dims", [1, 40, 41, 42, 43]),
+                             "output 'reversed' reads dims [1, 40, 41, 42, 43]: each once, and none of bos and "
                              "not_bos (dims 0 and 1)"),
-    "output-over-another-value-set": ("reverse", None, out("dims", [18, 19, 20, 21, 55]),
+    "output-over-another-value-set": ("reverse", None, out("dims", [18, 19, 20, 21, 39]),
                                       "output 'reversed' decodes dim 18 as none, but that dim is labelled "
                                       "'tokens=a'"),
     "scalar-grid-off-its-values": ("frac_prevs", None, lambda m: m["outputs"]["frac"]["grid"].__setitem__(1, 0.5),

@@ -1,0 +1,44 @@
+"""Stage 5 for an equality select on integers read as numbers: scores 2kq - k^2, no one-hot query.
+
+`aggregate(select(indices, q, ==), x)` where q is a linear form (encode.linear_queries: e.g. `length - indices
+- 1`, read straight from the one-hot dims of length and indices) scores key k against query q as
+lam (2 k q - k^2) = lam (q^2 - (k - q)^2): the key equal to q tops every other by lam (the values are integers),
+and BOS sits at lam (q2min - 1/2), below every match, which always exists (encode.always_matched). The key's k and
+k^2 are both linear readings of its one-hot dims (Layout.number), so the head needs no extra dimension; lam is a
+power of two, so every score is exact in float32 (`dyadic`).
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from hardwire.compiler.core.sops import Affine, Select, SOp
+from hardwire.compiler.layout import BOS, NOT_BOS, Layout
+
+
+def is_numeric_select(sel) -> bool:
+    """The selects encode.linear_queries rewrote: `==` against a linear-form query."""
+    return isinstance(sel, Select) and sel.pred == "==" and isinstance(sel.queries, Affine)
+
+
+def dyadic(lam: float) -> float:
+    """The scale rounded up to a power of two: every weight (2 v lam, v^2, lam / 2) and every score is then exact
+    in float32 for |k|, |q| < 2^10, so keys that tie in the reals tie in floats too (a mismatch pair k, 2q - k)."""
+    return 2.0 ** math.ceil(math.log2(lam))
+
+
+def q_squared_min(q: SOp) -> Fraction:
+    """The least q^2 over the query's values (0 when 0 is one of them)."""
+    return min(Fraction(v) ** 2 for v in q.values)
+
+
+def numeric_score_columns(sel: Select, layout: Layout) -> tuple[list, list]:
+    """Query and key columns of lam (2 k q - k^2) on real keys and lam (q2min - 1/2) on BOS (BOS's own query
+    scores BOS alone, at lam)."""
+    k1, k2 = layout.number(sel.keys), layout.number(sel.keys, 2)
+    q1 = {dim: 2.0 * c for dim, c in layout.number(sel.queries).items()}
+    bos_level = float(q_squared_min(sel.queries) - Fraction(1, 2))
+    cols_q = [q1, {NOT_BOS: -1.0}, {NOT_BOS: bos_level, BOS: 1.0}]
+    cols_k = [k1, k2, {BOS: 1.0}]
+    return cols_q, cols_k
+

@@ -1,0 +1,89 @@
+"""compiler/encode.py: encodings chosen from the readers (output-only widths as scalars) and linear queries of an
+equality select read as numbers (wire_numeric.py), each compiled model equal to the interpreter."""
+import random
+from pathlib import Path
+
+import hardwire
+import pytest
+from hardwire.compiler.check.elaborate import check_source
+from hardwire.compiler.core.sops import Affine
+from hardwire.compiler.encode import choose_encodings
+from hardwire.compiler.interpret import run
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+REVERSE = Path(__file__).resolve().parent.parent / "programs" / "reverse.hw"
+HEADER = 'program t\nvocab {"a", "b", "c"}\nmax_len MAXLEN\n'
+# queries that always name a position (0 <= q < length), written several ways, and ones that can miss
+ALWAYS = ["length - indices - 1", "length - 1 - indices", "(length - indices) - 1", "-indices + length - 1",
+          "indices", "length - 1", "(length - 1 + indices) - indices"]
+MISSES = ["indices + 1", "indices - 1", "length - indices", "length"]
+
+
+def source(query: str, n: int) -> str:
+    return HEADER.replace("MAXLEN", str(n)) + f"q = {query}\noutput y = aggregate(select(indices, q, ==), tokens)\n"
+
+
+def query_of(text: str):
+    return choose_encodings(check_source(text)).outputs["y"].selector.queries
+
+
+def agrees(text: str, rng: random.Random, samples: int = 12) -> None:
+    prog = check_source(text)
+    model = hardwire.compile_source(text, device="cpu")
+    batch = [[rng.choice("abc") for _ in range(rng.randint(1, prog.max_len))] for _ in range(samples)]
+    for xs, got in zip(batch, model(batch, batch=True)):
+        assert got["outputs"]["y"] == run(prog, xs)["y"], (text, xs)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(ALWAYS + MISSES), st.integers(1, 12), st.integers(0, 2 ** 16))
+def test_linear_queries_compile_to_the_interpreters_values(query, n, seed):
+    """A query that always names a position is read as a linear form (no block, no dims of its own); one that can
+    miss keeps its lookup; either way the weights give the interpreter's outputs."""
+    text = source(query, n)
+    q = query_of(text)
+    if query in MISSES:
+        assert not isinstance(q, Affine), query
+    elif query != "indices" and n > 1:  # `indices` is an embedded feature already; at n = 1, q is a constant
+        assert isinstance(q, Affine), query
+    agrees(text, random.Random(seed))
+
+
+def test_reverse_reads_opp_as_a_number_up_to_max_len_50():
+    """The head's float error bound (encode.drift_bounded) allows the linear form to max_len 50: there reverse
+    has no `opp` dimension; at 51 it compiles the lookup as before."""
+    src = REVERSE.read_text()
+    for n, numeric in ((5, True), (16, True), (50, True), (51, False)):
+        m = hardwire.compile_source(src.replace("max_len 16", f"max_len {n}"), device="cpu")
+        labels = m.compiled.labels
+        assert any(label.startswith("opp=") for label in labels) is not numeric, n
+        if numeric:  # tokens, indices, length, reversed (with none), bos, not_bos, length.frac
+            assert m.summary()["d_model"] == 2 * n + 2 * 4 + 4
+
+
+def test_a_snapped_length_is_within_a_rounding_of_one_hot():
+    """The snap (a one-case mux of length onto itself) leaves length's dims within 8u of exact, where the
+    staircase alone leaves up to its ramps' rounding."""
+    import numpy as np
+    src = source("length - indices - 1", 32)
+    model = hardwire.compile_source(src, device="cpu")
+    labels = model.compiled.labels
+    dims = [j for j, label in enumerate(labels) if label.startswith("length=")]
+    for n in (1, 7, 31, 32):
+        t = model.trace(" ".join("a" * n))
+        x = t.layers[2][1:, dims]  # after the snap (layer 2 is its MLP)
+        want = np.zeros_like(x)
+        want[:, n - 1] = 1
+        assert np.abs(x - want).max() <= 8 * 2.0 ** -24, n
+
+
+@pytest.mark.parametrize("n", [5, 16, 32])
+def test_reverse_with_a_linear_query_certifies(tmp_path, n):
+    from hardwire.certify.certifier import certify
+    from hardwire.certify.model import load_model
+    src = REVERSE.read_text().replace("max_len 16", f"max_len {n}")
+    path = tmp_path / "r.safetensors"
+    hardwire.compile_source(src, device="cpu").save(str(path))
+    cert = certify(load_model(str(path)))
+    assert cert.ok and cert.length == n, cert.failure
