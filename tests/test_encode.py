@@ -3,7 +3,6 @@ equality select read as numbers (wire_numeric.py), each compiled model equal to 
 import random
 from pathlib import Path
 
-import hardwire
 import pytest
 from hardwire.compiler.check.elaborate import check_source
 from hardwire.compiler.core.sops import Affine
@@ -11,6 +10,8 @@ from hardwire.compiler.encode import choose_encodings
 from hardwire.compiler.interpret import run
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import hardwire
 
 REVERSE = Path(__file__).resolve().parent.parent / "programs" / "reverse.hw"
 HEADER = 'program t\nvocab {"a", "b", "c"}\nmax_len MAXLEN\n'
