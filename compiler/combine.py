@@ -23,6 +23,7 @@ from hardwire.compiler.core.sops import (
     SelAnd,
     Select,
     SelNot,
+    SelOr,
     SOp,
     Width,
     atom_holds,
@@ -123,15 +124,30 @@ def combined(sel, reader: SOp, file: str | None) -> Select:
     return Select(kt, qt, written(sel), fn=evaluator(sel, keys, queries), line=line, column=column, origin=sel)
 
 
+def rewrite(sel, reader: SOp, file: str | None):
+    """sel with only what needs it combined: the terms of a conjunction that sum as they are stay apart (so the
+    table multiplies the value sets of the `|` alone), `!` is pushed through `|` and `!!` dropped first."""
+    if terms_of(sel) is not None:
+        return sel
+    if isinstance(sel, SelAnd):
+        return SelAnd(rewrite(sel.left, reader, file), rewrite(sel.right, reader, file), sel.line, sel.column)
+    if isinstance(sel, SelNot) and isinstance(sel.inner, SelNot):
+        return rewrite(sel.inner.inner, reader, file)
+    if isinstance(sel, SelNot) and isinstance(sel.inner, SelOr):
+        inner = sel.inner
+        return rewrite(SelAnd(SelNot(inner.left), SelNot(inner.right), sel.line, sel.column), reader, file)
+    return combined(sel, reader, file)
+
+
 def combine_selectors(prog: Program) -> Program:
     """Every selector that needs it rewritten into one select, on a copy of prog (prog itself when none does)."""
     if not any(isinstance(s, (Aggregate, Width)) and needs_combining(s.selector) for s in walk(prog.roots())):
         return prog
     prog = copy.deepcopy(prog)
-    done: dict[int, Select] = {}  # a selector read by several heads is combined once
+    done: dict[int, object] = {}  # a selector read by several heads is combined once
     for s in walk(prog.roots()):
         if isinstance(s, (Aggregate, Width)) and needs_combining(s.selector):
             if id(s.selector) not in done:
-                done[id(s.selector)] = combined(s.selector, s, prog.file)
+                done[id(s.selector)] = rewrite(s.selector, s, prog.file)
             s.selector = done[id(s.selector)]
     return prog
