@@ -282,3 +282,12 @@ def test_an_or_over_the_budget_names_the_selector_and_the_sizes():
     assert (err.file, err.line, err.column) == ("t.hw", 4, 18)
     assert "indices (300 values) x tokens (3 values) = 900 values" in err.message
     assert f"810,000 pairs, over the budget of {PAIR_BUDGET:,}" in err.message
+
+
+def test_heads_name_a_combined_selector_as_written():
+    """The combined select stands for the selector as written: the API's heads (and explain) show that."""
+    import hardwire
+    model = hardwire.compile_source(header(False) + "s = select(tokens, tokens, ==) | select(indices, indices, <)\n"
+                                    "output w = width(s)\noutput c = width(select(tokens, indices, (a, b) -> a < b))\n")
+    assert sorted(h.selector for h in model.heads) == [
+        "select(tokens, indices, (a, b) -> a < b)", "select(tokens, tokens, ==) | select(indices, indices, <)"]
