@@ -291,3 +291,17 @@ def test_heads_name_a_combined_selector_as_written():
                                     "output w = width(s)\noutput c = width(select(tokens, indices, (a, b) -> a < b))\n")
     assert sorted(h.selector for h in model.heads) == [
         "select(tokens, indices, (a, b) -> a < b)", "select(tokens, tokens, ==) | select(indices, indices, <)"]
+
+
+def test_explain_says_how_a_custom_and_a_combined_select_score(tmp_path):
+    """`hardwire explain` runs on both kinds and says what their heads compute (a truth table, a combined one)."""
+    import html
+
+    from hardwire.cli.main import main
+    src = tmp_path / "p.hw"
+    src.write_text(header(False) + "output c = width(select(tokens, tokens, (k, q) -> k == q + 1))\n"
+                   "output o = width(select(tokens, tokens, ==) | select(indices, indices, <))\n")
+    assert main(["explain", str(src), "--input", "0 1 2", "-o", str(tmp_path / "page")]) == 0
+    text = html.unescape((tmp_path / "page" / "index.html").read_text(encoding="utf-8"))
+    assert "(k, q) -> k == q + 1</code> is spelled out as its truth table" in text
+    assert "one select whose key is its keys as one tuple value" in text
