@@ -30,6 +30,7 @@ SIDES = {
     "tokens": (VOCAB, lambda xs, c: list(xs)),
     "indices": (list(range(N)), lambda xs, c: list(range(len(xs)))),
     "(tokens + indices) % 3": ([0, 1, 2], lambda xs, c: [(t + i) % 3 for i, t in enumerate(xs)]),
+    "1": ([1], lambda xs, c: [1] * len(xs)),
     "aggregate(select(indices, indices + 1, ==), tokens)": (VOCAB, lambda xs, c: [None] * len(xs) if c else
                                                             list(xs[1:]) + [None]),
 }
@@ -104,6 +105,8 @@ BODIES = {  # a predicate's body over (a, b) = (key, query) and the same in Pyth
     "b == 2": lambda a, b: b == 2,
     "a * b > 1 or a == 0": lambda a, b: a * b > 1 or a == 0,
     "abs(a - b) == 1": lambda a, b: abs(a - b) == 1,
+    "true": lambda a, b: True,
+    "false": lambda a, b: False,
 }
 
 
