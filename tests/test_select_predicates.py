@@ -37,6 +37,7 @@ SIDES = {
 
 
 def mean(vals: list) -> Fraction | int:
+    """The language's mean: exact, 0 over nothing, an int when whole."""
     m = sum((Fraction(v) for v in vals), Fraction(0)) / len(vals) if vals else Fraction(0)
     return int(m) if m.denominator == 1 else m
 
@@ -55,6 +56,7 @@ READERS = "output w = width(s)\noutput m = aggregate(s, scalar(indices))\noutput
 
 
 def header(causal: bool) -> str:
+    """The test programs' header lines."""
     return f"program p\nvocab {{0, 1, 2}}\nmax_len {N}\n" + ("causal\n" if causal else "")
 
 
@@ -62,6 +64,7 @@ _MODELS: dict = {}
 
 
 def compiled(src: str):
+    """The checked program and its CPU model, built once per source."""
     if src not in _MODELS:
         prog = check_source(src, "p.hw")
         _MODELS[src] = prog, from_compiled(compile_program(prog), "cpu")
@@ -69,6 +72,7 @@ def compiled(src: str):
 
 
 def agree(src: str, xs: list, want: dict) -> None:
+    """The interpreter and the weights both give the reference's outputs on xs."""
     prog, model = compiled(src)
     got = model.run([xs])[0]
     assert run(prog, xs) == want, f"interpreter on {xs}"
@@ -136,6 +140,7 @@ ATOMS = {  # a select and its meaning on (key token, key index, query token, que
 
 
 def trees(depth: int):
+    """Random selector expressions over ATOMS with ! & |, as (text, meaning on (kt, ki, qt, qi))."""
     leaf = st.sampled_from(sorted(ATOMS)).map(lambda a: (a, ATOMS[a]))
     if depth == 0:
         return leaf
@@ -164,6 +169,7 @@ def test_any_combination_of_selects_compiles_exactly(tree, causal, batch):
 
 
 def test_a_combination_costs_one_head():
+    """A `|` across keys is one head (plus the MLP that builds its tuple key and query)."""
     prog, model = compiled(header(False) + "s = select(tokens, tokens, ==) | select(indices, indices, <)\n"
                            "output w = width(s)\n")
     assert compile_program(prog).summary()["heads"] == 1
