@@ -314,3 +314,12 @@ def test_explain_says_how_a_custom_and_a_combined_select_score(tmp_path):
     text = html.unescape((tmp_path / "page" / "index.html").read_text(encoding="utf-8"))
     assert "(k, q) -> k == q + 1</code> is spelled out as its truth table" in text
     assert "one select whose key is its keys as one tuple value" in text
+
+
+def test_a_scalar_of_tokens_alone_is_embedded_for_a_select():
+    """`scalar(tokens) - 1` as a key needs no MLP (its one-hot copy is a map of tokens, embedded); a mean does."""
+    src = header(False) + "output o = width(select(scalar(tokens) - 1, indices, ==))\n"
+    assert compile_program(check_source(src)).summary()["layers"] == 1
+    src = header(False) + "m = aggregate(select(indices, indices, <=), scalar(tokens))\n" \
+        "output o = width(select(m, indices, <))\n"
+    assert compile_program(check_source(src)).summary()["layers"] == 2

@@ -3,6 +3,7 @@ keys and queries (made one-hot), and the proof that a select picks at most one k
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 from typing import Any
 
 from hardwire.compiler.check.messages import shown
@@ -11,6 +12,7 @@ from hardwire.compiler.core.limits import VALUE_BUDGET
 from hardwire.compiler.core.sops import (
     ONEHOT,
     SCALAR,
+    Affine,
     Lin,
     SelAnd,
     Select,
@@ -21,6 +23,7 @@ from hardwire.compiler.core.sops import (
     atom_holds,
     value_key,
 )
+from hardwire.compiler.lower import feature_of
 
 
 def truth_table(pairs: set) -> Any:
@@ -70,9 +73,17 @@ class SelectOps:
 
     def select_side(self, x: SOp, node) -> SOp:
         """A scalar key or query, made one-hot (`onehot(x)`, an MLP staircase over its values) so the head can
-        spell the predicate out value by value; anything else as it is."""
+        spell the predicate out value by value; anything else as it is. A linear form of scalars of `tokens` alone
+        (or of `indices` alone) becomes a map of them, which is embedded: no MLP."""
         if x.encoding != SCALAR:
             return x
+        if isinstance(x, Affine):
+            inputs = [s for _, s in x.terms]
+            kinds = {feature_of(s) for s in inputs}
+            if len(kinds) == 1 and kinds <= {"token", "position"}:
+                coefs, const = [c for c, _ in x.terms], x.const
+                return self.make_map(lambda *vs: const + sum(c * Fraction(v) for c, v in zip(coefs, vs)), inputs,
+                                     "onehot(...)", node, ONEHOT)
         return self.make_map(lambda v: v, [x], "identity", node, ONEHOT)
 
     def picks_one_key_per_query(self, sel: Select) -> bool:
