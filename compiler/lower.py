@@ -16,6 +16,8 @@ from hardwire.compiler.core.sops import (
     Norm,
     Program,
     Register,
+    SelAnd,
+    Select,
     SOp,
     Tokens,
     Width,
@@ -56,6 +58,16 @@ def feature_of(s: SOp) -> str | None:
     return None
 
 
+def read_atoms(sel) -> list:
+    """The selects whose keys and queries a selector's head reads: all of them, except a plain `true` that is
+    a conjunct of its own (wire.terms_of gives it one column on not_bos, reading neither side)."""
+    if isinstance(sel, Select) and sel.fn is None and sel.pred == "true":
+        return []
+    if isinstance(sel, SelAnd):
+        return read_atoms(sel.left) + read_atoms(sel.right)
+    return selector_atoms(sel)
+
+
 def inputs_of(s: SOp) -> list[SOp]:
     if isinstance(s, Mux):  # what the wiring reads: the exclusive guards and the case values
         seen: list[SOp] = [s.target] if s.target is not None else []
@@ -72,7 +84,7 @@ def inputs_of(s: SOp) -> list[SOp]:
     if isinstance(s, Norm):
         return [s.x]
     if isinstance(s, (Aggregate, Width)):
-        atoms = [a for a in selector_atoms(s.selector) if a.pred != "true"]  # `true` reads neither side
+        atoms = read_atoms(s.selector)
         out = [a.keys for a in atoms] + [a.queries for a in atoms]
         return out + ([s.value] if isinstance(s, Aggregate) else [])
     return []

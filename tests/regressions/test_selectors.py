@@ -15,7 +15,7 @@ SCALAR_QUERIES = """
 """
 
 
-# fixed: the checker refuses a select on scalars (HardwireError)
+# fixed: the checker refused a select on scalars; since issue 19 a scalar key or query is made one-hot for the head
 @pytest.mark.parametrize("source", [SCALAR_KEYS, SCALAR_QUERIES], ids=["keys", "queries"])
 def test_select_on_a_scalar(source: str) -> None:
     # [1, 0, 1, 2]: model [4, 0, 0, 0] (keys) / [1, 0, 1, 4] (queries), interpreter [1, 2, 1, 0] / [1, 1, 1, 1]
