@@ -132,3 +132,21 @@ def test_value_sets_are_exact_for_means():
                         'output m = aggregate(select(indices, indices, <=), scalar(tokens))\n')
     from fractions import Fraction as F
     assert set(prog.outputs["m"].values) == {0, 1, F(1, 2), F(1, 3), F(2, 3)}
+
+
+@pytest.mark.parametrize("sel", ["select(tokens, tokens, true) & select(indices, indices, <)",
+                                 "!select(tokens, tokens, true)",
+                                 "select(tokens, tokens, true) | select(tokens, tokens, ==)",
+                                 "select(tokens, indices, true) | select(indices, tokens, true)",
+                                 "select(tokens, tokens, true)"])
+def test_a_true_select_reads_nothing_where_it_is_a_term_and_everything_elsewhere(sel):
+    """A `true` conjunct is one column on not_bos (lower.read_atoms skips its keys and queries); inside `!` or
+    `|` its keys and queries are read as before. Either way the weights give the interpreter's widths."""
+    import random
+    src = HEADER + f"output w = width({sel})\n"
+    prog = check_source(src)
+    t = from_compiled(compile_program(prog), "cpu")
+    rng = random.Random(7)
+    for _ in range(20):
+        xs = [rng.choice([0, 1, 2]) for _ in range(rng.randint(1, 6))]
+        assert t.run([xs])[0]["w"] == run(prog, xs)["w"], (sel, xs)
