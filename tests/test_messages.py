@@ -101,7 +101,7 @@ CASES = [
     ("doubled-ampersand", INT + "output o = tokens && 1\n", 4, 20, ["write `&` once (or `and`)"]),
     ("semicolon", INT + "output o = tokens;\n", 4, 18, ["with no `;`"]),
     ("method-call", INT + "output o = tokens.count\n", 4, 18, ["values have no methods or fields"]),
-    ("def-keyword", INT + "def f(x) = x\n", 4, 1, ["`def` is not a keyword: a definition is `name = expression`"]),
+    ("let-keyword", INT + "let f = x\n", 4, 1, ["`let` is not a keyword: a definition is `name = expression`"]),
     ("unknown-predicate", INT + "output o = width(select(tokens, tokens, eq))\n", 4, 41,
      ["select's third argument is a predicate, one of == != < <= > >= true false, not eq"]),
     ("predicate-outside-select", INT + "output o = width(==)\n", 4, 18,
