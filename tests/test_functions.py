@@ -199,3 +199,37 @@ def test_explain_names_the_body_position():
     line = next(i for i, t in enumerate(src.split("\n"), 1) if t.startswith("def shift_by"))
     out = prog.outputs["y"]
     assert (out.line, out.column) == (line, src.split("\n")[line - 1].index("aggregate") + 1)
+
+
+def test_lambdas_in_bodies_and_calls_in_lambdas():
+    """A lambda in a body sees the function's parameters (also when the weights are built, after the expansion),
+    a call in a lambda runs on its plain values, and a selector and a table pass as arguments."""
+    src = """program lam
+vocab {0, 1, 2, 3}
+max_len 5
+table half { 0 -> 0, 1 -> 0, 2 -> 1, 3 -> 1 }
+def addk(x, k) = map(v -> v + k, x)
+def twice(a) = a * 2
+def pick(sel, x) = aggregate(sel, x)
+def look(t, x) = t[x]
+output a = addk(tokens, 3)
+output b = map(v -> twice(v) + 1, tokens)
+output c = pick(select(indices, indices - 1, ==), tokens)
+output d = look(half, tokens)
+"""
+    prog = check_source(src, "lam.hw")
+    model = from_compiled(compile_program(prog), "cpu")
+    batch = [[0, 1, 2, 3], [3], [2, 2, 0, 1, 3]]
+    for xs, got in zip(batch, model.run(batch)):
+        assert got == run(prog, xs)
+        assert got == {"a": [x + 3 for x in xs], "b": [2 * x + 1 for x in xs],
+                       "c": [None] + xs[:-1], "d": [x // 2 for x in xs]}
+
+
+def test_require_reads_list_params():
+    src = ('program r\nparam pairs = [("(", ")")]\nrequire len(pairs) >= 2, "two pairs at least"\n'
+           'vocab {"(", ")"}\nmax_len 4\noutput o = tokens\n')
+    with pytest.raises(HardwireError) as e:
+        check_source(src, "r.hw")
+    assert str(e.value) == ('r.hw:3:1: this program requires len(pairs) >= 2, and here pairs = [("(", ")")]: '
+                            "two pairs at least")

@@ -1,7 +1,8 @@
 """Source text -> checked Program: parse with Lark, resolve names, infer value sets and encodings.
 
 Long: the Elaborator has one method per grammar rule, so the language's typing rules read in grammar order; the
-rules for scalars, words and loops are mixins beside it (scalars.py, words.py, loops.py).
+rules for scalars, words and loops are mixins beside it (scalars.py, words.py, loops.py), and so are functions,
+folds, lists and ranges, which it expands before anything reaches the IR (functions.py).
 """
 from __future__ import annotations
 
@@ -136,6 +137,7 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps):
         self.fns: dict[str, Function] = {}  # the program's `def`s, by name
         self.frame: Frame | None = None  # the function body or fold element being checked, if any
         self.memo: dict[tuple, tuple] = {}  # a function and its arguments -> the value the call gave
+        self.fixed_params: dict[str, Any] = {}  # list and string params (fixed in the source, not in prog.params)
         self.prog = Program(name="program", vocab=(), max_len=0, causal=False, distinct=False, params={},
                             file=file)
 
@@ -161,8 +163,9 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps):
             raise self.err(f"`require {text}` must be a true-or-false condition on params and constants{inner}",
                            cond)
         if not ok:
-            used = sorted(n for n in self.prog.params if re.search(rf"\b{n}\b", text))
-            values = ", ".join(f"{n} = {self.prog.params[n]}" for n in used)
+            known = {**self.prog.params, **self.fixed_params}
+            used = sorted(n for n in known if re.search(rf"\b{n}\b", text))
+            values = ", ".join(f"{n} = {shown(known[n])}" for n in used)
             reason = f": {str(why)[1:-1]}" if why is not None else ""
             raise self.err(f"this program requires {text}, and here {values or 'it is false'}{reason}", node)
 

@@ -71,6 +71,7 @@ class FunctionOps:
     """The Elaborator's rules for def, calls of defined functions, folds, lists and set ranges (a mixin)."""
 
     fns: dict[str, Function]
+    fixed_params: dict[str, Any]
     frame: Frame | None
     memo: dict[tuple, tuple]
 
@@ -101,6 +102,7 @@ class FunctionOps:
                                 "param, fixed in the program's source; --param sets integer params only",
                                 self.file, name_tok.line, name_tok.column)
         self.env[name] = str(val)[1:-1] if isinstance(val, lark.Token) else self.list_literal(val, None)
+        self.fixed_params[name] = self.env[name]
 
     def define(self, node) -> None:
         """`def name(p, ...) = body`: checked for clashes and for calls it cannot make (itself, or functions below)."""
