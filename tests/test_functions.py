@@ -233,3 +233,16 @@ def test_require_reads_list_params():
         check_source(src, "r.hw")
     assert str(e.value) == ('r.hw:3:1: this program requires len(pairs) >= 2, and here pairs = [("(", ")")]: '
                             "two pairs at least")
+
+
+def test_the_cli_refuses_an_error_in_a_body_in_one_line(tmp_path, capsys, monkeypatch):
+    """`hardwire compile`: exit 2, one line naming the body's place and the call, no file, no traceback."""
+    from hardwire.cli.main import main
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.hw").write_text("program f\nvocab {1, 2}\nmax_len 4\ndef inv(x) = 1 / x\n"
+                                   "output o = inv(tokens - 1)\n")
+    assert main(["compile", "f.hw", "-o", "f.safetensors"]) == 2
+    out, err = capsys.readouterr()
+    assert err == ("hardwire: error: f.hw:4:14: `1 / x` fails where x is 0: it divides by zero "
+                   "(in inv(...) called at 5:12)\n")
+    assert out == "" and not (tmp_path / "f.safetensors").exists()

@@ -537,8 +537,7 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps):
             try:
                 out.append(lifted(*combo))
             except (ZeroDivisionError, TypeError, ValueError) as e:
-                where = " and ".join(f"{s.label if not s.label.startswith('_') else 'an input'} is {shown(v)}"
-                                     for s, v in zip(inputs, combo))
+                where = " and ".join(f"{self.input_name(s)} is {shown(v)}" for s, v in zip(inputs, combo))
                 why = str(e) if isinstance(e, OpFailure) else op_failure(text, combo, e)
                 raise self.err(f"`{self.source(node)}` fails where {where}: {why}", node) from None
         if any(isinstance(v, (SOp, Lin, Select, SelAnd, SelOr, SelNot)) for v in out):

@@ -83,6 +83,13 @@ class FunctionOps:
         """The definitions a name resolves to here: those above the function being expanded, else the program's."""
         return self.frame.env if self.frame is not None else self.env
 
+    def input_name(self, s: SOp) -> str:
+        """A map's input in a message: its name, else the function parameter it was passed as, else 'an input'."""
+        if not s.label.startswith("_"):
+            return s.label
+        given = [n for n, v in (self.frame.args.items() if self.frame is not None else ()) if v is s]
+        return given[0] if given else "an input"
+
     def not_a_function(self, name: str, tok) -> None:
         """A value, table or register may not take a defined function's name (a call and a name would differ)."""
         if name in self.fns:
