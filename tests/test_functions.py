@@ -246,3 +246,13 @@ def test_the_cli_refuses_an_error_in_a_body_in_one_line(tmp_path, capsys, monkey
     assert err == ("hardwire: error: f.hw:4:14: `1 / x` fails where x is 0: it divides by zero "
                    "(in inv(...) called at 5:12)\n")
     assert out == "" and not (tmp_path / "f.safetensors").exists()
+
+
+def test_a_constant_condition_checks_only_its_branch():
+    """`if k == 0 then x else x / k` at k = 0 is x: the branch not taken is not checked (no division by zero)."""
+    src = ("program safe\nvocab {1, 2, 4}\nmax_len 3\ndef safe(x, k) = if k == 0 then x else x / k\n"
+           "output a = safe(tokens, 0)\noutput b = safe(tokens, 2)\n")
+    prog = check_source(src, "safe.hw")
+    model = from_compiled(compile_program(prog), "cpu")
+    for xs, got in zip([[1, 4], [2]], model.run([[1, 4], [2]])):
+        assert got == run(prog, xs) == {"a": xs, "b": [Fraction(x, 2) for x in xs]}

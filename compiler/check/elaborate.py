@@ -409,9 +409,11 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps):
             return self.apply("neg", [self.expr(node.children[0], local)], node)
         if kind == "if_op":
             c = self.expr(node.children[0], local)
-            if isinstance(c, bool):  # known when checked: only the branch taken is checked (a function's base case)
-                return self.expr(node.children[1 if c else 2], local)
+            if isinstance(c, bool) and local is None:  # known when checked: only the branch taken is checked
+                return self.expr(node.children[1 if c else 2], local)  # (a function's base case, k == 0)
             x, y = (self.expr(ch, local) for ch in node.children[1:])
+            if isinstance(c, bool):  # in a lambda, on plain values: both branches are checked, as they always were
+                return x if c else y
             if is_word(x) or is_word(y):
                 return self.word_if(c, x, y, node)
             return self.apply("if", [c, x, y], node)
