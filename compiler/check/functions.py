@@ -39,10 +39,10 @@ class Function:
 
 @dataclass
 class Frame:
-    """Where a function body or a fold's element is being checked: the names bound there and the calls around it."""
+    """Where a function body or a fold's element is being checked: the names bound there, the definitions it sees
+    and the functions being expanded around it."""
     args: dict[str, Any]
     env: dict[str, Any]
-    calls: tuple = ()  # (function name, call node), outermost first
     active: frozenset = field(default_factory=frozenset)
 
 
@@ -158,8 +158,7 @@ class FunctionOps:
         active = outer.active if outer is not None else frozenset()
         if fn.name in active:  # define() refuses this; kept so that no expansion can loop
             raise self.err(f"{fn.name!r} is reached again while it is expanded: functions cannot be recursive", node)
-        calls = (*(outer.calls if outer is not None else ()), (fn.name, node))
-        self.frame = Frame(dict(zip(fn.params, args)), fn.env, calls, active | {fn.name})
+        self.frame = Frame(dict(zip(fn.params, args)), fn.env, active | {fn.name})
         try:
             result = self.expr(fn.body, {} if local is not None else None)
         except HardwireError as e:
@@ -207,7 +206,7 @@ class FunctionOps:
                 v = self.expr(elem, {**local, **bound})
             else:
                 frame = outer or Frame({}, self.env)
-                self.frame = Frame({**frame.args, **bound}, frame.env, frame.calls, frame.active)
+                self.frame = Frame({**frame.args, **bound}, frame.env, frame.active)
                 try:
                     v = self.expr(elem, None)
                 finally:
