@@ -123,6 +123,8 @@ CASES = [
      ["'f' calls itself", 'cannot be recursive']),
     ("def-calls-below", INT + "def f(x) = g(x)\ndef g(x) = x\noutput o = f(tokens)\n", 4, 12,
      ["'f' calls 'g', which is not a function defined above it"]),
+    ("call-before-def", INT + "output o = f(tokens)\ndef f(x) = x\n", 4, 12,
+     ["'f' is defined below, at 5:1: define a function above its first call"]),
     ("call-arity", INT + "def f(x, k) = x + k\noutput o = f(tokens)\n", 5, 12,
      ["f takes 2 arguments (x, k), given 1"]),
     ("call-misspelt-function", INT + "def double(x) = x * 2\noutput o = doubel(tokens)\n", 5, 12,

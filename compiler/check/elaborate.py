@@ -137,6 +137,7 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps):
         self.fns: dict[str, Function] = {}  # the program's `def`s, by name
         self.frame: Frame | None = None  # the function body or fold element being checked, if any
         self.memo: dict[tuple, tuple] = {}  # a function and its arguments -> the value the call gave
+        self.def_sites: dict[str, Any] = {}  # every `def` in the program, by name, for "defined below"
         self.fixed_params: dict[str, Any] = {}  # list and string params (fixed in the source, not in prog.params)
         self.prog = Program(name="program", vocab=(), max_len=0, causal=False, distinct=False, params={},
                             file=file)
@@ -232,6 +233,7 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps):
         if not self.prog.max_len:
             raise HardwireError("the program has no `max_len N` line: add one after vocab, e.g. `max_len 16`, the "
                                 "longest input it takes", self.file, 1, 1)
+        self.def_sites = {str(n.children[0]): n for n in reversed(stmts) if n.data == "def_"}
         p = self.prog
         if p.word_vocab:
             self.env["tokens"] = Tokens("tokens", (), WORD, bits=p.word_bits)
@@ -568,6 +570,10 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps):
         argn = [a for a in node.children[1:] if a is not None]
         if fname in self.fns:
             return self.expand(self.fns[fname], node, local)
+        if fname in self.def_sites and fname not in functions():  # a `def` further down
+            m = self.def_sites[fname].meta
+            raise self.err(f"{fname!r} is defined below, at {m.line}:{m.column}: define a function above its first "
+                           "call", node)
         if fname not in functions():  # before the arguments: a predicate or lambda there is only wrong for this name
             what = "a value, not a function" if self.visible(fname, local) else "not a function"
             names = (*functions(), *self.fns)
