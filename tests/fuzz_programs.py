@@ -56,7 +56,8 @@ DENOM_LIMIT = 64       # largest denominator of a fraction
 STR_POOL = ("a", "b", "c", "d", "xy")
 SYMBOLS = ("A", "B", "C", "Lo", "Hi")
 KEYWORDS = {"program", "vocab", "max_len", "causal", "distinct", "param", "output", "table", "or", "and", "not",
-            "true", "false", "in", "generate", "stop", "state", "loop", "until", "emit", "when", "if", "then", "else"}
+            "true", "false", "in", "generate", "stop", "state", "loop", "until", "emit", "when", "if", "then", "else",
+            "def", "for"}
 
 # bugs found by this fuzzer (tests/regressions/) whose constructs the generator avoids while they are open:
 # none today (the last three, tuple_output, slash_string and bool_int_merge, were fixed by format hardwire/2's

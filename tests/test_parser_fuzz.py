@@ -29,7 +29,7 @@ FILE = "fuzz.hw"
 BUDGET = 200_000  # parameters: big enough for most mutants, small enough that none takes long
 HEADER = "program f\nvocab {1, 2, 3}\nmax_len 5\n"
 KEYWORDS = ("program", "vocab", "max_len", "causal", "distinct", "param", "output", "table", "or", "and", "not",
-            "true", "false", "in", "generate", "stop", "state", "loop", "until", "emit", "when", "if", "then",
+            "true", "false", "in", "generate", "stop", "state", "loop", "until", "emit", "when", "if", "then", "def",
             "else", "word")
 FUNCTIONS = ("map", "select", "aggregate", "width", "scalar", "onehot", "latest", "earliest", "default", "min",
              "max", "abs", "word")

@@ -1,7 +1,8 @@
 """Source text -> checked Program: parse with Lark, resolve names, infer value sets and encodings.
 
 Long: the Elaborator has one method per grammar rule, so the language's typing rules read in grammar order; the
-rules for scalars, words and loops are mixins beside it (scalars.py, words.py, loops.py).
+rules for scalars, words and loops are mixins beside it (scalars.py, words.py, loops.py), and so are functions,
+folds, lists and ranges, which it expands before anything reaches the IR (functions.py).
 """
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from importlib import resources
 from typing import Any
 
 import lark
+from hardwire.compiler.check.functions import Frame, Function, FunctionOps, ListValue, is_constant
 from hardwire.compiler.check.loops import LoopOps
 from hardwire.compiler.check.messages import (
+    COMPILE_TIME,
     OpFailure,
     comment_hint,
     functions,
@@ -126,12 +129,17 @@ def over_sops(fn, args: list) -> tuple:
     return bound, [args[i] for i in slots]
 
 
-class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
+class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps, SelectOps):
     def __init__(self, text: str, file: str, params: dict[str, int] | None, strict: bool = False):
         self.text, self.file, self.overrides, self.strict = text, file, dict(params or {}), strict
         self.env: dict[str, Any] = {}
         self.registers: list[Register] = []
         self.lambda_inputs: dict[str, str] = {}  # a lambda parameter -> the source text of the input map gives it
+        self.fns: dict[str, Function] = {}  # the program's `def`s, by name
+        self.frame: Frame | None = None  # the function body or fold element being checked, if any
+        self.memo: dict[tuple, tuple] = {}  # a function and its arguments -> the value the call gave
+        self.def_sites: dict[str, Any] = {}  # every `def` in the program, by name, for "defined below"
+        self.fixed_params: dict[str, Any] = {}  # list and string params (fixed in the source, not in prog.params)
         self.prog = Program(name="program", vocab=(), max_len=0, causal=False, distinct=False, params={},
                             file=file)
 
@@ -157,8 +165,9 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
             raise self.err(f"`require {text}` must be a true-or-false condition on params and constants{inner}",
                            cond)
         if not ok:
-            used = sorted(n for n in self.prog.params if re.search(rf"\b{n}\b", text))
-            values = ", ".join(f"{n} = {self.prog.params[n]}" for n in used)
+            known = {**self.prog.params, **self.fixed_params}
+            used = sorted(n for n in known if re.search(rf"\b{n}\b", text))
+            values = ", ".join(f"{n} = {shown(known[n])}" for n in used)
             reason = f": {str(why)[1:-1]}" if why is not None else ""
             raise self.err(f"this program requires {text}, and here {values or 'it is false'}{reason}", node)
 
@@ -169,12 +178,15 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
             if kind == "h_program":
                 self.prog.name = str(node.children[0])
             elif kind == "h_param":
+                if isinstance(node.children[1], lark.Tree) or node.children[1].type == "STRING":
+                    self.list_param(node)
+                    continue
                 name, val = str(node.children[0]), int(node.children[1])
                 val = int(self.overrides.pop(name, val))
                 self.prog.params[name] = val
                 self.env[name] = val
             elif kind == "h_vocab":
-                vocab = [self.literal(c) for c in node.children]
+                vocab = self.set_items(node.children)
                 if len(sort_values(vocab)) != len(vocab):  # by type and value: 0 and false are two tokens
                     raise self.err("vocab lists a token twice", node)
                 if len(vocab) > VALUE_BUDGET:  # refused here: the one-hot embedding alone is (n + 1)^2 weights
@@ -200,7 +212,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
                 self.prog.causal = True
             elif kind == "h_generate":
                 self.prog.generate = str(node.children[0])
-                self.prog.stop = tuple(self.literal(c) for c in node.children[1:] if c is not None)
+                self.prog.stop = tuple(self.set_items(node.children[1:]))
                 gen_node = node
             elif kind == "h_distinct":
                 self.prog.distinct = True
@@ -222,6 +234,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
         if not self.prog.max_len:
             raise HardwireError("the program has no `max_len N` line: add one after vocab, e.g. `max_len 16`, the "
                                 "longest input it takes", self.file, 1, 1)
+        self.def_sites = {str(n.children[0]): n for n in reversed(stmts) if n.data == "def_"}
         p = self.prog
         if p.word_vocab:
             self.env["tokens"] = Tokens("tokens", (), WORD, bits=p.word_bits)
@@ -238,10 +251,14 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
             if node.data == "loop":
                 self.loop(node)
                 continue
+            if node.data == "def_":
+                self.define(node)
+                continue
             name_tok, body = node.children
             name = str(name_tok)
             if name in self.env and name not in ("tokens", "indices"):
                 raise self.err(f"{name!r} is defined twice", name_tok)
+            self.not_a_function(name, name_tok)
             if name in ("tokens", "indices", "length"):
                 raise self.err(f"{name!r} is built in and cannot be redefined", name_tok)
             try:
@@ -285,6 +302,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
         name = str(name_tok)
         if name in self.env:
             raise self.err(f"{name!r} is defined twice", name_tok)
+        self.not_a_function(name, name_tok)
         mapping: dict = {}
         for e in entries:
             if e is None:
@@ -316,6 +334,9 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
         else:
             if len(args) != 1 or not isinstance(args[0], int):
                 raise self.err("a tuple value is indexed by one integer literal, e.g. step[0]", node)
+            if isinstance(b, (str, ListValue)) and not -len(b) <= args[0] < len(b):
+                raise self.err(f"{shown(b)} has {len(b)} element{'s' if len(b) != 1 else ''}, so no element "
+                               f"[{args[0]}]", node)
             k = args[0]
             fn = lambda t: t[k]
             args, text = [b], f"[{k}]"
@@ -356,15 +377,21 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
             name = str(node.children[0])
             if local is not None and name in local:
                 return local[name]
+            if self.frame is not None and name in self.frame.args:
+                return self.frame.args[name]
             if name == "length":
                 return self.length(node)
-            if name not in self.env:
-                known = ", ".join(sorted(k for k in self.env)) or "nothing yet"
-                close = suggest(name, [*self.env, *(local or {}), "length", "true", "false"])
+            env = self.scope()
+            if name not in env:
+                if name in self.fns:
+                    raise self.err(f"{name!r} is a function, not a value: call it, {name}(...)", node)
+                args = self.frame.args if self.frame is not None else {}
+                known = ", ".join(sorted([*env, *args])) or "nothing yet"
+                close = suggest(name, [*env, *args, *(local or {}), "length", "true", "false"])
                 m = node.meta
                 raise self.err(f"unknown name {name!r}{close or comment_hint(self.text, m.line, m.column)} "
                                f"(defined so far: {known})", node)
-            return self.env[name]
+            return env[name]
         if kind == "bin_op" or kind == "cmp_op":
             a, op, b = node.children
             return self.apply(str(op), [self.expr(a, local), self.expr(b, local)], node)
@@ -385,8 +412,11 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
         if kind == "neg_op":
             return self.apply("neg", [self.expr(node.children[0], local)], node)
         if kind == "if_op":
-            c, x, y = (self.expr(ch, local) for ch in node.children)
-            if isinstance(c, bool):
+            c = self.expr(node.children[0], local)
+            if isinstance(c, bool) and local is None:  # known when checked: only the branch taken is checked
+                return self.expr(node.children[1 if c else 2], local)  # (a function's base case, k == 0)
+            x, y = (self.expr(ch, local) for ch in node.children[1:])
+            if isinstance(c, bool):  # in a lambda, on plain values: both branches are checked, as they always were
                 return x if c else y
             if is_word(x) or is_word(y):
                 return self.word_if(c, x, y, node)
@@ -397,6 +427,10 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
             return self.index(node, local)
         if kind == "tuple_expr":
             return self.tuple_expr(node, local)
+        if kind == "list_":
+            return self.list_literal(node, local)
+        if kind == "fold":
+            return self.fold(node, local)
         if kind == "pred":
             raise self.err(f"the comparison {node.children[0]} alone is a predicate, which only select takes, as its "
                            "third argument: select(keys, queries, ==)", node)
@@ -422,6 +456,8 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
 
     def apply(self, op: str, args: list, node) -> Any:
         for a in args:
+            if isinstance(a, ListValue):
+                self.as_sop(a, node)  # refused: a list is the checker's, not an operand
             if isinstance(a, (Select, SelAnd, SelOr, SelNot)):
                 shown_op = {"neg": "-", "if": "if"}.get(op, op)
                 raise self.err(f"operator {shown_op!r} applies to values, not selectors (use & | !)", node)
@@ -507,8 +543,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
             try:
                 out.append(lifted(*combo))
             except (ZeroDivisionError, TypeError, ValueError) as e:
-                where = " and ".join(f"{s.label if not s.label.startswith('_') else 'an input'} is {shown(v)}"
-                                     for s, v in zip(inputs, combo))
+                where = " and ".join(f"{self.input_name(s)} is {shown(v)}" for s, v in zip(inputs, combo))
                 why = str(e) if isinstance(e, OpFailure) else op_failure(text, combo, e)
                 raise self.err(f"`{self.source(node)}` fails where {where}: {why}", node) from None
         if any(isinstance(v, (SOp, Lin, Select, SelAnd, SelOr, SelNot)) for v in out):
@@ -535,10 +570,18 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
     def call(self, node, local) -> Any:
         fname = str(node.children[0])
         argn = [a for a in node.children[1:] if a is not None]
+        if fname in self.fns:
+            return self.expand(self.fns[fname], node, local)
+        if fname in self.def_sites and fname not in functions():  # a `def` further down
+            m = self.def_sites[fname].meta
+            raise self.err(f"{fname!r} is defined below, at {m.line}:{m.column}: define a function above its first "
+                           "call", node)
         if fname not in functions():  # before the arguments: a predicate or lambda there is only wrong for this name
-            what = "a value, not a function" if fname in self.env or fname in (local or {}) else "not a function"
-            names = functions()
+            what = "a value, not a function" if self.visible(fname, local) else "not a function"
+            names = (*functions(), *self.fns)
             raise self.err(f"{fname!r} is {what}{suggest(fname, names) or ''} (functions: {' '.join(names)})", node)
+        if fname in COMPILE_TIME:
+            return self.compile_time_call(fname, argn, node, local)
         if fname == "map":
             if not argn or getattr(argn[0], "data", None) != "lambda_":
                 raise self.err("map takes a lambda then its inputs: map(x -> x + 1, tokens)", node)
@@ -553,9 +596,14 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
             sops = [v for v in inputs if isinstance(v, SOp)]
 
             outer = dict(local or {})  # a nested lambda sees the parameters of the lambdas around it
+            frame = self.frame  # and, in a function or a fold, its parameters, when the map's table is built later
 
             def bound(*vals, _c=consts, _n=tuple(sop_names)):
-                return self.expr(body, {**outer, **_c, **dict(zip(_n, vals))})
+                saved_frame, self.frame = self.frame, frame
+                try:
+                    return self.expr(body, {**outer, **_c, **dict(zip(_n, vals))})
+                finally:
+                    self.frame = saved_frame
             text = f"map({', '.join(names)} -> {self.source(body)})"
             saved = self.lambda_inputs  # what each parameter is given, for messages about the lambda's body
             self.lambda_inputs = {**saved, **{n: self.source(a) for n, a in zip(names, argn[1:])}}
@@ -564,7 +612,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
             finally:
                 self.lambda_inputs = saved
         if fname == "select" and len(argn) == 3 and isinstance(argn[2], lark.Tree) and argn[2].data == "name" \
-                and str(argn[2].children[0]) not in self.env and str(argn[2].children[0]) not in (local or {}):
+                and not self.visible(str(argn[2].children[0]), local):
             raise self.err(f"select's third argument is a predicate, one of == != < <= > >= true false, not "
                            f"{argn[2].children[0]}", argn[2])
         if fname == "select" and len(argn) == 3 and getattr(argn[2], "data", None) == "lambda_":
@@ -665,7 +713,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
                 except OpFailure as e:
                     raise self.err(f"`{self.source(node)}` cannot be computed: {e}", node) from None
             return self.make_map(bound, sops, f"{fname}(...)", node)
-        raise self.err(f"{fname!r} is not a function (functions: {' '.join(functions())})", node)
+        raise self.err(f"{fname!r} is not a function (functions: {' '.join((*functions(), *self.fns))})", node)
 
     def lambda_params(self, node) -> list[str]:
         """A lambda's parameters: `x` or `(a, b, ...)`, distinct names (parsed as an expression)."""
@@ -681,6 +729,8 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
         """`(a, b, ...)`: a tuple value at every position (none if a component is none)."""
         args = [self.expr(c, local) for c in node.children]
         for a in args:
+            if isinstance(a, ListValue) and not all(is_constant(x) for x in args):
+                self.as_sop(a, node)  # refused: a list is the checker's, not a component of a value per position
             if isinstance(a, (Select, SelAnd, SelOr, SelNot, Table)):
                 raise self.err("a tuple holds values, not selectors or tables", node)
         if any(is_word(a) for a in args):
@@ -709,6 +759,9 @@ class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
             raise self.err("a table is not a value at every position; index it, e.g. t[tokens]", node)
         if isinstance(v, (Select, SelAnd, SelOr, SelNot)):
             raise self.err("expected a value here, got a selector", node)
+        if isinstance(v, ListValue):
+            raise self.err(f"the list {shown(v)} is known only to the checker, not a value at every position: index "
+                           "it, take its len or fold over it, any(... for x in list)", node)
         return Const(repr(v), (v,), ONEHOT, value=v)
 
     def aggregate(self, sel, x: SOp, node) -> Aggregate:

@@ -16,10 +16,11 @@ class LoopOps:
     def state(self, node) -> None:
         """`state r = init` (a word) or `state r in {v, ...} = init` (one-hot over the listed values)."""
         name_tok, *literals, body = node.children
-        literals = [self.literal(c) for c in literals if c is not None]
+        literals = self.set_items(literals)
         name = str(name_tok)
         if name in self.env:
             raise self.err(f"{name!r} is defined twice", name_tok)
+        self.not_a_function(name, name_tok)
         if self.prog.loop is not None:
             raise self.err("declare `state` registers before the loop", node)
         from hardwire.compiler.lower import feature_of
@@ -59,6 +60,7 @@ class LoopOps:
                 name = str(name_tok)
                 if name in self.env:
                     raise self.err(f"{name!r} is defined twice", name_tok)
+                self.not_a_function(name, name_tok)
                 v = self.expr(e)
                 if isinstance(v, SOp) and v.label.startswith("_"):
                     v.label = name

@@ -16,25 +16,26 @@ from hardwire.compiler.core.errors import HardwireError
 
 KEYWORDS = ("program", "vocab", "max_len", "causal", "distinct", "exact_len", "param", "require", "word", "output",
             "table", "state", "loop", "until", "emit", "when", "generate", "stop", "in", "if", "then", "else",
-            "and", "or", "not", "true", "false")
+            "and", "or", "not", "true", "false", "def", "for")
 BUILTINS = ("map", "select", "aggregate", "width", "scalar", "onehot", "latest", "earliest", "word", "default")
+COMPILE_TIME = ("any", "all", "sum", "len", "enumerate")  # folds and list helpers: evaluated by the checker
 
 
 def functions() -> tuple[str, ...]:
     """Every function a program may call: the built-in forms, then the elementwise primitives' table."""
-    return (*BUILTINS, *ELEMENTWISE, "layernorm")
-STATEMENT_STARTS = ("output", "table", "state", "loop", "program", "vocab", "max_len", "causal", "distinct",
+    return (*BUILTINS, *ELEMENTWISE, "layernorm", *COMPILE_TIME)
+STATEMENT_STARTS = ("output", "table", "state", "loop", "def", "program", "vocab", "max_len", "causal", "distinct",
                     "exact_len", "generate", "param", "require", "word")
 
 # terminals by what they stand for, to say an expected set in words
 VALUE_STARTS = {"NAME", "INT", "STRING", "TRUE", "FALSE", "LPAR", "MINUS", "BANG", "NOT", "IF"}
 OPERATORS = {"ADDOP", "MULOP", "CMP", "AMPERSAND", "VBAR", "AND", "OR", "LSQB"}
 LINE_STARTS = {"PROGRAM", "VOCAB", "MAX_LEN", "CAUSAL", "DISTINCT", "EXACT_LEN", "GENERATE", "PARAM", "REQUIRE",
-               "WORD", "OUTPUT", "TABLE", "STATE", "LOOP", "$END"}
+               "WORD", "OUTPUT", "TABLE", "STATE", "LOOP", "DEF", "$END"}
 PUNCTUATION = {"COMMA": "`,`", "RPAR": "`)`", "LPAR": "`(`", "LBRACE": "`{`", "RBRACE": "`}`", "RSQB": "`]`",
                "LSQB": "`[`", "EQUAL": "`=`", "__ANON_0": "`:=`", "__ANON_1": "`->`", "THEN": "`then`",
                "ELSE": "`else`", "STOP": "`stop`", "IN": "`in`", "UNTIL": "`until`", "WHEN": "`when`",
-               "EMIT": "`emit`", "MINUS": "`-`"}
+               "EMIT": "`emit`", "MINUS": "`-`", "DOTS": "`..`", "FOR": "`for`"}
 
 
 def suggest(word: str, candidates) -> str:
@@ -53,6 +54,8 @@ def shown(v: Any) -> str:
         return f'"{v}"'
     if isinstance(v, Fraction):
         return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+    if isinstance(v, tuple) and getattr(v, "brackets", None):  # a compile-time list: [1, 2]
+        return "[" + ", ".join(shown(x) for x in v) + "]"
     if isinstance(v, tuple):
         return "(" + ", ".join(shown(x) for x in v) + ("," if len(v) == 1 else "") + ")"
     return str(v)
@@ -69,7 +72,7 @@ def kind(v: Any) -> str:
     if isinstance(v, str):
         return "a string"
     if isinstance(v, tuple):
-        return "a tuple"
+        return "a list" if getattr(v, "brackets", None) else "a tuple"
     return "a value"
 
 
@@ -115,6 +118,8 @@ class OpFailure(ValueError):
 def expected_words(expected: set[str]) -> str:
     """An expected-terminal set as words: 'a value', 'an operator such as + or ==', '`)`', 'the end of the line'."""
     parts: list[str] = []
+    if "LSQB" in expected and expected & {"NAME", "INT", "STRING"} and not expected & OPERATORS - {"LSQB", "CMP"}:
+        expected = expected - {"LSQB"}  # `[` where a value may start opens a list, not an index
     if expected & VALUE_STARTS - {"MINUS", "LPAR"} or {"MINUS", "LPAR"} <= expected:
         parts.append("a name" if expected & VALUE_STARTS == {"NAME"} else "a value")
     elif "NAME" in expected:
@@ -124,7 +129,7 @@ def expected_words(expected: set[str]) -> str:
     elif expected & OPERATORS:
         parts.append("an operator such as + or ==")
     for t, words in PUNCTUATION.items():
-        if t in expected and not (t in ("LPAR", "MINUS") and parts and parts[0] == "a value") \
+        if t in expected and not (t in ("LPAR", "MINUS", "LSQB") and parts and parts[0] == "a value") \
                 and not (t in ("LPAR", "LSQB") and expected & OPERATORS - {"LSQB"}):
             parts.append(words)
     if expected & LINE_STARTS:
@@ -216,7 +221,7 @@ def syntax_error(e: lark.UnexpectedInput, text: str, file: str) -> HardwireError
         hint = "; a definition takes one `=`, and `==` compares"
     elif token is not None and token.type == "EQUAL" and (expected & OPERATORS or "CMP" in expected):
         hint = "; `=` defines a name, and `==` compares"
-    elif lone and lone.group(1) in ("def", "let", "var", "val", "const", "fn", "func", "function"):
+    elif lone and lone.group(1) in ("let", "var", "val", "const", "fn", "func", "function"):
         return HardwireError(f"syntax error: `{lone.group(1)}` is not a keyword: a definition is `name = expression`, "
                              "with nothing before the name", file, line, before.index(lone.group(1)) + 1)
     elif lone and expected <= {"EQUAL", "__ANON_0"} and expected:
