@@ -44,11 +44,23 @@ def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s
         raise HardwireError(f"a chain of thought of {max_len} tokens is more than {MAX_TOKENS}; lower --max-steps "
                             "(long runs: --mode loop)")
     source = tmlib.cot_program(machine, len(prompt), lo, hi, max_len)
+    from hardwire import checkpoint
     from hardwire.cache import cached_generated_model
+    from hardwire.cli import long_run
+    from hardwire.runtime.loop_state import LongRun
     dtype = torch.float64 if a.dtype == "float64" else torch.float32
-    model = load(cached_generated_model("turing_cot", source), a.device, dtype)
+    weights = cached_generated_model("turing_cot", source)
+    model = load(weights, a.device, dtype)
+    long_run.fits(model, "the chain of thought", "lower --max-steps")
+    what = f"tm {machine.spec} --mode cot ({cells} cells, {max_len} tokens)"
+    ident = checkpoint.identity(kind="tm cot", model=long_run.model_key(weights), prompt=prompt)
+    done = long_run.cot_resume(a, what, ident)
+    saver = checkpoint.Saver(getattr(a, "checkpoint", None), what, ident)
+    long = LongRun(save=(lambda g: saver.write({"tokens": done + g})) if saver.path else None,
+                   every_s=getattr(a, "checkpoint_every", 60), total=max_len - len(prompt), desc="tokens",
+                   done=len(done))
     t1 = time.perf_counter()
-    gen = generate(model, [prompt])[0]
+    gen = done + generate(model, [prompt + done], progress=long_run.progress_mode(a), long=long)[0]
     run_s = time.perf_counter() - t1
     stop = set(model.config["generate"]["stop"])
     halted = bool(gen) and gen[-1] in stop
@@ -59,4 +71,5 @@ def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s
     shown = "".join(str(tape.get(c, 0)) for c in range(used[0], used[-1] + 1)) if used else ""
     return {"spec": machine.spec, "mode": "cot", "steps": steps, "halted": halted, "ones": len(tape),
             "tape": shown, "head": head, "matches_reference": same, "tokens": len(gen),
-            "layers": model.config["n_layers"], "run_s": round(run_s, 3), "reference_s": round(ref_s, 3)}
+            "layers": model.config["n_layers"], "run_s": round(run_s, 3), "reference_s": round(ref_s, 3),
+            **long_run.report(a, len(done), saver)}
