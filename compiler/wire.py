@@ -141,7 +141,10 @@ def selector_terms(sel, where: tuple = (None, None, None)):
 def score_columns(s: SOp, prog: Program, layout: Layout):
     """The head's score as columns: query reads, key reads (one pair per column), and the scale."""
     if wire_words.is_word_select(s.selector):  # gap 1 between a match and BOS
-        return (*wire_words.word_score_columns(s.selector, layout), scale(prog, layout, 1.0))
+        cols_q, cols_k = wire_words.word_score_columns(s.selector, layout)
+        if getattr(s, "pick", ""):   # latest/earliest: the match weighs 2 (max_len + 1), and the index breaks ties
+            cols_q, cols_k = wire_words.pick_columns(cols_q, cols_k, s.pick, prog.max_len, layout.index_dim())
+        return cols_q, cols_k, scale(prog, layout, 1.0)
     if any(a.keys.encoding == WORD for a in selector_atoms(s.selector)):
         raise HardwireError("a select on words cannot be combined with other selects (yet)", prog.file,
                             s.line or None, s.column or None)

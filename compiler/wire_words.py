@@ -185,3 +185,13 @@ def word_score_columns(sel: Select, layout: Layout):
     cols_q = [{qd[j]: 2.0, NOT_BOS: -1.0} for j in range(n)] + [{NOT_BOS: n - 1.0, BOS: n + 1.0}]
     cols_k = [{kd[j]: 2.0, NOT_BOS: -1.0} for j in range(n)] + [{BOS: 1.0}]
     return cols_q, cols_k
+
+
+def pick_columns(cols_q: list[Read], cols_k: list[Read], pick: str, max_len: int, index: int):
+    """latest/earliest over a word select: word_score_columns' query columns times G/2, G = 2(max_len+1), and the
+    key's index added (latest) or subtracted (earliest). A match scores nG/2 +- i, BOS (n-1)G/2, a mismatch at
+    most (n-2)G/2 +- i: the last (first) match wins by 1, and BOS sits at least 1 from both sides."""
+    half = float(max_len + 1)
+    cols_q = [{dim: c * half for dim, c in col.items()} for col in cols_q] + [{NOT_BOS: 1.0}]
+    cols_k = list(cols_k) + [{index: 1.0 if pick == "latest" else -1.0}]
+    return cols_q, cols_k
