@@ -20,6 +20,9 @@ PREFILL_CHUNK = 512
 def next_values(model: Transformer, x: torch.Tensor, name: str) -> list:
     """The generated output's value at one position per row (x: [B, D])."""
     out = model.outputs[name]
+    if not out["dims"]:   # a constant output (it folded away): model.decode's rule
+        values = out["values"]
+        return [from_json(out.get("value", values[0] if values else None))] * x.shape[0]
     return decode_column(x[:, out["dims"]], out)
 
 
@@ -127,6 +130,8 @@ def generate_dense(model: Transformer, prompts: list[list], max_len: int | None 
         vals = next_values(model, last, name)
         new_ids = record(model, vals, out, active, pos, stop, limit)
         if not any(active):
+            if ticker is not None:
+                ticker.bar.update(1)   # the last token: counted, not checkpointed (the run is complete)
             return out
         if ticker is not None:
             ticker.tick(out)
@@ -211,6 +216,8 @@ def _generate_fast(model: Transformer, prompts: list[list], max_len: int | None,
         vals = next_values(model, last, name)
         new_ids = record(model, vals, out, active, pos, stop, limit)
         if not any(active):
+            if ticker is not None:
+                ticker.bar.update(1)   # the last token: counted, not checkpointed (the run is complete)
             return out
         if ticker is not None:
             ticker.tick(out)

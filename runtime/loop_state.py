@@ -57,7 +57,8 @@ def progress_bar(total: int | None, enabled: bool | str, desc: str = "steps", in
     if enabled:
         try:
             from tqdm import tqdm
-            return tqdm(total=total, initial=initial, unit="step", file=sys.stderr, mininterval=0.5,
+            unit = "token" if desc == "tokens" else "instruction" if desc == "instructions" else "step"
+            return tqdm(total=total, initial=initial, unit=unit, file=sys.stderr, mininterval=0.5,
                         delay=0.0 if enabled == "now" else 2.0, desc=desc, dynamic_ncols=True)
         except ImportError:
             pass

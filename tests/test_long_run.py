@@ -128,13 +128,14 @@ def test_progress_line_has_steps_and_the_known_total(capsys):
     assert main(["tm", BB4, "--device", "cpu"]) == 0                      # not a terminal: no line
     assert capsys.readouterr().err == ""
     assert main(["tm", BB4, "--mode", "cot", "--device", "cpu", "--progress"]) == 0
-    assert "tokens" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "tokens" in err and "107/107" in err and "token/s" in err
 
 
 def test_a_run_that_cannot_fit_is_refused_with_the_estimate(capsys, monkeypatch):
     monkeypatch.setenv("HARDWIRE_MEMORY_BUDGET", "1000")
     assert main(["tm", BB4, "--mode", "cot", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert "the chain of thought turing_cot needs about" in err and "lower --max-steps" in err
+    assert "the chain of thought turing_cot_words needs about" in err and "lower --max-steps" in err
     assert main(["subleq", str(HELLO), "--device", "cpu"]) == 2
     assert "the SUBLEQ computer subleq needs about" in capsys.readouterr().err

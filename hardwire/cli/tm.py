@@ -31,13 +31,14 @@ def cmd_tm(a) -> dict:
     from hardwire import checkpoint
     from hardwire.cache import cached_generated_model
     weights = cached_generated_model("turing_loop", tmlib.loop_program(machine, cells, offset))
-    model = load(weights, a.device, torch.float64 if a.dtype == "float64" else torch.float32)
+    dtype = a.dtype or "float32"
+    model = load(weights, a.device, torch.float64 if dtype == "float64" else torch.float32)
     long_run.fits(model, "running the looped machine", "lower --max-steps or --tape")
     tokens = [0] * cells
     for i, s in enumerate(tape_in):
         tokens[i + offset] = s
-    what = f"tm {machine.spec} --mode loop ({cells} cells, {a.dtype})"
-    ident = checkpoint.identity(kind="tm loop", model=long_run.model_key(weights), tokens=tokens, dtype=a.dtype)
+    what = f"tm {machine.spec} --mode loop ({cells} cells, {dtype})"
+    ident = checkpoint.identity(kind="tm loop", model=long_run.model_key(weights), tokens=tokens, dtype=dtype)
     long, saver = long_run.loop_long_run(a, what, ident, ref.steps, "steps")
     t1 = time.perf_counter()
     from hardwire.runtime.loop import use_fast
@@ -76,7 +77,11 @@ def add_parser(sub) -> None:
     t.add_argument("--max-steps", type=positive_int, default=100_000)
     t.add_argument("--tape", type=positive_int, default=None,
                    help="tape cells in the model (default: what the run needs)")
-    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    t.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="default: float32, except a chain of thought float32 cannot hold exactly (then float64)")
+    t.add_argument("--encoding", choices=["words", "cells"], default="words",
+                   help="cot mode: words (a step token carries the head's cell as bits; the default) or cells (a "
+                        "token per cell: one layer, the vocabulary grows with the tape)")
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     t.add_argument("--dense", action="store_true",
                    help="loop mode: run the plain dense forward pass (the reference); by default the fast paths of "
