@@ -30,7 +30,7 @@ max_len 16
 causal
 generate next stop {100}
 prev = aggregate(select(word(indices), word(indices) - 1, ==), tokens)
-seen = latest(select(tokens, prev, ==), indices % 3)
+seen = latest(select(tokens, prev + 1, ==), indices % 3)
 output next = if tokens > 40 then word(100) else tokens + prev + word(default(seen, 0)) + 1
 """
 
