@@ -373,8 +373,21 @@ def check_generate(gen: dict, cfg: dict, out: dict, groups, bad) -> None:
     tokens are tokens of the vocabulary."""
     if not cfg["causal"]:
         bad("config.generate on a model that is not causal (a generating program is `causal`)")
-    if cfg["word_vocab"]:
-        bad("config.generate on a `vocab word` model (a generating program reads tokens)")
+    if cfg["word_vocab"]:   # every word of the width is a token: the output a word of it, or integers in it
+        half = 1 << (cfg["word_bits"] - 1)
+        if out["encoding"] == "word":
+            if len(out["dims"]) != cfg["word_bits"]:
+                bad(f"config.generate names output {gen['output']!r}, a {len(out['dims'])}-bit word, on a model "
+                    f"of {cfg['word_bits']}-bit tokens")
+        else:
+            extra = [v for v in out["values"] if isinstance(v, bool) or not isinstance(v, int) or not -half <= v < half]
+            if extra:
+                bad(f"config.generate names output {gen['output']!r}, which can be {extra[0]!r}, not a "
+                    f"{cfg['word_bits']}-bit word")
+        stray = [v for v in gen["stop"] if isinstance(v, bool) or not isinstance(v, int) or not -half <= v < half]
+        if stray:
+            bad(f"config.generate stops at {stray[0]!r}, not a {cfg['word_bits']}-bit word")
+        return
     vocab = {json.dumps(v) for v in cfg["vocab"]}
     if out["encoding"] == "word":
         rng = next((g.get("range") for g in groups or [] if g["dims"] == out["dims"]), None)

@@ -198,7 +198,10 @@ def score_columns(s: SOp, prog: Program, layout: Layout):
     if wire_numeric.is_numeric_select(s.selector):  # an integer query read as a number: gap 1/2 to BOS
         return (*wire_numeric.numeric_score_columns(s.selector, layout), wire_numeric.dyadic(scale(prog, layout, 0.5)))
     if wire_words.is_word_select(s.selector):  # gap 1 between a match and BOS
-        return (*wire_words.word_score_columns(s.selector, layout), scale(prog, layout, 1.0))
+        cols_q, cols_k = wire_words.word_score_columns(s.selector, layout)
+        if getattr(s, "pick", ""):   # latest/earliest: the match weighs 2 (max_len + 1), and the index breaks ties
+            cols_q, cols_k = wire_words.pick_columns(cols_q, cols_k, s.pick, prog.max_len, layout.index_dim())
+        return cols_q, cols_k, scale(prog, layout, 1.0)
     if any(a.keys.encoding == WORD for a in selector_atoms(s.selector)):
         raise HardwireError("a select on words cannot be combined with other selects (yet)", prog.file,
                             s.line or None, s.column or None)

@@ -40,11 +40,31 @@ def lin_read(layout: Layout, lin: Lin, j: int | None) -> tuple[Read, int, int, i
     lo = hi = 0
     for coef, x in lin.terms:
         r, a, b = term_read(layout, x, j)
+        r, a, b = reduced(r, a, b, coef, x.encoding == WORD, j)
         for d, c in r.items():
-            total[d] = total.get(d, 0.0) + coef * c
-        lo, hi = lo + min(coef * a, coef * b), hi + max(coef * a, coef * b)
+            total[d] = total.get(d, 0.0) + c
+        lo, hi = lo + a, hi + b
     const = lin.const if j is None else lin.const % (2 ** (j + 1))
     return total, lo, hi, const
+
+
+def reduced(r: Read, a: int, b: int, coef: int, bits: bool, j: int | None) -> tuple[Read, int, int]:
+    """coef times a term's read and its range; for bit j, each dim's weight mod 2^(j+1) where that narrows the
+    range (still congruent: a dim is 0 or 1). `1 << 11` times a boolean adds 0 to bits 0..10, not a range of
+    2^11 intervals to cover. bits: the dims are independent bits (a word), else one-hot (one dim at a time)."""
+    scaled = ({d: coef * c for d, c in r.items()}, min(coef * a, coef * b), max(coef * a, coef * b))
+    if j is None:
+        return scaled
+    p = 2 ** (j + 1)
+    red = {d: float(int(c) % p) for d, c in scaled[0].items() if int(c) % p}
+    if any(c != int(c) for c in scaled[0].values()):
+        return scaled
+    if bits:
+        lo, hi = 0, int(sum(red.values()))
+    else:   # one value's dim at a time; a value whose weight reduces to 0 has no dim left (0 is in the range)
+        vals = [int(c) for c in red.values()] + ([0] if len(red) < len(r) else [])
+        lo, hi = min(vals, default=0), max(vals, default=0)
+    return (red, lo, hi) if hi - lo < scaled[2] - scaled[1] else scaled
 
 
 def add_step(units, read: Read, const: float, t: int, out: Read, big: float, gate: int | None = None) -> None:
@@ -184,4 +204,14 @@ def word_score_columns(sel: Select, layout: Layout):
     qd, kd = layout.dims[(id(sel.queries), "")], layout.dims[(id(sel.keys), "")]
     cols_q = [{qd[j]: 2.0, NOT_BOS: -1.0} for j in range(n)] + [{NOT_BOS: n - 1.0, BOS: n + 1.0}]
     cols_k = [{kd[j]: 2.0, NOT_BOS: -1.0} for j in range(n)] + [{BOS: 1.0}]
+    return cols_q, cols_k
+
+
+def pick_columns(cols_q: list[Read], cols_k: list[Read], pick: str, max_len: int, index: int):
+    """latest/earliest over a word select: word_score_columns' query columns times G/2, G = 2(max_len+1), and the
+    key's index added (latest) or subtracted (earliest). A match scores nG/2 +- i, BOS (n-1)G/2, a mismatch at
+    most (n-2)G/2 +- i: the last (first) match wins by 1, and BOS sits at least 1 from both sides."""
+    half = float(max_len + 1)
+    cols_q = [{dim: c * half for dim, c in col.items()} for col in cols_q] + [{NOT_BOS: 1.0}]
+    cols_k = list(cols_k) + [{index: 1.0 if pick == "latest" else -1.0}]
     return cols_q, cols_k

@@ -10,7 +10,7 @@ import concurrent.futures
 import torch
 from hardwire.runtime.context import Context
 from hardwire.runtime.fast import FastModel, Plan
-from hardwire.runtime.loop_state import LoopResult, decode_register, progress_bar
+from hardwire.runtime.loop_state import LongRun, LoopResult, LoopState, decode_register, progress_bar
 from hardwire.runtime.model import Transformer, decode_words
 from hardwire.runtime.threads import MIN_SLICE_POSITIONS, SPLIT_POSITIONS, THREADS, WORKERS, intra_op_threads
 
@@ -23,13 +23,14 @@ def flag_fm(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def run_loop_fast(model: Transformer, batch: list[list], max_steps: int = 10_000, progress: bool = False,
-                  on_step=None, attention: str = "soft", stats: dict | None = None):
+def run_loop_fast(model: Transformer, batch: list[list], max_steps: int = 10_000, progress: bool | str = False,
+                  on_step=None, attention: str = "soft", stats: dict | None = None, long: LongRun | None = None):
     """runtime.loop.run_loop on the fast paths, with the same results (see the module docstring).
 
     A batch of more than SPLIT_POSITIONS positions runs as independent slices (machines never interact), and so
     does one large enough to keep WORKERS threads busy with MIN_SLICE_POSITIONS each; slices run on WORKERS
-    Python threads at once (torch releases the interpreter lock inside its operations)."""
+    Python threads at once (torch releases the interpreter lock inside its operations). long: see run_loop
+    (one row, so one slice)."""
     t = max(len(x) for x in batch) + 1 if batch else 1
     slices = max(-(-len(batch) * t // SPLIT_POSITIONS), min(WORKERS, len(batch) * t // MIN_SLICE_POSITIONS), 1)
     if slices > 1:   # a multiple of WORKERS, so that the threads finish together
@@ -38,8 +39,9 @@ def run_loop_fast(model: Transformer, batch: list[list], max_steps: int = 10_000
     starts = range(0, len(batch), per)
 
     def one(i: int) -> list:
-        return _run_loop_fast(model, batch[i:i + per], max_steps, progress and i == 0, on_step if i == 0 else None,
-                              attention, stats if i == 0 else None)
+        return _run_loop_fast(model, batch[i:i + per], max_steps, progress if i == 0 else False,
+                              on_step if i == 0 else None, attention, stats if i == 0 else None,
+                              long if i == 0 else None)
     with intra_op_threads(THREADS):
         if len(starts) == 1 or WORKERS == 1:
             return [r for i in starts for r in one(i)]
@@ -47,8 +49,8 @@ def run_loop_fast(model: Transformer, batch: list[list], max_steps: int = 10_000
             return [r for part in pool.map(one, starts) for r in part]
 
 
-def _run_loop_fast(model: Transformer, batch: list[list], max_steps: int, progress: bool, on_step, attention: str,
-                   stats: dict | None):
+def _run_loop_fast(model: Transformer, batch: list[list], max_steps: int, progress: bool | str, on_step,
+                   attention: str, stats: dict | None, long: LongRun | None = None):
     """Passes update the residual in place. A chunk keeps its starting residual, so that it can run again when
     an assumed margin failed, and so that a row that halted inside the chunk can be brought back to the state
     before its halting pass (by running it again from the start for the passes before it)."""
@@ -57,7 +59,11 @@ def _run_loop_fast(model: Transformer, batch: list[list], max_steps: int, progre
     body, n_layers, flags = loop["body_layers"], model.config["n_layers"], loop["flags"]
     ids, lengths = model.encode(batch)
     all_lengths = lengths
-    x = fm.to_fm(model.embed(ids, lengths)[0])
+    x0 = model.embed(ids, lengths)[0]
+    resume = long.resume if long is not None else None
+    if resume is not None:
+        x0[0] = resume.residual.to(x0.dtype).to(x0.device)
+    x = fm.to_fm(x0)
     b, t = ids.shape
     dev = x.device
     ctx = fm.context(lengths, t)
@@ -71,10 +77,14 @@ def _run_loop_fast(model: Transformer, batch: list[list], max_steps: int, progre
     halted = torch.zeros(b, dtype=torch.bool, device=dev)
     steps = torch.zeros(b, dtype=torch.long, device=dev)
     emitted: list[list[int]] = [[] for _ in range(b)]
-    bar = progress_bar(max_steps, progress)
+    if resume is not None:
+        steps[0] = resume.steps
+        emitted[0] = list(resume.emitted)
+    total = long.total if long is not None and long.total is not None else max_steps
+    bar = progress_bar(total, progress, long.desc if long is not None else "looping", int(steps[0]) if b else 0)
     emit_rows = torch.tensor(flags.get("emit_val", []), dtype=torch.long, device=dev)
     assume_hard = ctx.hard
-    done, chunk, redone = 0, 1, 0
+    done, chunk, redone = (resume.steps if resume is not None else 0), 1, 0
     while True:
         if done == max_steps:              # one more pass only tells whether each machine had halted
             ctx.spec = False
@@ -132,6 +142,8 @@ def _run_loop_fast(model: Transformer, batch: list[list], max_steps: int, progre
                            for name, reg in loop["registers"].items() if not name.startswith("__")})
         if not len(active):
             break
+        if long is not None and long.due():
+            long.save(snapshot(fm, x, plan, int(steps[0]), emitted[0]))
         chunk = min(2 * chunk, MAX_CHUNK)
     bar.close()
     final[:, active] = x
@@ -141,11 +153,19 @@ def _run_loop_fast(model: Transformer, batch: list[list], max_steps: int, progre
         stats.update(assume_hard=assume_hard, redone_chunks=redone, shared_rows=int(shared.sum()),
                      **run_stats)
     fm.materialize(final, plan)
+    if long is not None and long.save is not None and not bool(halted_all[0]):   # stopped by the limit
+        long.save(LoopState(int(steps_all[0]), fm.from_fm(final)[0].clone(), list(emitted[0])))
     if body < n_layers:
         ctx = fm.context(all_lengths, t)
         final = fm.run_plan(final, ctx, fm.plan(fm.shared_rows(final, ctx), body, n_layers, b, t))
     outputs = model.decode(fm.from_fm(final), all_lengths)
     return [LoopResult(outputs[r], int(steps_all[r]), bool(halted_all[r]), emitted[r]) for r in range(b)]
+
+
+def snapshot(fm: FastModel, x: torch.Tensor, plan: Plan, steps: int, emitted: list[int]) -> LoopState:
+    """Row 0 of a feature-major residual between passes, its lazy rows written out, as a LoopState."""
+    row = fm.materialize(x[:, :1].clone(), plan)
+    return LoopState(steps, fm.from_fm(row)[0].clone(), list(emitted))
 
 
 def replay(fm: FastModel, x: torch.Tensor, passes: torch.Tensor, ctx: Context, plan: Plan):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from hardwire.compiler.artifact import from_json
+from hardwire.runtime.loop_state import LongRun, progress_bar
 from hardwire.runtime.model import Transformer, decode_column, token_key
 
 PREFILL_CHUNK = 512
@@ -19,6 +20,9 @@ PREFILL_CHUNK = 512
 def next_values(model: Transformer, x: torch.Tensor, name: str) -> list:
     """The generated output's value at one position per row (x: [B, D])."""
     out = model.outputs[name]
+    if not out["dims"]:   # a constant output (it folded away): model.decode's rule
+        values = out["values"]
+        return [from_json(out.get("value", values[0] if values else None))] * x.shape[0]
     return decode_column(x[:, out["dims"]], out)
 
 
@@ -38,24 +42,56 @@ def record(model: Transformer, vals: list, out: list[list], active: list[bool], 
             out[r].append(vals[r])
             if key in stop or int(pos[r]) + 1 >= limit:
                 active[r] = False
-        new_ids.append(model.token_id.get(key, 0))
+        if model.config.get("word_vocab"):   # a word is its own id (embed_step embeds its bits)
+            new_ids.append(int(vals[r]) if isinstance(vals[r], int) and not isinstance(vals[r], bool) else 0)
+        else:
+            new_ids.append(model.token_id.get(key, 0))
     return new_ids
+
+
+class Ticker:
+    """A decoder's progress bar and checkpoints: after each token, the bar moves and, when one is due,
+    long.save gets row 0's tokens generated so far (a resumed run passes the earlier ones in its prompt)."""
+
+    def __init__(self, long: LongRun | None, progress: bool | str, rows: int):
+        if long is not None and long.save is not None and rows != 1:
+            raise ValueError(f"a checkpointed decoding runs one prompt, not {rows}")
+        self.long = long
+        total = long.total if long is not None else None
+        self.bar = progress_bar(total, progress, long.desc if long is not None else "tokens",
+                                long.done if long is not None else 0)
+
+    def tick(self, out: list[list]) -> None:
+        self.bar.update(1)
+        if self.long is not None and self.long.due():
+            self.long.save(list(out[0]))
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 @torch.no_grad()
 def generate(model: Transformer, prompts: list[list], max_len: int | None = None, fast: bool | None = None,
-             attention: str = "soft") -> list[list]:
-    """Tokens generated after each prompt, until a stop token (included) or max_len tokens in all."""
+             attention: str = "soft", progress: bool | str = False, long: LongRun | None = None) -> list[list]:
+    """Tokens generated after each prompt, until a stop token (included) or max_len tokens in all.
+
+    progress: a bar on stderr (see loop_state.progress_bar); long (one prompt): checkpoints of the tokens so far
+    every long.every_s seconds, the bar measured against long.total from long.done."""
     from hardwire.runtime.loop import use_fast
     from hardwire.runtime.threads import SPLIT_POSITIONS, THREADS, intra_op_threads
-    if use_fast(model, fast, prompts):
-        return generate_fast(model, prompts, max_len, attention)
-    small = len(prompts) * (max((len(p) for p in prompts), default=0) + 1) <= SPLIT_POSITIONS
-    with intra_op_threads(THREADS if small else None):   # small steps: see runtime.threads.intra_op_threads
-        return generate_dense(model, prompts, max_len)
+    ticker = Ticker(long, progress, len(prompts))
+    try:
+        if use_fast(model, fast, prompts):
+            return generate_fast(model, prompts, max_len, attention, ticker)
+        small = len(prompts) * (max((len(p) for p in prompts), default=0) + 1) <= SPLIT_POSITIONS
+        with intra_op_threads(THREADS if small else None):   # small steps: see runtime.threads.intra_op_threads
+            return generate_dense(model, prompts, max_len, ticker)
+    finally:
+        ticker.close()
 
 
-def generate_dense(model: Transformer, prompts: list[list], max_len: int | None = None) -> list[list]:
+def generate_dense(model: Transformer, prompts: list[list], max_len: int | None = None,
+                   ticker: Ticker | None = None) -> list[list]:
     """generate on the plain dense layers."""
     cfg = model.config
     name = cfg["generate"]["output"]
@@ -94,10 +130,14 @@ def generate_dense(model: Transformer, prompts: list[list], max_len: int | None 
         vals = next_values(model, last, name)
         new_ids = record(model, vals, out, active, pos, stop, limit)
         if not any(active):
+            if ticker is not None:
+                ticker.bar.update(1)   # the last token: counted, not checkpointed (the run is complete)
             return out
+        if ticker is not None:
+            ticker.tick(out)
         step_ids = torch.tensor(new_ids, device=x.device)
         p = torch.clamp(pos, max=limit - 1)
-        y = (model.p("embed.tokens")[step_ids] + model.p("embed.positions")[p])[:, None, :]   # [B, 1, D]
+        y = (model.embed_step(step_ids) + model.p("embed.positions")[p])[:, None, :]           # [B, 1, D]
         valid = (keys[None, :] <= p[:, None])[:, None, None, :]                              # [B, 1, 1, L]
         for i in range(cfg["n_layers"]):
             qkv, wo, _, _ = model.packed(i)
@@ -115,16 +155,17 @@ def generate_dense(model: Transformer, prompts: list[list], max_len: int | None 
 
 
 def generate_fast(model: Transformer, prompts: list[list], max_len: int | None = None,
-                  attention: str = "soft") -> list[list]:
+                  attention: str = "soft", ticker: Ticker | None = None) -> list[list]:
     """generate on runtime/fast.py's plans: compacted projections and MLPs, and per query either the hard head
     (where the margin holds) or the softmax. Nothing is shared between positions of a causal model, so every
     group runs at every position; the cache holds each head group's keys and values."""
     from hardwire.runtime.threads import THREADS, intra_op_threads
     with intra_op_threads(THREADS):
-        return _generate_fast(model, prompts, max_len, attention)
+        return _generate_fast(model, prompts, max_len, attention, ticker)
 
 
-def _generate_fast(model: Transformer, prompts: list[list], max_len: int | None, attention: str) -> list[list]:
+def _generate_fast(model: Transformer, prompts: list[list], max_len: int | None, attention: str,
+                   ticker: Ticker | None) -> list[list]:
     from hardwire.runtime.context import Context
     from hardwire.runtime.fast import FastModel
     from hardwire.runtime.hard_attention import attention_weights
@@ -175,10 +216,14 @@ def _generate_fast(model: Transformer, prompts: list[list], max_len: int | None,
         vals = next_values(model, last, name)
         new_ids = record(model, vals, out, active, pos, stop, limit)
         if not any(active):
+            if ticker is not None:
+                ticker.bar.update(1)   # the last token: counted, not checkpointed (the run is complete)
             return out
+        if ticker is not None:
+            ticker.tick(out)
         step_ids = torch.tensor(new_ids, device=dev)
         p = torch.clamp(pos, max=limit - 1)
-        y = (model.p("embed.tokens")[step_ids] + model.p("embed.positions")[p]).t().contiguous()[:, :, None]  # [D,B,1]
+        y = (model.embed_step(step_ids) + model.p("embed.positions")[p]).t().contiguous()[:, :, None]  # [D,B,1]
         valid = (keys[None, :] <= p[:, None])[:, None, None, :]                                          # [B,1,1,L]
         for i, ex in enumerate(plan.layers):
             flat = y.view(fm.d, -1)

@@ -86,9 +86,10 @@ def gigabytes(n: int) -> str:
     return f"{n / 1e9:.3g} GB" if n >= 1e8 else f"{n / 1e6:.3g} MB"
 
 
-def rows_that_fit(model, most: int, budget: int | None = None, what: str = "running") -> int:
+def rows_that_fit(model, most: int, budget: int | None = None, what: str = "running",
+                  fix: str = "lower max_len or simplify the program") -> int:
     """How many inputs (at most `most`) one batch may hold within `budget` bytes (default: budget_bytes);
-    HardwireError with the estimate when not even one fits."""
+    HardwireError with the estimate (and `fix`, what to do about it) when not even one fits."""
     est = estimate(model)
     if budget is None:
         budget = budget_bytes(str(next(iter(model.w.values())).device))
@@ -96,7 +97,7 @@ def rows_that_fit(model, most: int, budget: int | None = None, what: str = "runn
         cfg = model.config
         raise HardwireError(f"{what} {cfg['program']} needs about {gigabytes(est.bytes(1))} for one input of "
                             f"{cfg['max_len']} tokens (d_model {cfg['d_model']}), more than the "
-                            f"{gigabytes(budget)} of memory it may use; lower max_len or simplify the program")
+                            f"{gigabytes(budget)} of memory it may use; {fix}")
     lo, hi = 1, max(1, most)   # bytes() grows with rows: the most rows within budget, by bisection
     while lo < hi:
         mid = (lo + hi + 1) // 2

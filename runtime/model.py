@@ -45,6 +45,15 @@ class Transformer(torch.nn.Module):
             x = tb @ bits + self.p("embed.tokens")[0] * (torch.arange(t, device=ids.device) == 0)[None, :, None]
         return x + self.p("embed.positions")[:t].unsqueeze(0)
 
+    def embed_step(self, ids: torch.Tensor) -> torch.Tensor:
+        """The token embeddings of one new (non-BOS) token per row: [B] ids (for `vocab word`, the words
+        themselves) -> [B, D], positions not added."""
+        bits = self.p("embed.bits")
+        if bits is None:
+            return self.p("embed.tokens")[ids]
+        k = torch.arange(bits.shape[0], device=ids.device)
+        return ((ids[:, None] >> k) & 1).to(bits.dtype) @ bits
+
     def packed(self, i: int):
         """Layer i's weights as the forward pass uses them: Q, K, V in one [d, 3*h*dh] matrix."""
         cache = self.__dict__.setdefault("_packed", {})

@@ -609,8 +609,10 @@ def test_bad_subleq_images(capsys, name, data, args, message):
     (["_".join(["1RB1LB"] * 26)], "26 states: at most 25 (A..Y; Z halts)"),
     (["1RB1LB_1LA1RZ", "--tape", "2"], "the machine visits cells -2..1 (4 cells), more than --tape 2; raise --tape "
                                        "to at least 4"),
-    (["1RB1LA_0LA0RB", "--mode", "cot", "--max-steps", "70000"],
+    (["1RB1LA_0LA0RB", "--mode", "cot", "--encoding", "cells", "--max-steps", "70000"],
      "a chain of thought of 70001 tokens is more than 65536; lower --max-steps (long runs: --mode loop)"),
+    (["1RB1LA_0LA0RB", "--mode", "cot", "--max-steps", "1100000"],
+     "a chain of thought of 1100001 tokens is more than 1048576; lower --max-steps (long runs: --mode loop)"),
 ])
 def test_bad_tm_specs_and_tapes(capsys, args, message):
     assert refused(capsys, ["tm", *args, "--device", "cpu"]) == ERR + message

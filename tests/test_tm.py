@@ -77,14 +77,45 @@ def test_tape_too_small(capsys):
     assert "raise --tape to at least 14" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("encoding", ["words", "cells"])
 @pytest.mark.parametrize("row", ROWS, ids=[r["name"] for r in ROWS])
-def test_corpus_by_chain_of_thought(row, capsys):
+def test_corpus_by_chain_of_thought(row, encoding, capsys):
     import json
-    assert main(["tm", row["spec"], "--mode", "cot", "--device", "cpu", "--json"]) == 0
+    assert main(["tm", row["spec"], "--mode", "cot", "--encoding", encoding, "--device", "cpu", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert (info["steps"], info["halted"], info["ones"], info["matches_reference"]) == (
         int(row["steps"]), row["halted"] == "True", int(row["nonblank"]), True)
-    assert info["layers"] <= 3
+    assert info["layers"] <= (4 if encoding == "words" else 3) and info["encoding"] == encoding
+
+
+@given(machines())
+@settings(max_examples=30)
+def test_word_chain_of_thought_matches_simulator_every_step(case):
+    """With word tokens (the default encoding), every generated word is the simulator's step: its code the new
+    state, written symbol and move, its field the head's cell; at most 4 layers and 2 heads (fewer where the
+    machine's program folds, e.g. one with no defined transition generates `halt` alone)."""
+    from hardwire.runtime.generate import generate
+
+    from hardwire.machines.turing import cot_words
+    spec, tape_in = case
+    machine = tmlib.parse_spec(spec)
+    prompt = tape_in or [0]
+    trace: list = []
+    ref = tmlib.simulate(machine, prompt, max_steps=40, trace=trace)
+    cells, offset = tmlib.window_for(machine, prompt, ref, None)
+    lo, hi, max_len = -offset, cells - offset - 1, tmlib.cot_length(len(prompt), ref)
+    prog = check_source(cot_words.cot_word_program(machine, len(prompt), lo, hi, max_len), "generated")
+    model = from_compiled(compile_program(prog), "cpu", torch.float32)
+    enc = cot_words.encoding(machine, lo, hi, max_len)
+    got = generate(model, [enc.prompt(prompt)])[0]
+    want, head = [], 0
+    for state, new_head, new_tape in trace:
+        want.append(cot_words.step_word(enc, state, new_tape.get(head, 0), new_head - head, new_head))
+        head = new_head
+    if ref.halted and ref.state != tmlib.HALT:
+        want.append(enc.halt)
+    assert got == want
+    assert model.config["n_layers"] <= 4 and sum(layer["heads"] for layer in model.config["layers"]) <= 2
 
 
 @given(machines())

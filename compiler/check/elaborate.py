@@ -645,7 +645,8 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps, SelectOps):
             if len(args) != 2 or not isinstance(args[0], (Select, SelAnd, SelOr, SelNot)):
                 raise self.err(f"{fname} takes a selector and a value: the value at the {which} selected position",
                                node)
-            self.refuse_word_select(args[0], fname, node)
+            if not (isinstance(args[0], Select) and args[0].keys.encoding == WORD):   # wire_words.pick_columns
+                self.refuse_word_select(args[0], fname, node)
             x = self.as_sop(args[1], node)
             if x.encoding != ONEHOT:
                 raise self.err(f"{fname} reads a one-hot value", node)
@@ -807,9 +808,12 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps, SelectOps):
         return False
 
     def refuse_word_select(self, sel, fname: str, node) -> None:
-        """Word selects are wired for one-hot aggregates only: their BOS and tie-break terms differ."""
+        """A select on words is wired alone (one head matching every bit): width, or latest/earliest over a word
+        select combined with other selects, are not compiled."""
         if any(a.keys.encoding == WORD or a.queries.encoding == WORD for a in selector_atoms(sel)):
-            raise self.err(f"{fname} over a select on words is not compiled yet; select on one-hot values "
+            what = "a select on words combined with other selects" if fname in ("latest", "earliest") \
+                else "a select on words"
+            raise self.err(f"{fname} over {what} is not compiled yet; select on one-hot values "
                            "(e.g. indices) instead", node)
 
     def injective(self, s: SOp) -> bool:

@@ -122,19 +122,40 @@ class LoopOps:
         # names defined in the body are local to it; registers keep their final values after it
         self.env = {k: v for k, v in self.env.items() if k in outer}
 
+    def check_word_generate(self, out, node) -> None:
+        """`generate` in a `vocab word` program: the next token and the stop tokens are words of its width."""
+        p = self.prog
+        half = 1 << (p.word_bits - 1)
+        if out.encoding == WORD:
+            if out.bits != p.word_bits:
+                raise self.err(f"output {p.generate!r} is a {out.bits}-bit word, but the tokens are "
+                               f"{p.word_bits}-bit words", node)
+        else:
+            extra = [v for v in out.values
+                     if isinstance(v, bool) or not isinstance(v, int) or not -half <= v < half][:1]
+            if extra:
+                raise self.err(f"output {p.generate!r} can be {shown(extra[0])}, which is not a {p.word_bits}-bit "
+                               "word, so it cannot be the next token", node)
+        bad = [v for v in p.stop if isinstance(v, bool) or not isinstance(v, int) or not -half <= v < half]
+        if bad:
+            raise self.err(f"stop token {shown(bad[0])} is not a {p.word_bits}-bit word", node)
+
     def check_generate(self, node) -> None:
         """`generate next`: a causal program whose output `next` is always a token of the vocabulary."""
         p = self.prog
         if not p.causal:
             raise self.err("a generating program must be `causal`: each next token may depend only on the prefix",
                            node)
-        if p.loop is not None or p.word_vocab:
-            raise self.err("a generating program cannot also loop or read words (yet)", node)
+        if p.loop is not None:
+            raise self.err("a generating program cannot also loop (yet)", node)
         out = p.outputs.get(p.generate)
         vocab = {value_key(v) for v in p.vocab}  # by type and value: 1 is not the token true
         if out is None:
             raise self.err(f"generate names {p.generate!r}, but there is no `output {p.generate} = ...`"
                            f"{suggest(p.generate, p.outputs)}", node)
+        if p.word_vocab:   # every word is a token: `next` must be a word of the same width, or integers in it
+            self.check_word_generate(out, node)
+            return
         if out.encoding == WORD:
             lo, hi = out.vrange if out.vrange is not None else (-(1 << (out.bits - 1)), (1 << (out.bits - 1)) - 1)
             extra = [v for v in range(lo, hi + 1) if value_key(v) not in vocab][:1]

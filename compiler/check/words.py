@@ -72,7 +72,7 @@ class WordOps:
         if v.encoding != ONEHOT:
             raise self.err(f"{called(v)} is a scalar mean; words mix only with one-hot integers", node)
         n = self.bits(node)
-        bad = [x for x in v.values if isinstance(x, bool) or not isinstance(x, int) or wrap(x, n) != x]
+        bad = [x for x in v.values if not isinstance(x, int) or wrap(x, n) != x]   # a boolean counts 0 or 1
         if bad:
             raise self.err(f"{called(v)} can be {shown(bad[0])}, which is not an integer in the {n}-bit word range",
                            node)

@@ -10,10 +10,12 @@ from hardwire.machines.subleq.program import FLOAT32_MAX_BITS, program_path
 
 
 def cmd_subleq(a) -> dict:
+    from hardwire.cli import long_run
     from hardwire.cli.args import check_output
     from hardwire.runtime.loop import run_loop
     if a.trace is not None:
         check_output(a.trace, "--trace")
+    long_run.check_paths(a)
     if not 2 <= a.bits <= 53:
         raise HardwireError(f"--bits {a.bits}: a word has 2 to 53 bits")
     if a.mem < 3 or a.mem > 2 ** (a.bits - 1):
@@ -31,12 +33,19 @@ def cmd_subleq(a) -> dict:
     image = image + [0] * (a.mem - len(image))
     t0 = time.perf_counter()
     model, dtype = computer(a.mem, a.bits, a.dtype, a.device)
+    long_run.fits(model, "the SUBLEQ computer", "lower --mem")
+    from hardwire import checkpoint
+    from hardwire.cache import model_cache_path
+    what = f"subleq {a.image} ({a.mem} words of {a.bits} bits, {dtype})"
+    key = long_run.model_key(model_cache_path(program_path(), {"mem": a.mem, "bits": a.bits}))
+    ident = checkpoint.identity(kind="subleq", model=key, image=image, dtype=dtype)
+    long, saver = long_run.loop_long_run(a, what, ident, a.max_steps, "instructions")
     t1 = time.perf_counter()
     from hardwire.runtime.loop import trace_writer, use_fast
     run_path = "fast" if not a.dense and use_fast(model, None, [image]) else "dense"
     with trace_writer(a.trace) as on_step:
-        got = run_loop(model, [image], max_steps=a.max_steps, progress=not a.json, on_step=on_step,
-                       fast=run_path == "fast")[0]
+        got = run_loop(model, [image], max_steps=a.max_steps, progress=long_run.progress_mode(a), on_step=on_step,
+                       fast=run_path == "fast", long=long)[0]
     t2 = time.perf_counter()
     want = subleq_ref.run(image, mem=a.mem, bits=a.bits, max_steps=a.max_steps)
     same = (got.steps, got.halted, got.emitted, got.outputs["memory"]) == (want.steps, want.halted, want.output,
@@ -45,7 +54,8 @@ def cmd_subleq(a) -> dict:
             "memory": got.outputs["memory"], "matches_reference": same, "mem": a.mem, "bits": a.bits,
             "dtype": dtype, "device": str(next(model.parameters()).device), "path": run_path,
             "load_s": round(t1 - t0, 3),
-            "run_s": round(t2 - t1, 3), "steps_per_s": round(got.steps / max(t2 - t1, 1e-9), 1)}
+            "run_s": round(t2 - t1, 3), "steps_per_s": round((got.steps - long.done) / max(t2 - t1, 1e-9), 1),
+            **long_run.report(a, long.done, saver)}
 
 
 def computer(mem: int, bits: int, dtype: str | None, device: str | None):
@@ -101,3 +111,5 @@ def add_parser(sub) -> None:
                    help="run the plain dense forward pass (the reference); by default the fast paths of "
                         "runtime/fast.py run where they are expected to be quicker")
     s.add_argument("--json", action="store_true", help="print one JSON object")
+    from hardwire.cli.long_run import add_long_run_options
+    add_long_run_options(s)

@@ -12,8 +12,10 @@ MAX_CELLS = 1 << 14
 def cmd_tm(a) -> dict:
     import torch
 
+    from hardwire.cli import long_run
     from hardwire.runtime.loop import run_loop
     from hardwire.runtime.model import load
+    long_run.check_paths(a)
     machine = tmlib.parse_spec(a.spec)
     tape_in = tmlib.parse_tape(a.input, machine.symbols)
     t0 = time.perf_counter()
@@ -26,17 +28,25 @@ def cmd_tm(a) -> dict:
     if cells > MAX_CELLS:
         raise HardwireError(f"the run visits {cells} cells; at most {MAX_CELLS} fit a compiled tape "
                             "(lower --max-steps)")
+    from hardwire import checkpoint
     from hardwire.cache import cached_generated_model
-    model = load(cached_generated_model("turing_loop", tmlib.loop_program(machine, cells, offset)), a.device,
-                 torch.float64 if a.dtype == "float64" else torch.float32)
+    weights = cached_generated_model("turing_loop", tmlib.loop_program(machine, cells, offset))
+    dtype = a.dtype or "float32"
+    model = load(weights, a.device, torch.float64 if dtype == "float64" else torch.float32)
+    long_run.fits(model, "running the looped machine", "lower --max-steps or --tape")
     tokens = [0] * cells
     for i, s in enumerate(tape_in):
         tokens[i + offset] = s
+    what = f"tm {machine.spec} --mode loop ({cells} cells, {dtype})"
+    ident = checkpoint.identity(kind="tm loop", model=long_run.model_key(weights), tokens=tokens, dtype=dtype)
+    long, saver = long_run.loop_long_run(a, what, ident, ref.steps, "steps")
     t1 = time.perf_counter()
     from hardwire.runtime.loop import use_fast
     path = "fast" if not a.dense and use_fast(model, None, [tokens]) else "dense"
-    got = run_loop(model, [tokens], max_steps=a.max_steps, progress=not a.json, fast=path == "fast")[0]
+    got = run_loop(model, [tokens], max_steps=a.max_steps, progress=long_run.progress_mode(a),
+                   fast=path == "fast", long=long)[0]
     run_s = time.perf_counter() - t1
+    ran = got.steps - long.done
     tape = got.outputs["final_tape"]
     head = got.outputs["final_head"][0] - offset
     lo, hi = -offset, cells - offset - 1
@@ -47,8 +57,8 @@ def cmd_tm(a) -> dict:
     return {"spec": machine.spec, "mode": "loop", "steps": got.steps, "halted": got.halted,
             "ones": sum(1 for v in tape if v), "tape": shown, "head": head, "matches_reference": same,
             "cells": cells, "path": path, "run_s": round(run_s, 3),
-            "steps_per_s": round(got.steps / max(run_s, 1e-9), 1),
-            "reference_s": round(ref_s, 3)}
+            "steps_per_s": round(ran / max(run_s, 1e-9), 1),
+            "reference_s": round(ref_s, 3), **long_run.report(a, long.done, saver)}
 
 
 def render_tm(info: dict) -> str:
@@ -67,9 +77,15 @@ def add_parser(sub) -> None:
     t.add_argument("--max-steps", type=positive_int, default=100_000)
     t.add_argument("--tape", type=positive_int, default=None,
                    help="tape cells in the model (default: what the run needs)")
-    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    t.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="default: float32, except a chain of thought float32 cannot hold exactly (then float64)")
+    t.add_argument("--encoding", choices=["words", "cells"], default="words",
+                   help="cot mode: words (a step token carries the head's cell as bits; the default) or cells (a "
+                        "token per cell: one layer, the vocabulary grows with the tape)")
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     t.add_argument("--dense", action="store_true",
                    help="loop mode: run the plain dense forward pass (the reference); by default the fast paths of "
                         "runtime/fast.py run where they are expected to be quicker")
     t.add_argument("--json", action="store_true", help="print one JSON object")
+    from hardwire.cli.long_run import add_long_run_options
+    add_long_run_options(t)

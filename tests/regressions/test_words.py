@@ -46,7 +46,8 @@ LATEST_OF_WORD_SELECT = """
 """
 
 
-# fixed: the checker refuses latest/earliest over a select on words (not compiled yet)
+# fixed: the checker refused latest/earliest over a select on words; since 2026-12-02 one word `==` select compiles
+# (wire_words.pick_columns) and agrees with the interpreter here
 def test_latest_of_a_select_on_words() -> None:
     # [1, -2, 0, 1]: model [0, 1, 2, 0], interpreter [3, 1, 2, 3]
     check(LATEST_OF_WORD_SELECT, [[1, -2, 0, 1], [0, 0]])

@@ -1,12 +1,19 @@
-"""`hardwire tm --mode cot`: the machine's steps generated one token each, by a one-layer transformer."""
+"""`hardwire tm --mode cot`: the machine's steps generated one token each, by a 4-layer transformer whose tokens
+carry the head's cell as a word (cot_words.py; `--encoding cells`: the one-layer program whose vocabulary has a
+token per cell, tm.cot_program)."""
 from __future__ import annotations
 
+import hashlib
+import math
+import sys
 import time
 
 from hardwire.compiler.core.errors import HardwireError
+from hardwire.machines.turing import cot_words
 from hardwire.machines.turing import tm as tmlib
 
-MAX_TOKENS = 65_536   # the float32 argument of proofs/turing_cot.md holds to about 78,000 tokens
+MAX_TOKENS = 65_536          # --encoding cells: its float32 argument (proofs/turing_cot.md) holds to about 78,000
+MAX_WORD_TOKENS = 1 << 20    # words: the position table (max_len rows of d_model) is what grows; float64 holds it
 
 
 def parse_step(tok: str) -> tuple[str, int, int, int]:
@@ -31,32 +38,106 @@ def replay(prompt: list[int], generated: list[str]) -> tuple[dict[int, int], int
     return tape, head, steps
 
 
-def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s: float) -> dict:
+def float32_holds_latest(bits: int, max_len: int) -> bool:
+    """proofs/turing_cot.md, "Precision": the word `latest` head's float32 rounding stays below 1 while
+    (B + 2)^2 u lambda (L + 1) <= 1, lambda = ln(L + 1) + 30 + B ln 2."""
+    lam = math.log(max_len + 1) + 30 + bits * math.log(2)
+    return (bits + 2) ** 2 * 2.0 ** -24 * lam * (max_len + 1) <= 1
+
+
+def word_model(source: str, bits: int, max_len: int, asked: str | None, device: str | None):
+    """(model, dtype, weights key) for the word program: float32 (its weight file cached) when the MLPs' sums and
+    the latest head's argument hold in it, else float64 from the compile itself, with a note on stderr."""
     import torch
 
+    from hardwire.cache import cache_dir, model_cache_path
+    from hardwire.compiler.check.elaborate import check_file
+    from hardwire.compiler.pipeline import compile_program
+    from hardwire.compiler.precision import choose_dtype, fit
+    from hardwire.runtime.model import from_compiled, load
+    hw = cache_dir() / f"turing_cot_words-{hashlib.sha256(source.encode()).hexdigest()[:16]}.hw"
+    hw.parent.mkdir(parents=True, exist_ok=True)
+    if not hw.exists():
+        tmp = hw.with_suffix(".tmp")
+        tmp.write_text(source)
+        tmp.replace(hw)
+    weights = model_cache_path(str(hw), {})
+    head32 = float32_holds_latest(bits, max_len)
+    if asked != "float64" and weights.exists() and (head32 or asked == "float32"):
+        return load(str(weights), device, torch.float32), "float32", weights.name
+    compiled = compile_program(check_file(str(hw), {}))
+    dtype, note = choose_dtype("the chain of thought", fit(compiled.tensors, compiled.config), asked)
+    if dtype == "float32" and asked is None and not head32:
+        dtype, note = "float64", (f"note: the chain of thought runs in float64: {max_len} tokens of {bits}-bit words "
+                                  "are past its latest head's float32 argument (proofs/turing_cot.md)")
+    if note:
+        print(f"hardwire: {note}", file=sys.stderr)
+    if dtype == "float32":
+        compiled.save(str(weights))
+        return load(str(weights), device, torch.float32), dtype, weights.name
+    return from_compiled(compiled, device, torch.float64), dtype, weights.name
+
+
+def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s: float) -> dict:
+    """Generate the run, one token per step, and compare it with the simulator's."""
+    import torch
+
+    from hardwire import checkpoint
+    from hardwire.cli import long_run
     from hardwire.runtime.generate import generate
+    from hardwire.runtime.loop_state import LongRun
     from hardwire.runtime.model import load
+    words = getattr(a, "encoding", "words") == "words"
     prompt = tape_in or [0]
     cells, offset = tmlib.window_for(machine, prompt, ref, a.tape)
     lo, hi = -offset, cells - offset - 1
     max_len = tmlib.cot_length(len(prompt), ref)  # ref ran at most --max-steps steps
-    if max_len > MAX_TOKENS:
-        raise HardwireError(f"a chain of thought of {max_len} tokens is more than {MAX_TOKENS}; lower --max-steps "
+    cap = MAX_WORD_TOKENS if words else MAX_TOKENS
+    if max_len > cap:
+        raise HardwireError(f"a chain of thought of {max_len} tokens is more than {cap}; lower --max-steps "
                             "(long runs: --mode loop)")
-    source = tmlib.cot_program(machine, len(prompt), lo, hi, max_len)
-    from hardwire.cache import cached_generated_model
-    dtype = torch.float64 if a.dtype == "float64" else torch.float32
-    model = load(cached_generated_model("turing_cot", source), a.device, dtype)
+    if words:
+        enc = cot_words.encoding(machine, lo, hi, max_len)
+        source = cot_words.cot_word_program(machine, len(prompt), lo, hi, max_len)
+        model, dtype, key = word_model(source, enc.bits, max_len, a.dtype, a.device)
+        given = enc.prompt(prompt)
+    else:
+        from hardwire.cache import cached_generated_model
+        dtype = a.dtype or "float32"
+        weights = cached_generated_model("turing_cot", tmlib.cot_program(machine, len(prompt), lo, hi, max_len))
+        model = load(weights, a.device, torch.float64 if dtype == "float64" else torch.float32)
+        key, given = long_run.model_key(weights), list(prompt)
+    long_run.fits(model, "the chain of thought", "lower --max-steps")
+    what = f"tm {machine.spec} --mode cot ({cells} cells, {max_len} tokens)"
+    ident = checkpoint.identity(kind="tm cot", model=key, prompt=given)
+    done = long_run.cot_resume(a, what, ident)
+    saver = checkpoint.Saver(getattr(a, "checkpoint", None), what, ident)
+    long = LongRun(save=(lambda g: saver.write({"tokens": done + g})) if saver.path else None,
+                   every_s=getattr(a, "checkpoint_every", 60), total=max_len - len(prompt), desc="tokens",
+                   done=len(done))
     t1 = time.perf_counter()
-    gen = generate(model, [prompt])[0]
+    gen = done + generate(model, [given + done], progress=long_run.progress_mode(a), long=long)[0]
     run_s = time.perf_counter() - t1
-    stop = set(model.config["generate"]["stop"])
-    halted = bool(gen) and gen[-1] in stop
-    tape, head, steps = replay(prompt, gen)
+    steps_as_text = [word_step(enc, t) for t in gen] if words else gen
+    halted = bool(gen) and (steps_as_text[-1] == "halt" or steps_as_text[-1][0] == tmlib.HALT)
+    tape, head, steps = replay(prompt, steps_as_text)
     same = (steps == ref.steps and halted == ref.halted and head == ref.head
             and {c: v for c, v in tape.items() if v} == {c: v for c, v in ref.tape.items() if v})
     used = sorted(tape)
     shown = "".join(str(tape.get(c, 0)) for c in range(used[0], used[-1] + 1)) if used else ""
+    cfg = model.config
     return {"spec": machine.spec, "mode": "cot", "steps": steps, "halted": halted, "ones": len(tape),
             "tape": shown, "head": head, "matches_reference": same, "tokens": len(gen),
-            "layers": model.config["n_layers"], "run_s": round(run_s, 3), "reference_s": round(ref_s, 3)}
+            "layers": cfg["n_layers"], "encoding": "words" if words else "cells", "d_model": cfg["d_model"],
+            "dtype": dtype, "run_s": round(run_s, 3), "reference_s": round(ref_s, 3),
+            **long_run.report(a, len(done), saver)}
+
+
+def word_step(enc: cot_words.WordCot, word: int) -> str:
+    """A generated word as the text step token (`B1R-3`, or `halt`; a token that is no step reads as halt)."""
+    if not 0 <= word < len(enc.codes) * enc.M:
+        return "halt"
+    code, cell = enc.decode(word)
+    if code.kind != "step":
+        return "halt"
+    return tmlib.step_token(code.q, code.w, code.mv, cell)

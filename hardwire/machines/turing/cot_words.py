@@ -1,0 +1,150 @@
+"""The chain-of-thought Turing machine with word tokens: a step is one token, the word `code * M + cell field`,
+so the vocabulary, d_model and the embedding grow with log(cells), not with the cells (proofs/turing_cot.md).
+
+A token's code says what the token is (an input symbol; a step's new state, written symbol and move; halt) and
+its low field the head's cell after it (cell - lo + 1, in [1, C]). Codes are ordered so that every field the
+program needs is a linear function of K - 1 threshold tests `tokens >= code * M`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hardwire.machines.turing import tm as tmlib
+
+NO_INPUT = 99   # `input_of` at a step token: it is no input cell (the head's cell past the prompt reads blank)
+
+
+@dataclass(frozen=True)
+class Code:
+    """One token code: kind "in" (symbol s), "step" (new state q, wrote w, moved mv) or "halt"."""
+    kind: str
+    q: str = "A"
+    w: int = 0
+    mv: int = 0
+    s: int = 0
+
+
+@dataclass
+class WordCot:
+    """The encoding of one machine and window: its codes, the field width M and the word width."""
+    codes: list[Code]
+    lo: int
+    hi: int
+    M: int
+    bits: int
+    states: list[str]
+
+    def token(self, code: Code, cell: int) -> int:
+        """The word of `code` with the head's cell after it (halt: field 0)."""
+        field = 0 if code.kind == "halt" else cell - self.lo + 1
+        return self.codes.index(code) * self.M + field
+
+    def prompt(self, tape: list[int]) -> list[int]:
+        """The prompt's words: input symbol s at cell c is the code of s with the head's start cell, 0."""
+        return [self.token(Code("in", s=s), 0) for s in tape]
+
+    @property
+    def halt(self) -> int:
+        return self.token(self.codes[-1], 0)
+
+    def decode(self, word: int) -> tuple[Code, int]:
+        """(code, head cell after it) of a token word."""
+        code = self.codes[word // self.M]
+        return code, word % self.M + self.lo - 1
+
+
+def encoding(tm: tmlib.Machine, lo: int, hi: int, max_len: int) -> WordCot:
+    """Codes in the order the program's chains need: the input symbols, then the steps sorted by written symbol
+    (so `w` is a chain of tests), then halt."""
+    steps = sorted({(t[1], t[2], t[0]) for t in tm.table.values() if t is not None}, key=lambda x: (x[2], x[1], x[0]))
+    codes = [Code("in", s=s) for s in range(tm.symbols)] + [Code("step", q, w, mv) for mv, q, w in steps] + \
+        [Code("halt", q=tmlib.HALT)]
+    cells = hi - lo + 1
+    M = 1 << (cells + 1).bit_length()   # fields 0..C+1: a step one past the window stays out of the code
+    top = max(len(codes) * M, max_len + 1, -lo + 1, hi + 2)
+    states = ["A"] + [q for q in tm.states[1:]] + [tmlib.HALT]
+    return WordCot(codes, lo, hi, M, top.bit_length() + 1, states)
+
+
+def step_word(enc: WordCot, state: str, write: int, move: int, head_after: int) -> int:
+    """The simulator's step as the token the model must generate."""
+    return enc.token(Code("step", state, write, move), head_after)
+
+
+def cot_word_program(tm: tmlib.Machine, prompt_len: int, lo: int, hi: int, max_len: int) -> str:
+    """The program of `hardwire tm --mode cot`: 4 layers, 2 heads, d_model O(log cells + log max_len)."""
+    enc = encoding(tm, lo, hi, max_len)
+    codes, M = enc.codes, enc.M
+    K = len(codes)
+    g = [f"g{k}" for k in range(K)]   # g[k] = tokens >= k*M: the code is at least k (g0 is always true)
+
+    def lin(vals: list[int]) -> str:
+        """vals[code] as a word: its value at code 0 plus its steps at each threshold (b_k = word(0) + g_k is a
+        linear view of the boolean g_k: no block until a sum of them is needed as bits)."""
+        text = f"word({vals[0]})" if vals[0] >= 0 else f"word(0) - {-vals[0]}"
+        for k in range(1, K):
+            d = vals[k] - vals[k - 1]
+            if d:
+                text += f" {'+' if d > 0 else '-'} {abs(d)} * b{k}"
+        return text
+
+    def chain(vals: list[int]) -> str:
+        """vals[code] as a one-hot value, constant on runs of codes: `if g_k then v else ...`."""
+        text = str(vals[0])
+        for k in range(1, K):
+            if vals[k] != vals[k - 1]:
+                text = f"if {g[k]} then {vals[k]} else {text}"
+        return text
+
+    qi = {q: i for i, q in enumerate(enc.states)}
+    sentinel = hi + 1   # the cell a non-step token "wrote": no head is ever there
+    tests = "\n".join(f"{g[k]} = tokens >= {k * M}\nb{k} = word(0) + {g[k]}" for k in range(1, K))
+    q_chain = " else ".join(f'if qi == {i} then "{q}"' for q, i in qi.items() if i) + ' else "A"'
+    ws = [c.w if c.kind == "step" else 0 for c in codes]
+    ws[-1] = ws[-2]   # halt writes nothing and is never matched: any value; the last step's keeps the chain short
+    mvs = [c.mv if c.kind == "step" else (0 if c.kind == "in" else lo - 1) - sentinel for c in codes]
+    w_of = chain(ws)
+    in_of = chain([c.s if c.kind == "in" else NO_INPUT for c in codes])
+    syms = list(range(tm.symbols))
+    rows = []
+    for q in enc.states:
+        for s in syms:
+            t = tm.table.get((q, s))
+            if t is None:
+                rows.append((f'("{q}", {s})', f"({K - 1}, 0, true)"))
+            else:
+                write, move, nxt = t
+                rows.append((f'("{q}", {s})', f"({codes.index(Code('step', nxt, write, move))}, {move}, false)"))
+    body = ",\n".join(f"  {k} -> {v}" for k, v in rows)
+    stop = enc.halt
+    return f'''# The Turing machine {tm.spec} by chain of thought with word tokens (`hardwire tm --mode cot`).
+# A token is the word code * {M} + (cell - {lo} + 1): its code is an input symbol, a step (new state, written
+# symbol, move) or halt, and its low field the head's cell after it. Cells {lo}..{hi}; {K} codes.
+program turing_cot_words
+word {enc.bits}
+vocab word
+max_len {max_len}
+causal
+generate next stop {{{stop}}}
+
+table delta {{
+{body}
+}}
+
+{tests}
+code = word(0){"".join(f" + b{k}" for k in range(1, K))}
+h = tokens - {M} * code + {lo - 1}
+# the cell a step wrote is the cell before its move; an input symbol or halt "wrote" cell {sentinel}, off the tape
+cell_written = tokens - {M} * code + {lo - 1} - ({lin(mvs)})
+qi = {lin([qi[c.q] for c in codes])}
+q = {q_chain}
+w = {w_of}
+input_of = {in_of}
+# the symbol under the head: the latest step that wrote the head's cell (a word `==` head with `latest`),
+# else the input there (position bits against the head's), else blank.
+written = latest(select(cell_written, h, ==), w)
+given = aggregate(select(word(indices), h, ==), input_of)
+sym = default(written, default(map(x -> if x == {NO_INPUT} then 0 else x, given), 0))
+step = delta[q, sym]
+output next = if step[2] then word({stop}) else (word(0) + step[0]) * {M} + h + step[1] + {1 - lo}
+'''
