@@ -58,10 +58,10 @@ def windows(stamps: list[float], spans: list[list[int]]) -> list[dict]:
     """Tokens per second over each [a, b) of generated tokens (stamps[k]: when token k was read), where run."""
     out = []
     for a, b in spans:
-        b = min(b, len(stamps) - 1)
-        if a >= b:
+        if a >= len(stamps) - 1:
             out.append({"from": a, "to": b, "tokens_per_s": None, "note": "not run this far"})
             continue
+        b = min(b, len(stamps) - 1)
         out.append({"from": a, "to": b, "tokens_per_s": round((b - a) / (stamps[b] - stamps[a]), 1)})
     return out
 
@@ -132,7 +132,7 @@ def decode_table(result: dict) -> str:
              "|---|---|---|---|" + "---|---|" * 3 + "---|"]
     for r in result["runs"]:
         for path, p in r["paths"].items():
-            cells = [f"{w['from']:,}–{w['to']:,} | {fmt(w['tokens_per_s'])}" for w in p["windows"]]
+            cells = [f"{w['from']:,}–{w['to']:,} | {fmt(w['tokens_per_s']) or 'not run'}" for w in p["windows"]]
             cells += [" | "] * (3 - len(cells))
             lines.append(f"| {r['name']} | {r['tokens']:,} | {r['d_model']:,} | {path} | {' | '.join(cells)} | "
                          f"{p['exact']} |")
