@@ -26,9 +26,9 @@ class HeadState:
     rule: Rule
     q_dims: torch.Tensor
     k_dims: torch.Tensor
-    target: torch.Tensor
-    values: torch.Tensor       # latest, earliest: [B, codes, e]; position: [B, L, e]
-    have: torch.Tensor | None  # latest, earliest: [B, codes] bool
+    target: torch.Tensor       # per query code, the slot of values it reads
+    values: torch.Tensor       # latest, earliest: [B, codes + 1, e] (the last: BOS); position: [B, max_len + 1, e]
+    have: torch.Tensor | None  # latest, earliest: [B, codes + 1] bool
     bos: torch.Tensor          # [B, e] BOS's value
 
 
@@ -81,7 +81,8 @@ def _generate_index(model: Transformer, prompts: list[list], max_len: int | None
             soft = torch.tensor([j for j in range(h) if (i, j) not in rules], dtype=torch.long, device=dev)
             kc, vc = k.new_zeros(b, len(soft), limit, e), v.new_zeros(b, len(soft), limit, e)
             kc[:, :, :t], vc[:, :, :t] = k[:, soft], v[:, soft]
-            states = {j: head_state(rules[(i, j)], x, v[:, j], lengths, limit) for j in range(h) if (i, j) in rules}
+            states = {j: head_state(rules[(i, j)], x, v[:, j], lengths, cfg["max_len"] + 1)
+                      for j in range(h) if (i, j) in rules}
             per_layer.append((soft, kc, vc, states))
         for g, o in zip(ex.heads, outs):
             flat.index_add_(0, g.o_rows, g.wo @ o)
@@ -128,46 +129,48 @@ def _generate_index(model: Transformer, prompts: list[list], max_len: int | None
         pos = pos + 1
 
 
-def head_state(rule: Rule, x: torch.Tensor, v: torch.Tensor, lengths: torch.Tensor, limit: int) -> HeadState:
-    """A proven head's state after the prompt: x the residual [D, B, T] before its layer, v its values [B, T, e]."""
+def head_state(rule: Rule, x: torch.Tensor, v: torch.Tensor, lengths: torch.Tensor, n_pos: int) -> HeadState:
+    """A proven head's state after the prompt: x the residual [D, B, T] before its layer, v its values [B, T, e].
+
+    Every slot a query can read holds its answer already: a code with no key yet (and the extra slot that BOS's
+    targets point to), and a position not reached yet, hold BOS's value. So a lookup is one gather."""
     b, t, e = v.shape
     dev = x.device
     q_dims = torch.tensor(rule.query.dims(), dtype=torch.long, device=dev)
     k_dims = torch.tensor(rule.key.dims(), dtype=torch.long, device=dev)
-    target = rule.target.to(dev)
-    if rule.kind == "position":
-        values = v.new_zeros(b, limit, e)
-        values[:, :t] = v
-        return HeadState(rule, q_dims, k_dims, target, values, None, v[:, 0].clone())
+    bos = v[:, 0].clone()
+    posn = torch.arange(t, device=dev)[None].expand(b, t)
+    if rule.kind == "position":   # slot j: the key at position j (0: BOS); n_pos = max_len + 1 slots
+        values = bos[:, None].expand(b, n_pos, e).clone()
+        values[:, :t] = torch.where((posn < lengths[:, None])[..., None], v, bos[:, None])
+        target = torch.where(rule.target >= 1, rule.target, 0).to(dev)
+        return HeadState(rule, q_dims, k_dims, target, values, None, bos)
     n = rule.key.size
     codes = rule.key.index(x[k_dims].reshape(len(k_dims), -1)).view(b, t)            # [B, T]
-    posn = torch.arange(t, device=dev)[None].expand(b, t)
     real = (posn >= 1) & (posn < lengths[:, None])
     if rule.kind == "latest":
-        pick = torch.full((b, n), -1, dtype=torch.long, device=dev)
-        pick.scatter_reduce_(1, torch.where(real, codes, 0), torch.where(real, posn, -1), "amax")
+        pick = torch.full((b, n + 1), -1, dtype=torch.long, device=dev)
+        pick.scatter_reduce_(1, torch.where(real, codes, n), torch.where(real, posn, -1), "amax")
     else:   # earliest: the least real position per code (t: none)
-        pick = torch.full((b, n), t, dtype=torch.long, device=dev)
-        pick.scatter_reduce_(1, torch.where(real, codes, 0), torch.where(real, posn, t), "amin")
+        pick = torch.full((b, n + 1), t, dtype=torch.long, device=dev)
+        pick.scatter_reduce_(1, torch.where(real, codes, n), torch.where(real, posn, t), "amin")
         pick = torch.where(pick < t, pick, -1)
     have = pick >= 0
-    values = torch.gather(v, 1, pick.clamp_min(0)[:, :, None].expand(b, n, e)).clone()
-    return HeadState(rule, q_dims, k_dims, target, values, have, v[:, 0].clone())
+    values = torch.gather(v, 1, pick.clamp_min(0)[:, :, None].expand(b, n + 1, e))
+    values = torch.where(have[..., None], values, bos[:, None])                      # slot n: BOS
+    target = torch.where(rule.target >= 0, rule.target, n).to(dev)
+    return HeadState(rule, q_dims, k_dims, target, values, have, bos)
 
 
 def lookup(st: HeadState, flat: torch.Tensor, v: torch.Tensor, rows: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """One decoding step of a proven head: record the new key, then read the query's winner ([B, e])."""
-    qi = st.rule.query.index(flat.index_select(0, st.q_dims))
-    tgt = st.target[qi]                                                               # [B]; -1: BOS
+    tgt = st.target[st.rule.query.index(flat.index_select(0, st.q_dims))]             # [B]
     if st.rule.kind == "position":
         st.values[rows, p] = v
-        ok = (tgt >= 1) & (tgt <= p)
-        return torch.where(ok[:, None], st.values[rows, tgt.clamp(0, st.values.shape[1] - 1)], st.bos)
-    code = st.rule.key.index(flat.index_select(0, st.k_dims))
-    if st.rule.kind == "latest":
+    else:
+        code = st.rule.key.index(flat.index_select(0, st.k_dims))
+        if st.rule.kind == "earliest":   # only a code's first key is kept
+            v = torch.where(st.have[rows, code][:, None], st.values[rows, code], v)
+            st.have[rows, code] = True
         st.values[rows, code] = v
-    else:   # earliest: only a code's first key is kept
-        st.values[rows, code] = torch.where(st.have[rows, code][:, None], st.values[rows, code], v)
-    st.have[rows, code] = True
-    ok = (tgt >= 0) & st.have[rows, tgt.clamp_min(0)]
-    return torch.where(ok[:, None], st.values[rows, tgt.clamp_min(0)], st.bos)
+    return st.values[rows, tgt]
