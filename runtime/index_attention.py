@@ -203,6 +203,68 @@ def error_bound(xq: np.ndarray, wq: np.ndarray, k_abs: np.ndarray, k_terms: int,
     return gamma * ((np.abs(xq) @ np.abs(wq)) @ k_abs)
 
 
+def coordinates(reader: CodeReader, rows: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """The key code as independent coordinates, each (group number, columns in rows, option vectors over them): a
+    one-hot or scalar group is one coordinate (its codes), a word group one per bit ({0, 1}: every bit pattern, a
+    superset of its range). A score linear in the key is a sum of one term per coordinate."""
+    pos = {int(r): j for j, r in enumerate(rows)}
+    out = []
+    for g, part in enumerate(reader.parts):
+        cols = np.array([pos[d] for d in part.dims if d in pos], dtype=int)
+        have = [j for j, d in enumerate(part.dims) if d in pos]
+        if part.encoding == "word":
+            out += [(g, np.array([pos[part.dims[j]]]), np.array([[0.0], [1.0]])) for j in have]
+        else:
+            out.append((g, cols, part.codes[:, have]))
+    return out
+
+
+@dataclass
+class CodeScores:
+    """Per query code, the key-code part of the score a(c, k) over every key code, as the best code (`best`, its
+    reader index, -1 where its bits fall outside a word's range or it is not unique), its score `top`, and
+    `second`: the best score of any other code (-inf if there is none)."""
+    best: np.ndarray
+    top: np.ndarray
+    second: np.ndarray
+    k_abs: np.ndarray    # per head dim, the most |x_k| |W_K| any key code's part contributes
+    k_terms: int         # the most non-zero terms any key code puts into one k_e
+
+
+def code_scores(reader: CodeReader, q: np.ndarray, wk: np.ndarray, rows: np.ndarray) -> CodeScores:
+    """a(c, k) = sum over coordinates of q . (option W_K): maximized coordinate by coordinate, so the best code is
+    unique when every coordinate's best option is, and the runner-up differs in the coordinate of least gap."""
+    nq = len(q)
+    top, gap = np.zeros(nq), np.full(nq, np.inf)
+    picks: dict[int, list] = {}
+    k_abs, k_terms = np.zeros(wk.shape[1]), 0
+    for g, cols, opts in coordinates(reader, rows):
+        contrib = opts @ wk[rows[cols]]                                        # [options, e]
+        t = q @ contrib.T                                                      # [nq, options]
+        order = np.sort(t, 1)
+        top += order[:, -1]
+        tie = order.shape[1] > 1
+        gap = np.minimum(gap, order[:, -1] - order[:, -2]) if tie else gap
+        picks.setdefault(g, []).append(t.argmax(1))
+        k_abs += np.abs(contrib).max(0)
+        k_terms += int((contrib != 0).sum(1).max(initial=0))
+    best = np.zeros(nq, dtype=np.int64)
+    ok = gap > 0
+    for g, part in enumerate(reader.parts):
+        got = picks.get(g)
+        if part.encoding == "word":   # the bits read, as a value; bits the head does not read tie (gap 0)
+            n = len(part.dims)
+            value = sum((got[j] << j) for j in range(len(got))) if got else np.zeros(nq, dtype=np.int64)
+            value = np.where(value >= 1 << (n - 1), value - (1 << n), value) if got and len(got) == n else value
+            ix = value - part.lo
+            ok &= (ix >= 0) & (ix < len(part.codes)) & (got is not None and len(got) == n)
+        else:
+            ix = got[0] if got else np.zeros(nq, dtype=np.int64)
+        best = best * len(part.codes) + np.clip(ix, 0, len(part.codes) - 1)
+    second = np.where(np.isinf(gap), -np.inf, top - np.where(np.isinf(gap), 0, gap))
+    return CodeScores(np.where(ok, best, -1), top, second, k_abs, k_terms)
+
+
 def derive_head(w: Weights, i: int, h: int, u: float) -> Rule | Refusal:
     """Head h of layer i's rule, proven over every query code, key code and position, or why not."""
     wq, wk = w.t[f"layers.{i}.attn.W_Q"][h], w.t[f"layers.{i}.attn.W_K"][h]
@@ -211,35 +273,38 @@ def derive_head(w: Weights, i: int, h: int, u: float) -> Rule | Refusal:
     if any(w.owner[r] < 0 and r not in (BOS, NOT_BOS) for r in np.concatenate([rq, rk])):
         return Refusal(i, h, "reads a row outside every value set")
     q_reader = reader_for(w, rq, lambda k: True)
-    k_reader = reader_for(w, rk, lambda k: not w.positional[k])
-    for r in (q_reader, k_reader):
-        if isinstance(r, str):
-            return Refusal(i, h, r)
+    if isinstance(q_reader, str):
+        return Refusal(i, h, q_reader)
+    k_reader = CodeReader([part_of(w.groups[k]) for k in sorted({int(w.owner[r]) for r in rk if w.owner[r] >= 0
+                                                                  and not w.positional[int(w.owner[r])]})])
+    if any(p is None for p in k_reader.parts):
+        return Refusal(i, h, "a key group has too many codes to enumerate")
     pos_rows = np.array([r for r in rk if r in (BOS, NOT_BOS) or w.positional[int(w.owner[r])]], dtype=int)
     if w.written_before(i)[pos_rows[pos_rows > NOT_BOS]].any():
         return Refusal(i, h, "a layer before it writes a positional row its keys read")
     code_rows = np.array([r for r in rk if r not in set(pos_rows.tolist())], dtype=int)
-    if q_reader.size * (k_reader.size + n_pos) > PAIR_CAP:
-        return Refusal(i, h, "too many (query, key) codes to enumerate")
     xq = enumerate_codes(q_reader, rq)                                        # [nq, |rq|]
-    xk = enumerate_codes(k_reader, code_rows)                                 # [nk, |code rows|]
     xp = w.t["embed.positions"][1:n_pos + 1][:, pos_rows].copy()              # [L, |pos rows|]
     xp[:, pos_rows == BOS], xp[:, pos_rows == NOT_BOS] = 0.0, 1.0
     xb = w.bos[i][rk]
     q = xq @ wq[rq]                                                           # [nq, e]
-    a = q @ (xk @ wk[code_rows]).T                                            # [nq, nk]
-    p = q @ (xp @ wk[pos_rows]).T                                             # [nq, L]
+    kp = xp @ wk[pos_rows]                                                    # [L, e]
+    cols = np.nonzero(np.abs(kp).sum(0))[0]
+    # the position part depends on q only through the columns kp has: score each distinct row of them once
+    rows_u, inv = np.unique(q[:, cols], axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    if len(rows_u) * n_pos > PAIR_CAP:
+        return Refusal(i, h, "too many (query, position) scores to enumerate")
+    pu = rows_u @ kp[:, cols].T                                               # [U, L]
+    a = code_scores(k_reader, q, wk, code_rows)
     b = q @ (xb @ wk[rk])                                                     # [nq]
-    k_abs = np.maximum((np.abs(xk) @ np.abs(wk[code_rows])).max(0, initial=0)
-                       + (np.abs(xp) @ np.abs(wk[pos_rows])).max(0, initial=0), np.abs(xb) @ np.abs(wk[rk]))
-    k_terms = int(max(((xk != 0).astype(float) @ (wk[code_rows] != 0)).max(initial=0)
-                      + ((xp != 0).astype(float) @ (wk[pos_rows] != 0)).max(initial=0),
+    k_abs = np.maximum(a.k_abs + (np.abs(xp) @ np.abs(wk[pos_rows])).max(0, initial=0), np.abs(xb) @ np.abs(wk[rk]))
+    k_terms = int(max(a.k_terms + ((xp != 0).astype(float) @ (wk[pos_rows] != 0)).max(initial=0),
                       ((xb != 0).astype(float) @ (wk[rk] != 0)).max(initial=0)))
     err = float(error_bound(xq, wq[rq], k_abs, k_terms, u).max(initial=0))
-    pmin, pmax = p.min(1), p.max(1)
-    rule = latest_rule(a, p, b, pmin, pmax)
-    if rule is None and k_reader.size == 1:
-        rule = position_rule(a[:, 0:1] + p, b)
+    rule = latest_rule(a, pu, inv, b)
+    if rule is None and not k_reader.parts:
+        rule = position_rule(pu, inv, b)
     if rule is None:
         return Refusal(i, h, "no rule fits its scores (not `latest by code` nor `the key at a position`)")
     target, margin, kind = rule
@@ -251,36 +316,40 @@ def derive_head(w: Weights, i: int, h: int, u: float) -> Rule | Refusal:
                 torch.tensor(target, dtype=torch.long), margin, err, leak)
 
 
-def latest_rule(a: np.ndarray, p: np.ndarray, b: np.ndarray, pmin: np.ndarray, pmax: np.ndarray):
+def latest_rule(a: CodeScores, pu: np.ndarray, inv: np.ndarray, b: np.ndarray):
     """(target key code per query code, least margin, "latest" or "earliest") when `the latest (earliest) key of
-    one code, else BOS` fits, else None. The margin is not positive where neither order holds."""
-    best = a + pmin[:, None] - b[:, None]        # how far each code beats BOS at its least position
-    worst = b[:, None] - (a + pmax[:, None])     # how far BOS beats each code at its greatest position
-    wins, loses = best > 0, worst > 0
-    if not np.all(wins | loses) or np.any(wins.sum(1) > 1):
+    one code, else BOS` fits, else None (pu[inv[c]]: query code c's position part at positions 1..L)."""
+    pmin, pmax = pu.min(1, initial=np.inf)[inv], pu.max(1, initial=-np.inf)[inv]
+    beats = a.top + pmin - b            # how far the best code beats BOS at its least position
+    others = b - (a.second + pmax)      # how far BOS beats every other code at its greatest position
+    wins = (beats > 0) & (a.best >= 0)
+    # no code wins: BOS beats the best code everywhere; where the best pattern is no code (bits outside a word's
+    # range, or a tie), every real code scores at most `second`, so BOS must beat that
+    alone = np.where(a.best >= 0, b - (a.top + pmax), others)
+    each = np.where(wins, np.minimum(beats, others), alone)
+    if not np.all(each > 0):
         return None
-    target = np.where(wins.any(1), wins.argmax(1), -1)
-    lose_margin = np.where(loses, worst, np.inf).min(1)
-    win_margin = np.where(wins, best, np.inf).min(1)
-    diff = np.diff(p, axis=1)
-    margin = np.minimum(lose_margin, win_margin).min(initial=np.inf)
-    some = target >= 0   # where a code can win, the latest (earliest) key of it must beat the others of it
+    margin = each.min(initial=np.inf)
+    target = np.where(wins, a.best, -1)
+    diff = np.diff(pu, axis=1)
+    some = np.unique(inv[target >= 0])   # where a code can win, its latest (earliest) key must beat its others
     rising = diff[some].min(initial=np.inf)
     falling = -diff[some].max(initial=-np.inf)
     kind = "latest" if rising >= falling else "earliest"
     return target, float(min(margin, max(rising, falling))), kind
 
 
-def position_rule(s: np.ndarray, b: np.ndarray):
+def position_rule(pu: np.ndarray, inv: np.ndarray, b: np.ndarray):
     """(target position per query code, least margin, "position") when `the key at one position, else BOS` fits,
-    else None.
-    s: [nq, L] the score at positions 1..L."""
-    top = s.argmax(1)
-    top_s = s[np.arange(len(s)), top]
-    rest = s.copy()
-    rest[np.arange(len(s)), top] = -np.inf
+    else None (no code part: the score of query code c at positions 1..L is pu[inv[c]])."""
+    top = pu.argmax(1)
+    top_s = pu[np.arange(len(pu)), top]
+    rest = pu.copy()
+    rest[np.arange(len(pu)), top] = -np.inf
+    second = rest.max(1, initial=-np.inf)
+    top, top_s, second = top[inv], top_s[inv], second[inv]
     wins = top_s > b
-    lose_margin = b - np.where(wins, rest.max(1, initial=-np.inf), s.max(1, initial=-np.inf))
+    lose_margin = b - np.where(wins, second, top_s)
     margin = np.where(wins, np.minimum(top_s - b, lose_margin), lose_margin)
     if not np.all(margin > 0):
         return None
