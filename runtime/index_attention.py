@@ -1,10 +1,11 @@
-"""Index attention: per head of a causal model, a selection rule derived from the weights and proven by enumeration.
+"""Index attention: per head of a causal model, a selection rule derived from the weights and proven exhaustively.
 
 A head's key at a non-BOS position j splits into a code part (the value-set groups not tied to the position) and
 a position part (position-only groups, one distinct code per position, with not_bos = 1). The score is linear in
 the key, so a query code c scores a key of code k at j as a(c, k) + p(c, j), and BOS as b(c). Over every query
-code, every key code and every position 1..max_len (the value sets of config["groups"], as `hardwire certify`
-enumerates them), in float64 on the stored weights, this module proves one of two rules per head:
+code (the value sets of config["groups"], as `hardwire certify` enumerates them), every key code (maximized
+coordinate by coordinate, a word bit by bit: `code_scores`) and every position 1..max_len, in float64 on the
+stored weights, this module proves one of two rules per head:
 
 - `latest` (`earliest`): one key code f(c) (or none) beats BOS at every position, every other code loses to BOS at
   every position, and p(c, .) rises (falls) by at least the margin per position: the winner is the latest
