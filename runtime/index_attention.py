@@ -27,7 +27,8 @@ from hardwire.runtime.model import Transformer, layer_norm_pairs
 
 LEAK_TOL = math.exp(-29)   # as hardwire/certify/certifier.py: a head is hard when its leak is at most this
 CODE_CAP = 1 << 16         # most codes enumerated on one side of a head
-PAIR_CAP = 1 << 26         # most (query code, key code or position) scores computed for one head
+PAIR_CAP = 1 << 26         # most (query code, position) scores computed for one head
+TABLE_CAP = 1 << 20        # most key codes a latest/earliest table holds (per row of the batch)
 BOS, NOT_BOS = 0, 1
 UNIT_ROUNDOFF = {torch.float32: 2.0 ** -24, torch.float64: 2.0 ** -53}
 
@@ -280,6 +281,8 @@ def derive_head(w: Weights, i: int, h: int, u: float) -> Rule | Refusal:
                                                                   and not w.positional[int(w.owner[r])]})])
     if any(p is None for p in k_reader.parts):
         return Refusal(i, h, "a key group has too many codes to enumerate")
+    if k_reader.size > TABLE_CAP:
+        return Refusal(i, h, f"a table over its {k_reader.size} key codes would be too large")
     pos_rows = np.array([r for r in rk if r in (BOS, NOT_BOS) or w.positional[int(w.owner[r])]], dtype=int)
     if w.written_before(i)[pos_rows[pos_rows > NOT_BOS]].any():
         return Refusal(i, h, "a layer before it writes a positional row its keys read")
