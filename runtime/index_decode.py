@@ -67,8 +67,8 @@ def _generate_index(model: Transformer, prompts: list[list], max_len: int | None
     for i, ex in enumerate(plan.layers):  # prefill: every query as the fast path; then the caches and tables
         flat = x.view(fm.d, -1)
         outs, per_layer = [], []
+        assert len(ex.heads) <= 1 and not any(g.shared for g in ex.heads), "a causal layer's heads are one group"
         for g in ex.heads:
-            assert not g.shared, "a causal model shares no head"
             h, e = g.heads, g.e
             q, k, v = (p(flat, x, ctx).view(h, e, b, t).permute(2, 0, 3, 1) for p in (g.pq, g.pk, g.pv))
             out = torch.empty_like(q)
