@@ -5,48 +5,21 @@ caching each layer's keys and values is exact, and one step costs one position p
 
 `generate` runs on runtime/fast.py's compacted layers and per-query hard attention (fast=True), or on the
 plain dense layers below (fast=False, or a model marked `force_dense`): the same tokens either way. By default
-it takes the one runtime.fast's cost model expects to be quicker.
+it takes the one runtime.fast's cost model expects to be quicker. attention="index" takes runtime/index_decode.py
+whatever `fast` says: the compacted layers, with every head that runtime/index_attention.py proves from the weights
+a table lookup (O(1) per token), and the softmax for the others.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from hardwire.compiler.artifact import from_json
+from hardwire.runtime.decode_step import next_values, record
 from hardwire.runtime.loop_state import LongRun, progress_bar
-from hardwire.runtime.model import Transformer, decode_column, token_key
+from hardwire.runtime.model import Transformer, token_key
 
 PREFILL_CHUNK = 512
-
-
-def next_values(model: Transformer, x: torch.Tensor, name: str) -> list:
-    """The generated output's value at one position per row (x: [B, D])."""
-    out = model.outputs[name]
-    if not out["dims"]:   # a constant output (it folded away): model.decode's rule
-        values = out["values"]
-        return [from_json(out.get("value", values[0] if values else None))] * x.shape[0]
-    return decode_column(x[:, out["dims"]], out)
-
-
-def record(model: Transformer, vals: list, out: list[list], active: list[bool], pos: torch.Tensor, stop,
-           limit: int) -> list[int]:
-    """Append each active row's generated value, deactivate rows that hit a stop token or the length limit, and
-    return every row's next token id (inactive rows keep decoding a harmless token). Shared by both decoders.
-
-    A row whose next position is already past the limit (a prompt of max_len tokens) appends nothing: the
-    interpreter generates only while the sequence is shorter than max_len."""
-    new_ids = []
-    for r in range(len(vals)):
-        key = token_key(vals[r])
-        if active[r] and int(pos[r]) >= limit:
-            active[r] = False
-        if active[r]:
-            out[r].append(vals[r])
-            if key in stop or int(pos[r]) + 1 >= limit:
-                active[r] = False
-        if model.config.get("word_vocab"):   # a word is its own id (embed_step embeds its bits)
-            new_ids.append(int(vals[r]) if isinstance(vals[r], int) and not isinstance(vals[r], bool) else 0)
-        else:
-            new_ids.append(model.token_id.get(key, 0))
-    return new_ids
 
 
 class Ticker:
@@ -72,26 +45,41 @@ class Ticker:
 
 @torch.no_grad()
 def generate(model: Transformer, prompts: list[list], max_len: int | None = None, fast: bool | None = None,
-             attention: str = "soft", progress: bool | str = False, long: LongRun | None = None) -> list[list]:
+             attention: str = "soft", progress: bool | str = False, long: LongRun | None = None,
+             on_token: Callable[[], None] | None = None) -> list[list]:
     """Tokens generated after each prompt, until a stop token (included) or max_len tokens in all.
 
-    progress: a bar on stderr (see loop_state.progress_bar); long (one prompt): checkpoints of the tokens so far
-    every long.every_s seconds, the bar measured against long.total from long.done."""
+    attention: "soft" (the softmax), "hard" (per query where its margin holds), or "index" (proven heads as
+    lookups: runtime/index_decode.py). progress: a bar on stderr (see loop_state.progress_bar); long (one
+    prompt, not with "index"): checkpoints of the tokens so far every long.every_s seconds, the bar measured
+    against long.total from long.done. on_token() is called once per decoding step (benches time it)."""
     from hardwire.runtime.loop import use_fast
     from hardwire.runtime.threads import SPLIT_POSITIONS, THREADS, intra_op_threads
+    if attention not in ("soft", "hard", "index"):
+        raise ValueError("attention is 'soft', 'hard' or 'index'")
+    if attention == "index" and long is not None and long.save is not None:
+        raise ValueError("checkpoints are written by the soft and hard decoders, not the index one (yet)")
     ticker = Ticker(long, progress, len(prompts))
     try:
+        if attention == "index":
+            from hardwire.runtime.index_decode import generate_index
+
+            def step() -> None:
+                ticker.bar.update(1)
+                if on_token is not None:
+                    on_token()
+            return generate_index(model, prompts, max_len, step)
         if use_fast(model, fast, prompts):
-            return generate_fast(model, prompts, max_len, attention, ticker)
+            return generate_fast(model, prompts, max_len, attention, ticker, on_token)
         small = len(prompts) * (max((len(p) for p in prompts), default=0) + 1) <= SPLIT_POSITIONS
         with intra_op_threads(THREADS if small else None):   # small steps: see runtime.threads.intra_op_threads
-            return generate_dense(model, prompts, max_len, ticker)
+            return generate_dense(model, prompts, max_len, ticker, on_token)
     finally:
         ticker.close()
 
 
 def generate_dense(model: Transformer, prompts: list[list], max_len: int | None = None,
-                   ticker: Ticker | None = None) -> list[list]:
+                   ticker: Ticker | None = None, on_token: Callable[[], None] | None = None) -> list[list]:
     """generate on the plain dense layers."""
     cfg = model.config
     name = cfg["generate"]["output"]
@@ -129,6 +117,8 @@ def generate_dense(model: Transformer, prompts: list[list], max_len: int | None 
     while True:
         vals = next_values(model, last, name)
         new_ids = record(model, vals, out, active, pos, stop, limit)
+        if on_token is not None:
+            on_token()
         if not any(active):
             if ticker is not None:
                 ticker.bar.update(1)   # the last token: counted, not checkpointed (the run is complete)
@@ -155,17 +145,18 @@ def generate_dense(model: Transformer, prompts: list[list], max_len: int | None 
 
 
 def generate_fast(model: Transformer, prompts: list[list], max_len: int | None = None,
-                  attention: str = "soft", ticker: Ticker | None = None) -> list[list]:
+                  attention: str = "soft", ticker: Ticker | None = None,
+                  on_token: Callable[[], None] | None = None) -> list[list]:
     """generate on runtime/fast.py's plans: compacted projections and MLPs, and per query either the hard head
     (where the margin holds) or the softmax. Nothing is shared between positions of a causal model, so every
     group runs at every position; the cache holds each head group's keys and values."""
     from hardwire.runtime.threads import THREADS, intra_op_threads
     with intra_op_threads(THREADS):
-        return _generate_fast(model, prompts, max_len, attention, ticker)
+        return _generate_fast(model, prompts, max_len, attention, ticker, on_token)
 
 
 def _generate_fast(model: Transformer, prompts: list[list], max_len: int | None, attention: str,
-                   ticker: Ticker | None) -> list[list]:
+                   ticker: Ticker | None, on_token: Callable[[], None] | None = None) -> list[list]:
     from hardwire.runtime.context import Context
     from hardwire.runtime.fast import FastModel
     from hardwire.runtime.hard_attention import attention_weights
@@ -215,6 +206,8 @@ def _generate_fast(model: Transformer, prompts: list[list], max_len: int | None,
     while True:
         vals = next_values(model, last, name)
         new_ids = record(model, vals, out, active, pos, stop, limit)
+        if on_token is not None:
+            on_token()
         if not any(active):
             if ticker is not None:
                 ticker.bar.update(1)   # the last token: counted, not checkpointed (the run is complete)

@@ -75,6 +75,27 @@ def test_bench_tm_quick(tmp_path, capsys):
     assert "## Turing machines" in (tmp_path / "README_quick.md").read_text()
 
 
+def test_bench_decode_quick(tmp_path, capsys):
+    """Tokens/s per window and head path for the busy beavers' chains of thought: the shape, and every path exact."""
+    assert main(["bench", "decode", "--quick", "--out", str(tmp_path)]) == 0
+    assert "| index |" in capsys.readouterr().out
+    data = json.loads((tmp_path / "decode_quick.json").read_text())
+    assert data["quick"] is True and data["reference"]["tokens_per_s"] == 30_000
+    assert [r["name"] for r in data["runs"]] == ["BB(4) to halt", "BB(5) prefix"]
+    bb4, bb5 = data["runs"]
+    assert bb4["halted"] and bb4["tokens"] == 107 and not bb5["halted"] and bb5["tokens"] == 300
+    for run in data["runs"]:
+        assert [h["rule"] for h in run["heads"]] == ["position", "latest"]
+        assert set(run["paths"]) == {"dense", "fast", "index"}
+        for p in run["paths"].values():
+            assert p["exact"] is True and p["tokens_run"] == run["tokens"]
+            reported(p, "tokens_per_s", "total_s")
+            for w in p["windows"]:
+                reported(w, "tokens_per_s")
+    assert [[w["from"], w["to"]] for w in bb5["paths"]["index"]["windows"]] == [[20, 100], [100, 299]]
+    assert "## Decoding" in (tmp_path / "README_quick.md").read_text()
+
+
 def test_bench_programs_quick(tmp_path, capsys):
     """Every program with a reference: sizes, rates per batch on both paths, and every check passed."""
     from hardwire.references import REFERENCES

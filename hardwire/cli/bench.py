@@ -1,4 +1,4 @@
-"""`hardwire bench programs|subleq|tm|lengths`: measure sizes and throughput; writes bench/results/*.json."""
+"""`hardwire bench programs|subleq|tm|decode|lengths`: measure sizes and throughput; writes bench/results/*.json."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,12 +6,14 @@ from pathlib import Path
 
 def add_parser(sub) -> None:
     b = sub.add_parser("bench", help="measure compiled sizes and throughput; writes bench/results/*.json")
-    b.add_argument("what", choices=["programs", "subleq", "tm", "lengths", "certify"],
+    b.add_argument("what", choices=["programs", "subleq", "tm", "decode", "lengths", "certify"],
                    help="which benchmark (programs: every program in programs/ beside its interpreter and reference)")
     b.add_argument("--quick", action="store_true", help="small sizes on CPU only (what CI runs)")
     b.add_argument("--out", default="bench/results", help="folder for the JSON results")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--only", help="lengths: comma-separated constructions to sweep again (the rest are kept)")
+    b.add_argument("--long", action="store_true",
+                   help="decode: every path to 20,000 tokens, and index attention to 65,535 (about half an hour)")
     b.add_argument("--threads", type=int, default=1,
                    help="intra-op threads for the dense pass (the fast paths always run on one; default 1)")
 
@@ -24,6 +26,9 @@ def cmd_bench(a) -> dict:
     elif a.what == "tm":
         from hardwire.bench.tm import bench_tm
         result = bench_tm(a.quick, a.out, a.threads)
+    elif a.what == "decode":   # tokens/s against the sequence length per head path (bench/results/decode.json)
+        from hardwire.bench.decode import bench_decode
+        result = bench_decode(a.quick, a.out, a.threads, a.long)
     elif a.what == "certify":  # how long `hardwire certify FILE` takes per program (bench/results/certify.json)
         from hardwire.bench.certify import main as bench_certify
         return bench_certify(["-o", str(Path(a.out) / "certify.json")] + (["--default-sizes"] if not a.quick else []))
@@ -47,6 +52,9 @@ def render(info: dict) -> str:
     if "sizes" in info and "machine" in info:  # certify's times
         return "\n".join(f"{n}: certified {r['certified']} at length {r['length']}, {r['total_s']} s"
                          for n, r in info["programs"].items())
+    if "runs" in info and "reference" in info:
+        from hardwire.bench.decode import decode_table
+        return decode_table(info)
     if "programs" in info:
         from hardwire.bench.programs import programs_table
         return programs_table(info)

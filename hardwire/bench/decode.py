@@ -1,0 +1,139 @@
+"""`hardwire bench decode`: tokens per second against the sequence length, per head path (bench/results/decode.json).
+
+The Turing machine's chain of thought (hardwire/machines/turing/cot.py) is decoded on three paths: the dense pass
+(`fast=False`), the fast paths (`fast=True`, every head a softmax over its KV cache) and index attention
+(`attention="index"`, every proven head a table lookup). Each run times every token (generate's on_token), and
+the rates are given per window of tokens: how the cost of a token grows with the sequence, or does not. Every run
+is checked token for token against the simulator. Percepta's reported 30,000 tokens/s is the reference line.
+"""
+from __future__ import annotations
+
+import datetime
+import time
+from pathlib import Path
+
+from hardwire.bench.common import cpu_name, fmt, write_json
+
+BB4 = "1RB1LB_1LA0LC_1RZ1LD_1RD0RA"          # halts after 107 steps
+BB5 = "1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA"   # halts after 47,176,870 steps: a prefix
+PERCEPTA = {"tokens_per_s": 30_000, "source": "Percepta's transformer-vm (a WASM interpreter compiled into a "
+            "7-layer transformer, d_model 36): more than 30,000 tokens/s on a CPU over runs of about a million "
+            "tokens, by hard attention over 2-D keys as a convex-hull query (issue 20)"}
+PATHS = {"dense": {"fast": False}, "fast": {"fast": True}, "index": {"attention": "index"}}
+
+
+def plan(quick: bool, long: bool) -> list[dict]:
+    """The runs: (machine, tokens the model is built for, windows, which paths run how many tokens)."""
+    if quick:
+        return [{"name": "BB(4) to halt", "spec": BB4, "steps": 200, "windows": [[10, 108]], "limit": {}},
+                {"name": "BB(5) prefix", "spec": BB5, "steps": 300, "windows": [[20, 100], [100, 300]], "limit": {}}]
+    runs = [{"name": "BB(4) to halt", "spec": BB4, "steps": 200, "windows": [[10, 108]], "limit": {}},
+            {"name": "BB(5) prefix", "spec": BB5, "steps": 2_000, "windows": [[200, 2_000]], "limit": {}}]
+    # the softmax paths cost about 20 ms a token at 20,000 (more at 65,535): their first 2,000 tokens only, unless
+    # --long, which runs them to 20,000 and index attention to the chain-of-thought cap
+    short = {"dense": 2_000, "fast": 2_000}
+    runs.append({"name": "BB(5) prefix", "spec": BB5, "steps": 20_000, "windows": [[200, 2_000], [2_000, 20_000]],
+                 "limit": {} if long else short})
+    if long:
+        runs.append({"name": "BB(5) prefix", "spec": BB5, "steps": 65_535,
+                     "windows": [[200, 2_000], [2_000, 20_000], [20_000, 65_535]], "limit": short})
+    return runs
+
+
+def expected_tokens(machine, steps: int) -> tuple[list[str], object]:
+    """The simulator's steps as chain-of-thought tokens (with `halt` after an undefined transition)."""
+    from hardwire.machines.turing import tm as tmlib
+    trace: list = []
+    ref = tmlib.simulate(machine, [0], max_steps=steps, trace=trace)
+    want, head = [], 0
+    for state, new_head, tape in trace:
+        want.append(tmlib.step_token(state, tape.get(head, 0), new_head - head, new_head))
+        head = new_head
+    if ref.halted and ref.state != tmlib.HALT:
+        want.append("halt")
+    return want, ref
+
+
+def windows(stamps: list[float], spans: list[list[int]]) -> list[dict]:
+    """Tokens per second over each [a, b) of generated tokens (stamps[k]: when token k was read), where run."""
+    out = []
+    for a, b in spans:
+        if a >= len(stamps) - 1:
+            out.append({"from": a, "to": b, "tokens_per_s": None, "note": "not run this far"})
+            continue
+        b = min(b, len(stamps) - 1)
+        out.append({"from": a, "to": b, "tokens_per_s": round((b - a) / (stamps[b] - stamps[a]), 1)})
+    return out
+
+
+def bench_run(run: dict, threads: int | None) -> dict:
+    """One machine and model size on every path."""
+    import torch
+
+    from hardwire.compiler.check.elaborate import check_source
+    from hardwire.compiler.pipeline import compile_program
+    from hardwire.machines.turing import tm as tmlib
+    from hardwire.runtime.generate import generate
+    from hardwire.runtime.index_attention import Rule, derive
+    from hardwire.runtime.model import from_compiled
+    from hardwire.runtime.threads import intra_op_threads
+    machine = tmlib.parse_spec(run["spec"])
+    want, ref = expected_tokens(machine, run["steps"])
+    cells, offset = tmlib.window_for(machine, [0], ref, None)
+    t0 = time.perf_counter()
+    compiled = compile_program(check_source(tmlib.cot_program(machine, 1, -offset, cells - offset - 1,
+                                                               tmlib.cot_length(1, ref)), "bench"))
+    compile_s = time.perf_counter() - t0
+    model = from_compiled(compiled, "cpu", torch.float32)
+    t0 = time.perf_counter()
+    rules = derive(model)
+    out = {"name": run["name"], "spec": run["spec"], "tokens": len(want), "halted": ref.halted, "cells": cells,
+           "layers": compiled.config["n_layers"], "d_model": compiled.config["d_model"],
+           "max_len": compiled.config["max_len"], "compile_s": round(compile_s, 2),
+           "prove_s": round(time.perf_counter() - t0, 3),
+           "heads": [{"layer": r.layer, "head": r.head, "rule": r.kind, "margin": round(r.margin, 3),
+                      "score_error": float(f"{r.score_error:.3g}"), "leak": float(f"{r.leak:.3g}")}
+                     if isinstance(r, Rule) else {"layer": r.layer, "head": r.head, "refused": r.why} for r in rules],
+           "paths": {}}
+    for path, kw in PATHS.items():
+        limit = run["limit"].get(path)
+        stamps: list[float] = []
+        t0 = time.perf_counter()
+        with intra_op_threads(threads if path == "dense" else None):
+            got = generate(model, [[0]], max_len=None if limit is None else limit + 1,
+                           on_token=lambda: stamps.append(time.perf_counter()), **kw)[0]
+        total = time.perf_counter() - t0
+        n = len(got)
+        out["paths"][path] = {"tokens_run": n, "total_s": round(total, 3), "tokens_per_s": round(n / total, 1),
+                              "exact": got == want[:n], "windows": windows(stamps, run["windows"])}
+    return out
+
+
+def bench_decode(quick: bool = False, out_dir: str = "bench/results", threads: int | None = 1,
+                 long: bool = False) -> dict:
+    """Every run of plan() on CPU; writes decode.json (decode_quick.json)."""
+    import torch
+    result = {"date": datetime.date.today().isoformat(), "torch": torch.__version__, "device": "cpu",
+              "device_name": cpu_name(), "cpu_name": cpu_name(), "quick": quick, "long": long, "threads": threads,
+              "reference": PERCEPTA,
+              "note": "tokens per second of one chain of thought (batch 1, float32), per window of generated "
+                      "tokens [from, to); dense and fast score every key of a cache as long as the model's "
+                      "max_len at every token, index looks proven heads up; a path with a limit ran only its "
+                      "first tokens (every path runs to the end with --long)",
+              "runs": [bench_run(r, threads) for r in plan(quick, long)]}
+    write_json(Path(out_dir) / ("decode_quick.json" if quick else "decode.json"), result)
+    return result
+
+
+def decode_table(result: dict) -> str:
+    """Tokens per second per run, path and window, as markdown."""
+    lines = [f"Reference: Percepta, {result['reference']['tokens_per_s']:,} tokens/s.", "",
+             "| run | tokens | d_model | path | " + "window | tokens/s | " * 3 + "exact |",
+             "|---|---|---|---|" + "---|---|" * 3 + "---|"]
+    for r in result["runs"]:
+        for path, p in r["paths"].items():
+            cells = [f"{w['from']:,}–{w['to']:,} | {fmt(w['tokens_per_s']) or 'not run'}" for w in p["windows"]]
+            cells += [" | "] * (3 - len(cells))
+            lines.append(f"| {r['name']} | {r['tokens']:,} | {r['d_model']:,} | {path} | {' | '.join(cells)} | "
+                         f"{p['exact']} |")
+    return "\n".join(lines)
