@@ -6,6 +6,7 @@ import time
 
 from hardwire.compiler.artifact import CompiledModel, build
 from hardwire.compiler.check.elaborate import check_file, check_source
+from hardwire.compiler.combine import combine_selectors
 from hardwire.compiler.core.sops import Program
 from hardwire.compiler.fuse import fuse_maps
 from hardwire.compiler.lower import lower, schedule
@@ -28,7 +29,7 @@ def compile_program(prog: Program, max_params: int | None = None) -> CompiledMod
     max_params: refuse (HardwireError naming the size) a model with more parameters, before allocating it.
     """
     t0 = time.perf_counter()
-    prog = fuse_maps(prog)                                     # 1. fold maps into the blocks that read them
+    prog = fuse_maps(combine_selectors(prog))                  # 1. `|` across keys as one select; fold maps
     segments = schedules(prog)                                 # 2. block graph and schedule (a loop's body first)
     loop_index = 0 if prog.loop is not None else None
     layout, tok, pos, bits, layers = wire(prog, segments, loop_index, max_params)  # 3. residual layout and weights

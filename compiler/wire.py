@@ -103,22 +103,31 @@ def embed(prog: Program, blocks: list[Block], layout: Layout, d: int):
     return tok, pos, bits
 
 
-def selector_terms(sel, where: tuple = (None, None, None)):
+def terms_of(sel) -> list | None:
     """A conjunction of terms adds up: a term is a (possibly negated) select, or any combination whose selects
-    share one keys value and one queries value; `!` is pushed through `|` (De Morgan). What is left is a `|`
-    across different keys or queries, which no sum of terms with one threshold computes."""
+    share one keys value and one queries value; `!` is pushed through `|` (De Morgan). None where what is left
+    is a `|` across different keys or queries, which no sum of terms with one threshold computes.
+
+    A term is (keys, queries, holds, grouped): grouped (a custom predicate in it) spells the truth table out
+    with key (or query) values of equal rows sharing one column; named predicates keep one column per key value.
+    """
     def shared(s):
         atoms = selector_atoms(s)
         if len({id(a.keys) for a in atoms}) == 1 and len({id(a.queries) for a in atoms}) == 1:
             k, q = atoms[0].keys, atoms[0].queries
-            return [(k, q, lambda kv, qv, s=s: selector_holds(s, {id(k): kv}, {id(q): qv}))]
+            custom = any(a.fn is not None for a in atoms)
+            return [(k, q, lambda kv, qv, s=s: selector_holds(s, {id(k): kv}, {id(q): qv}), custom)]
         return None
 
     def conj(s):
+        if isinstance(s, Select) and s.fn is not None:
+            return [(s.keys, s.queries, s.fn, True)]
+        if isinstance(s, SelNot) and isinstance(s.inner, Select) and s.inner.fn is not None:
+            return [(s.inner.keys, s.inner.queries, lambda k, q, f=s.inner.fn: not f(k, q), True)]
         if isinstance(s, Select):
-            return [(s.keys, s.queries, lambda k, q, a=s: pred_holds(a.pred, k, q))]
+            return [(s.keys, s.queries, lambda k, q, a=s: pred_holds(a.pred, k, q), False)]
         if isinstance(s, SelNot) and isinstance(s.inner, Select):
-            return [(s.inner.keys, s.inner.queries, lambda k, q, a=s.inner: not pred_holds(a.pred, k, q))]
+            return [(s.inner.keys, s.inner.queries, lambda k, q, a=s.inner: not pred_holds(a.pred, k, q), False)]
         if isinstance(s, SelAnd):
             left, right = conj(s.left), conj(s.right)
             return None if left is None or right is None else left + right
@@ -130,12 +139,53 @@ def selector_terms(sel, where: tuple = (None, None, None)):
         if isinstance(s, SelNot) and isinstance(s.inner, SelOr):
             return conj(SelAnd(SelNot(s.inner.left), SelNot(s.inner.right)))
         return None
-    terms = conj(sel)
+    return conj(sel)
+
+
+def selector_terms(sel, where: tuple = (None, None, None)) -> list:
+    """terms_of(sel), or the refusal of a `|` across different keys or queries (compiler/combine.py rewrites
+    those into one select before wiring, so this is reached only by a selector it left alone)."""
+    terms = terms_of(sel)
     if terms is not None:
         return terms
     raise HardwireError("this selector needs `|` between selects on different keys or queries (`!(a & b)` is "
                         "`!a | !b`), which one attention head cannot compute: its score adds up conditions that "
                         "must all hold; combine the keys (and the queries) into one value with map first", *where)
+
+
+def grouped_columns(keys: SOp, queries: SOp, holds, layout: Layout) -> list[tuple[dict, dict]]:
+    """A truth table as few (query, key) column pairs: key values whose rows are equal share a column (or query
+    values whose columns are equal, if fewer), and all-false rows cost none. A key-only predicate is one column
+    against every query, a query-only one is one column against every key: no product grid."""
+    kvals, qvals = keys.values, queries.values
+    table = [[bool(holds(kv, qv)) for qv in qvals] for kv in kvals]
+    by_key: dict[tuple, list[int]] = {}
+    by_query: dict[tuple, list[int]] = {}
+    for i, row in enumerate(table):
+        if any(row):
+            by_key.setdefault(tuple(row), []).append(i)
+    for j in range(len(qvals)):
+        col = tuple(row[j] for row in table)
+        if any(col):
+            by_query.setdefault(col, []).append(j)
+
+    def total(s: SOp, chosen: list[int], key: bool) -> dict[int, float]:
+        """The sum of s's value readers over `chosen`: not_bos when that is every value (one-hot, none absent)."""
+        if len(chosen) == len(s.values) and None not in s.values:
+            return {NOT_BOS: 1.0}
+        form: dict[int, float] = {}
+        reads = layout.read(s)
+        for i in chosen:
+            for dim, c in reads[i].items():
+                form[dim] = form.get(dim, 0.0) + c
+            if key and s.values[i] is None:  # none at BOS too (the BOS invariant): BOS must not score
+                form[BOS] = form.get(BOS, 0.0) - 1.0
+        return form
+    if len(by_query) < len(by_key):
+        return [(total(queries, js, False), total(keys, [i for i, b in enumerate(col) if b], True))
+                for col, js in by_query.items()]
+    return [(total(queries, [j for j, b in enumerate(row) if b], False), total(keys, ks, True))
+            for row, ks in by_key.items()]
 
 
 def score_columns(s: SOp, prog: Program, layout: Layout):
@@ -151,7 +201,12 @@ def score_columns(s: SOp, prog: Program, layout: Layout):
     gap = 1.0 if is_width else 0.5
     lam = scale(prog, layout, gap)
     cols_q, cols_k = [], []
-    for keys, queries, holds in terms:
+    for keys, queries, holds, grouped in terms:
+        if grouped:
+            for qcol, kcol in grouped_columns(keys, queries, holds, layout):
+                cols_q.append(qcol)
+                cols_k.append(kcol)
+            continue
         kread, qread = layout.read(keys), layout.read(queries)
         for kv, kr in zip(keys.values, kread):
             if kv is None:  # none at BOS too (the BOS invariant): a term holding on a none key must not score BOS

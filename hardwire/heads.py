@@ -55,6 +55,7 @@ def heads_from_config(config: dict) -> list[Head]:
 def heads_from_program(prog, config: dict) -> list[Head]:
     """Every head with its selector text, placed as hardwire/explain/walk.py places blocks (which is how wire.py packs
     them), checked against the compiled layers' head counts."""
+    from hardwire.compiler.combine import combine_selectors
     from hardwire.compiler.core.sops import Width
     from hardwire.compiler.fuse import fuse_maps
     from hardwire.compiler.lower import ATTN
@@ -62,7 +63,8 @@ def heads_from_program(prog, config: dict) -> list[Head]:
     from hardwire.explain.walk import place
     base = copy.deepcopy(prog)
     remember_text(base)
-    placed = sorted((p for p in place(fuse_maps(base))[1] if p.block.kind == ATTN), key=lambda p: (p.layer, p.head))
+    placed = sorted((p for p in place(fuse_maps(combine_selectors(base)))[1] if p.block.kind == ATTN),
+                    key=lambda p: (p.layer, p.head))
     heads = []
     for p in placed:
         s = p.block.sop

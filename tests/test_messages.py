@@ -2,7 +2,7 @@
 a caret, and a suggestion when a name is close; no message shows grammar terminals, internal names or Python.
 
 Also here, from issue 17: selector combinations that one head computes now compile (and equal the interpreter),
-the one that cannot is refused with what is really unsupported, `default` inside a lambda says what to write, and
+a `|` across keys is refused only over its pair budget (issue 19), `default` inside a lambda says what to write, and
 a UTF-8 byte-order mark is skipped.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from hardwire.cli.main import main
 PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
 STR = 'program p\nvocab {"a", "b", "c"}\nmax_len 5\n'
 INT = "program p\nvocab {1, 2, 3}\nmax_len 5\n"
+WIDE = "program p\nvocab {1, 2, 3}\nmax_len 300\n"  # a `|` across indices and tokens is over the pair budget
 BUDGET = 200_000
 # what no message may show: the grammar's terminal names, Python's exception names and texts, internal labels
 TERMINALS = sorted({t.name for t in parser().terminals} | {"$END", "__ANON"}, key=len, reverse=True)
@@ -106,8 +107,21 @@ CASES = [
      ["select's third argument is a predicate, one of == != < <= > >= true false, not eq"]),
     ("predicate-outside-select", INT + "output o = width(==)\n", 4, 18,
      ["the comparison == alone is a predicate, which only select takes"]),
-    ("or-across-keys", INT + "output o = width(select(tokens, tokens, ==) | select(indices, indices, <))\n", 4, 12,
-     ["`|` between selects on different keys or queries", "`!(a & b)` is `!a | !b`", "with map first"]),
+    ("or-over-budget", WIDE + "output o = width(select(indices, indices, ==) | select(tokens, tokens, <))\n", 4, 18,
+     ["`|` between selects on different keys or queries", "indices (300 values) x tokens (3 values) = 900 values",
+      "810,000 pairs, over the budget of 200,000"]),
+    ("predicate-not-boolean", INT + "output o = width(select(tokens, tokens, (k, q) -> k + q))\n", 4, 51,
+     ["a select's predicate must be true or false, but `k + q` is 2 where the key k is 1 and the query q is 1"]),
+    ("predicate-three-parameters", INT + "output o = width(select(tokens, tokens, (a, b, c) -> a == b))\n", 4, 41,
+     ["a select's predicate takes two parameters, the key then the query, not 3"]),
+    ("predicate-reads-a-sequence", INT + "output o = width(select(tokens, tokens, (k, q) -> k == indices))\n",
+     4, 51, ["it cannot read a sequence"]),
+    ("predicate-table-over-budget", "program p\nvocab {1}\nmax_len 1000\n"
+     "output o = width(select(indices, indices, (k, q) -> k < q))\n", 4, 18,
+     ["a table over 1,000 key values x 1,000 query values = 1,000,000 pairs, over the budget of 200,000"]),
+    ("predicate-on-words", "program p\nword 8\nvocab word\nmax_len 4\n"
+     "output o = width(select(tokens, tokens, (a, b) -> a < b))\n", 5, 18,
+     ["a select on words compares them with == only"]),
 ]
 
 
@@ -150,13 +164,13 @@ def test_cli_prints_the_line_and_caret_at_a_terminal_only(tmp_path, capsys, monk
 def test_compile_error_gets_its_line_from_the_file(tmp_path, capsys, monkeypatch):
     """An error found while wiring (after checking) reads its source line from the program file."""
     bad = tmp_path / "mix.hw"
-    bad.write_text(INT + "output o = width(select(tokens, tokens, ==) | select(indices, indices, <))\n")
+    bad.write_text(WIDE + "output o = width(select(indices, indices, ==) | select(tokens, tokens, <))\n")
     monkeypatch.setattr("sys.stderr.isatty", lambda: True)
     assert main(["compile", str(bad), "-o", str(tmp_path / "o.safetensors")]) == 2
     lines = capsys.readouterr().err.split("\n")
-    assert "4:12: this selector needs `|`" in lines[0]
-    assert lines[1:3] == ["  output o = width(select(tokens, tokens, ==) | select(indices, indices, <))",
-                          "  " + " " * 11 + "^"]
+    assert "4:18: this selector has `|`" in lines[0]
+    assert lines[1:3] == ["  output o = width(select(indices, indices, ==) | select(tokens, tokens, <))",
+                          "  " + " " * 17 + "^"]
 
 
 # ---- selector combinations (issue 17) ------------------------------------------------------------------------
@@ -191,8 +205,11 @@ def compiled_selector(sel: str):
 
 
 def test_or_across_keys_inside_a_negated_and_is_refused_precisely():
-    err = refusal(INT + "output o = width(!(select(tokens, tokens, ==) & select(indices, indices, <)))\n")
-    assert "`!(a & b)` is `!a | !b`" in err.message and "one attention head cannot compute" in err.message
+    """`!(a & b)` is `!a | !b`: combined like a `|` (tests/test_select_predicates.py), so refused only over the
+    pair budget, at the `!`."""
+    err = refusal(WIDE + "output o = width(!(select(indices, indices, ==) & select(tokens, tokens, <)))\n")
+    assert (err.line, err.column) == (4, 18)
+    assert "`!(a & b)` is `!a | !b`" in err.message and "810,000 pairs" in err.message
 
 
 # ---- byte-order mark ------------------------------------------------------------------------------------------

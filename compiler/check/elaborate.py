@@ -30,6 +30,7 @@ from hardwire.compiler.check.messages import (
 )
 from hardwire.compiler.check.primitives import ELEMENTWISE
 from hardwire.compiler.check.scalars import ScalarOps
+from hardwire.compiler.check.selects import SelectOps
 from hardwire.compiler.check.words import Cases, WordOps, is_word
 from hardwire.compiler.core.errors import HardwireError
 from hardwire.compiler.core.limits import MAX_LEN_LIMIT, VALUE_BUDGET
@@ -125,7 +126,7 @@ def over_sops(fn, args: list) -> tuple:
     return bound, [args[i] for i in slots]
 
 
-class Elaborator(WordOps, LoopOps, ScalarOps):
+class Elaborator(WordOps, LoopOps, ScalarOps, SelectOps):
     def __init__(self, text: str, file: str, params: dict[str, int] | None, strict: bool = False):
         self.text, self.file, self.overrides, self.strict = text, file, dict(params or {}), strict
         self.env: dict[str, Any] = {}
@@ -382,14 +383,15 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             a, b = (self.expr(c, local) for c in node.children)
             sels = [isinstance(x, (Select, SelAnd, SelOr, SelNot)) for x in (a, b)]
             if all(sels):
-                return SelAnd(a, b) if kind == "and_op" else SelOr(a, b)
+                m = node.meta
+                return (SelAnd if kind == "and_op" else SelOr)(a, b, m.line, m.column)
             if any(sels):
                 raise self.err("cannot combine a selector with a value", node)
             return self.apply("and" if kind == "and_op" else "or", [a, b], node)
         if kind == "not_op":
             a = self.expr(node.children[0], local)
             if isinstance(a, (Select, SelAnd, SelOr, SelNot)):
-                return SelNot(a)
+                return SelNot(a, node.meta.line, node.meta.column)
             return self.apply("not", [a], node)
         if kind == "neg_op":
             return self.apply("neg", [self.expr(node.children[0], local)], node)
@@ -411,7 +413,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                            "third argument: select(keys, queries, ==)", node)
         if kind == "lambda_":
             raise self.err(f"the lambda `{self.source(node)}` is only an argument of map, as its first: "
-                           "map(x -> x + 1, tokens)", node)
+                           "map(x -> x + 1, tokens), or of select, as its third: select(k, q, (a, b) -> a < b)", node)
         raise self.err(f"unsupported construct {kind}", node)
 
     def length(self, node) -> SOp | int:
@@ -576,6 +578,12 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                 and str(argn[2].children[0]) not in self.env and str(argn[2].children[0]) not in (local or {}):
             raise self.err(f"select's third argument is a predicate, one of == != < <= > >= true false, not "
                            f"{argn[2].children[0]}", argn[2])
+        if fname == "select" and len(argn) == 3 and getattr(argn[2], "data", None) == "lambda_":
+            keys, queries = (self.expr(a, local) for a in argn[:2])
+            if is_word(keys) or is_word(queries):
+                raise self.err("a select on words compares them with == only", node)
+            keys, queries = (self.select_side(self.as_sop(a, node), node) for a in (keys, queries))
+            return self.custom_select(keys, queries, argn[2], local, node)
         # only select's third argument is a predicate (where `true` means "always"); elsewhere it is a value
         args = [self.pred_or_expr(a, local) if (fname == "select" and i == 2) else self.expr(a, local)
                 for i, a in enumerate(argn)]
@@ -583,7 +591,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
             if len(args) != 3 or not isinstance(args[2], str) or not isinstance(argn[2], lark.Tree) \
                     or argn[2].data not in ("pred", "true_lit", "false_lit"):
                 raise self.err("select takes (keys, queries, predicate); the predicate is one of "
-                               "== != < <= > >= true false", node)
+                               "== != < <= > >= true false, or a lambda (k, q) -> ...", node)
             if is_word(args[0]) or is_word(args[1]):
                 if args[2] != "==":
                     raise self.err("a select on words compares them with == only", node)
@@ -592,12 +600,9 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
                     raise self.err("a select on words needs a word on both sides, not a constant: test the word "
                                    "with == in a map and select on that boolean", node)
                 return Select(keys, queries, "==")
-            keys, queries = (self.as_sop(a, node) for a in args[:2])
-            if SCALAR in (keys.encoding, queries.encoding):
-                raise self.err("select compares one-hot values or words, not scalars: wrap the scalar in "
-                               "onehot(...)", node)
+            keys, queries = (self.select_side(self.as_sop(a, node), node) for a in args[:2])
             self.check_literal(args[2], [keys, queries], argn[:2], node, select=True)
-            return Select(keys, queries, args[2])
+            return Select(keys, queries, args[2], line=node.meta.line, column=node.meta.column)
         if fname in ("latest", "earliest"):
             which = "last" if fname == "latest" else "first"
             if len(args) != 2 or not isinstance(args[0], (Select, SelAnd, SelOr, SelNot)):
@@ -754,7 +759,7 @@ class Elaborator(WordOps, LoopOps, ScalarOps):
     # ---- uniqueness proofs for one-hot aggregates --------------------------------------
     def selects_at_most_one(self, sel) -> bool:
         if isinstance(sel, Select):
-            return sel.pred == "==" and self.injective(sel.keys)
+            return self.injective(sel.keys) and (sel.pred == "==" or self.picks_one_key_per_query(sel))
         if isinstance(sel, SelAnd):
             return self.selects_at_most_one(sel.left) or self.selects_at_most_one(sel.right)
         return False

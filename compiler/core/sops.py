@@ -149,27 +149,41 @@ class Loop:
 
 @dataclass(eq=False)
 class Select:
-    """Selector: query position q selects key position k when pred(keys[k], queries[q])."""
+    """Selector: query position q selects key position k when pred(keys[k], queries[q]).
+
+    `pred` names one of PREDICATES; with `fn` it is a custom predicate's text (`(k, q) -> q == k + 2`) and
+    fn(key value, query value) decides, none included. `origin` is the selector a combined select stands for.
+    """
     keys: SOp
     queries: SOp
     pred: str
+    fn: Callable[[Any, Any], bool] | None = None
+    line: int = 0
+    column: int = 0
+    origin: Any = None
 
 
 @dataclass(eq=False)
 class SelNot:
     inner: Any
+    line: int = 0  # where it is written, for messages about the selector
+    column: int = 0
 
 
 @dataclass(eq=False)
 class SelAnd:
     left: Any
     right: Any
+    line: int = 0
+    column: int = 0
 
 
 @dataclass(eq=False)
 class SelOr:
     left: Any
     right: Any
+    line: int = 0
+    column: int = 0
 
 
 @dataclass(eq=False)
@@ -246,6 +260,13 @@ def pred_holds(pred: str, key: Any, query: Any) -> bool:
         return False
 
 
+def atom_holds(sel: Select, key: Any, query: Any) -> bool:
+    """Does one select hold on a (key value, query value) pair: its custom fn, else its named predicate."""
+    if sel.fn is not None:
+        return sel.fn(key, query)
+    return pred_holds(sel.pred, key, query)
+
+
 def value_key(v) -> tuple:
     """None first, then by type name and value; tuples component by component, so mixed types still sort.
 
@@ -276,7 +297,7 @@ def selector_atoms(sel) -> list[Select]:
 def selector_holds(sel, key_vals: dict, query_vals: dict) -> bool:
     """Evaluate a selector given the values of each atom's key and query at a (k, q) pair."""
     if isinstance(sel, Select):
-        return pred_holds(sel.pred, key_vals[id(sel.keys)], query_vals[id(sel.queries)])
+        return atom_holds(sel, key_vals[id(sel.keys)], query_vals[id(sel.queries)])
     if isinstance(sel, SelNot):
         return not selector_holds(sel.inner, key_vals, query_vals)
     a = selector_holds(sel.left, key_vals, query_vals)

@@ -184,14 +184,24 @@ class Layers:
         """How the selector's comparison becomes a dot product of a query and a key."""
         preds = set()
         stack = [s.selector]
+        combined = False
         while stack:
             sel = stack.pop()
+            if getattr(sel, "origin", None) is not None:  # one select standing for a `|` across keys (combine.py)
+                combined = True
+                continue
             if hasattr(sel, "pred"):
-                preds.add((sel.pred, getattr(sel.keys, "encoding", ""), getattr(sel.queries, "encoding", "")))
+                preds.add((sel.pred, getattr(sel.keys, "encoding", ""), getattr(sel.queries, "encoding", ""),
+                           sel.fn is not None))
             stack += [getattr(sel, n) for n in ("inner", "left", "right") if hasattr(sel, n)]
         said = []
-        for pred, ek, eq in sorted(preds):
-            if WORD in (ek, eq):
+        for pred, ek, eq, custom in sorted(preds):
+            if custom:
+                said.append(f"<code>{esc(pred)}</code> is spelled out as its truth table: key values whose rows are "
+                            "equal share one column that reads their dims, and the query sums the dims of every query "
+                            "value the row holds for (or the same with keys and queries swapped, if fewer), so the "
+                            "product is 1 exactly where it holds")
+            elif WORD in (ek, eq):
                 said.append(f"<code>{esc(pred)}</code> on words compares bit by bit: each bit pair adds to the "
                             "score when the bits agree, so only the key whose word matches reaches the top score")
             else:
@@ -200,7 +210,11 @@ class Layers:
                             "reads its own dim, and the query sums the dims of every query value the comparison "
                             f"holds for, so the product is 1 exactly where it holds{same}")
         text = selector(s.selector)
-        if "|" in text or "!" in text:
+        if combined:
+            said.append("its <code>|</code> across different keys or queries is one select whose key is its keys as "
+                        "one tuple value and whose query is its queries as another, spelled out as the truth table of "
+                        "the whole <code>|</code> over (key tuple, query tuple) pairs")
+        elif "|" in text or "!" in text:
             said.append("with <code>|</code> or <code>!</code> the whole selector is one such lookup over (key "
                         "value, query value) pairs")
         elif "&" in text:

@@ -178,6 +178,8 @@ def remember_text(prog: Program) -> None:
 
 def selector(sel, need: int = 0) -> str:
     """A selector as written: `select(indices, opp, ==)`, combined with `&`, `|` and `!`."""
+    if isinstance(sel, Select) and sel.origin is not None:  # one select standing for a combination (combine.py)
+        return selector(sel.origin, need)
     if isinstance(sel, Select):
         return f"select({ref(sel.keys)}, {ref(sel.queries)}, {sel.pred})"
     if isinstance(sel, SelNot):

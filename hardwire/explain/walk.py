@@ -131,6 +131,7 @@ def place(prog) -> tuple[list[dict], list[Placed]]:
 def prepare(prog, source: str, file: str, line: str, max_steps: int = 1000) -> Walk:
     """Compile `prog`, refuse a bad input before anything runs, then trace one pass and get both answers."""
     from hardwire.compiler.artifact import to_json
+    from hardwire.compiler.combine import combine_selectors
     from hardwire.compiler.fuse import fuse_maps
     from hardwire.compiler.interpret import execute, validate_input
     from hardwire.compiler.pipeline import compile_program
@@ -146,7 +147,7 @@ def prepare(prog, source: str, file: str, line: str, max_steps: int = 1000) -> W
     t.encode([tokens])
     base = copy.deepcopy(prog)
     remember_text(base)
-    fused = fuse_maps(base)
+    fused = fuse_maps(combine_selectors(base))
     segments, placed = place(fused)
     layout = wire(fused, segments, 0 if fused.loop is not None else None)[0]
     if layout.labels != compiled.labels:
