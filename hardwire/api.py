@@ -326,10 +326,12 @@ def compile_source(text: str, params: dict[str, int] | None = None, name: str = 
     return _model(_warn(check_source(text, name, params, strict)), device, dtype, max_params)
 
 
-def from_rasp(expr, vocab, max_len: int, causal: bool = False, name: str = "rasp", *, device: str | None = None,
+def from_rasp(expr, vocab, max_len: int, causal: bool = False, name: str = "rasp", *, distinct: bool = False,
+              device: str | None = None,
               dtype: str | None = None, max_params: int | None = DEFAULT_MAX_PARAMS, strict: bool = False) -> Model:
     """Compile a Tracr RASP program (`tracr.rasp` SOp, needs the `[tracr]` extra): a Model whose one output is named
-    by the program's label. vocab: the input tokens; max_len: the longest input; causal: Tracr's causal mode. The
+    by the program's label. vocab: the input tokens; max_len: the longest input; causal: Tracr's causal mode;
+    distinct: inputs never repeat a token (the `distinct` header: tokens are unique keys). The
     .hw text is `hardwire.frontends.rasp.to_hw(...)`; an error names the RASP expression it comes from.
 
     >>> import hardwire
@@ -338,7 +340,7 @@ def from_rasp(expr, vocab, max_len: int, causal: bool = False, name: str = "rasp
     {'hist': [2, 1, 2]}
     """
     from hardwire.frontends.rasp import translate
-    tr = translate(expr, vocab, max_len, causal, name)
+    tr = translate(expr, vocab, max_len, causal, name, distinct)
     try:
         return compile_source(tr.text(), name="<rasp>", device=device, dtype=dtype, max_params=max_params,
                               strict=strict)

@@ -8,12 +8,11 @@ pytest.importorskip("tracr", reason="the RASP front end needs Tracr: pip install
 
 from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from tracr.compiler import lib, test_cases  # noqa: E402
+from tracr.compiler import test_cases  # noqa: E402
 from tracr.rasp import rasp  # noqa: E402
 
 import hardwire  # noqa: E402
-from hardwire.compiler.core.errors import HardwireError  # noqa: E402
-from hardwire.frontends.rasp import same_outputs, to_hw  # noqa: E402
+from hardwire.frontends.rasp import same_outputs  # noqa: E402
 
 CASES = ([(c, False) for c in test_cases.TEST_CASES] + [(c, True) for c in test_cases.CAUSAL_TEST_CASES]
          + [(c, False) for c in test_cases.UNSUPPORTED_TEST_CASES])

@@ -5,7 +5,7 @@ own checker reports (the partial program is elaborated, so the sets are exactly 
 linear maps, comparisons and aggregates become the language's own forms. Python floats out of user lambdas become
 fractions (limit_denominator(10**6)); the lambdas themselves see hardwire's exact values (ints, Fractions).
 
-Long: one translator with a rule per RASP node kind (maps, predicates factored into equalities, aggregates with
+Long: one translator with a rule per RASP node kind (maps, predicates as truth tables, aggregates with
 their defaults and fallbacks) and the elaboration it asks value sets of; splitting it would scatter one walk.
 """
 from __future__ import annotations
@@ -108,16 +108,18 @@ class Translator:
     max_len: int
     causal: bool = False
     name: str = "rasp"
+    distinct: bool = False
     stmts: list = field(default_factory=list)
     done: dict = field(default_factory=dict)      # id(expr) -> the .hw name holding it
     used: set = field(default_factory=set)
+    means: dict = field(default_factory=dict)     # a mean's name -> (its selector, its scalar value), default 0
     _defs: dict | None = None
 
     # ---- the program text and what the checker says of it ---------------------------------------------------
     def header(self) -> list[str]:
         vocab = ", ".join(lit(v) for v in sorted(self.vocab, key=value_key))
         return [f"program {sanitize(self.name)}", f"vocab {{{vocab}}}", f"max_len {self.max_len}"] + (
-            ["causal"] if self.causal else [])
+            ["causal"] if self.causal else []) + (["distinct"] if self.distinct else [])
 
     def text(self, probe: bool = False) -> str:
         lines = self.header() + [s.line() for s in self.stmts] + (["output probe_ = 0"] if probe else [])
@@ -290,10 +292,11 @@ class Translator:
         """LinearSequenceMap: `a * x + b * y`, residual arithmetic on scalars (a map on one-hot values)."""
         x, y = (self.coerce(self.visit(c), numerical, label) for c in (expr.fst, expr.snd))
         a, b = exact(expr.fst_fac), exact(expr.snd_fac)
-        def term(c, v: str) -> str:
-            return v if c == 1 else f"-{v}" if c == -1 else f"{lit(c)} * {v}"
-        text = f"{term(a, x)} + {term(b, y)}".replace("+ -", "- ")
-        return self.coerce(self.emit(base, text, label), numerical, label)
+        mx, my = self.means.get(x), self.means.get(y)
+        if numerical and mx and my and mx[0] == my[0]:   # a*mean(u) + b*mean(v) over one selector: mean(a*u + b*v)
+            x, y = mx[1], my[1]
+            return self.mean(mx[0], self.emit(base + "_step", linear_text(a, x, b, y), label), 0, base, label)
+        return self.coerce(self.emit(base, linear_text(a, x, b, y), label), numerical, label)
 
     # ---- selectors -----------------------------------------------------------------------------------------
     def selector(self, rasp, expr, label: str) -> str:
@@ -308,9 +311,8 @@ class Translator:
         raise ValueError(f"{type(expr).__name__} has no hardwire form (a ConstantSelector is a literal matrix)")
 
     def select(self, rasp, expr, base: str, label: str) -> str:
-        """Select: a Comparison as itself; a lambda as the comparison it equals over the value sets, else as an
-        equality of two tables (when its truth table is a union of key-class x query-class blocks), else as a
-        table predicate `(k, q) -> t[k, q]`."""
+        """Select: a Comparison as itself; a lambda as the comparison it equals over the value sets, else as its
+        truth table, a custom predicate `(a, b) -> t[a, b]` (one head: the table is its query-key product)."""
         k, q = (self.hot(self.visit(c), label) for c in (expr.keys, expr.queries))
         pred = expr.predicate
         if isinstance(pred, rasp.Comparison):
@@ -341,26 +343,8 @@ class Translator:
                     return f"select({k}, {q}, {op})"
             except TypeError:
                 continue
-        for negate in (False, True):
-            blocks = bicliques(ks, qs, {p: t != negate for p, t in truth.items()})
-            if blocks is not None:
-                kc, qc = blocks
-                kt = self.side(k, kc, ks, -1, base + "_key", label)
-                qt = self.side(q, qc, qs, -2, base + "_query", label)
-                return f"select({kt}, {qt}, {'!=' if negate else '=='})"
-        t = self.table(base + "_pred", {(a, b): v for (a, b), v in truth.items()}, label)
+        t = self.table(base + "_pred", {(a, b): True for (a, b), v in truth.items() if v}, label)   # missing: false
         return f"select({k}, {q}, (a, b) -> {t}[a, b])"
-
-    def side(self, name: str, cls: dict, domain: tuple, missing: int, base: str, label: str) -> str:
-        """A select's key (or query) side: the class of each value, a value without a class a number of its own
-        (missing, missing - 2, ...: keys odd, queries even, so no unmatched pair is equal and an injective key stays
-        injective), as a literal when it is the same for every value."""
-        spare = itertools.count(0)
-        got = {v: cls[value_key(v)] if value_key(v) in cls else missing - 2 * next(spare) for v in domain}
-        if len(set(got.values())) == 1:
-            return lit(next(iter(got.values())))
-        t = self.table(base, got, label)
-        return self.emit(base, f"{t}[{name}]", label)
 
     # ---- aggregates ----------------------------------------------------------------------------------------
     def aggregate(self, rasp, expr, base: str, numerical: bool, label: str) -> str:
@@ -401,7 +385,17 @@ class Translator:
         """The mean of x over sel, d where nothing is selected."""
         x = self.coerce(x, True, label)
         text = f"aggregate({sel}, {x})" if d == 0 else f"aggregate({sel}, {x} - {lit(d)}) + {lit(d)}"
-        return self.emit(base, text, label)
+        name = self.emit(base, text, label)
+        if d == 0:
+            self.means[name] = (sel, x)
+        return name
+
+
+def linear_text(a, x: str, b, y: str) -> str:
+    """`a * x + b * y`, with coefficients 1 and -1 left out."""
+    def term(c, v: str) -> str:
+        return v if c == 1 else f"-{v}" if c == -1 else f"{lit(c)} * {v}"
+    return f"{term(a, x)} + {term(b, y)}".replace("+ -", "- ")
 
 
 def never_empty(rasp, sel) -> bool:
@@ -417,37 +411,8 @@ def never_empty(rasp, sel) -> bool:
     return False
 
 
-def bicliques(ks: tuple, qs: tuple, truth: dict) -> tuple[dict, dict] | None:
-    """Classes for keys and queries with truth(k, q) iff class(k) == class(q) (values without a partner get no
-    class), or None when the true pairs are not such blocks."""
-    kc, qc = {}, {}
-    n = 0
-    for (a, b), t in truth.items():
-        if not t:
-            continue
-        ka, qb = value_key(a), value_key(b)
-        ca, cb = kc.get(ka), qc.get(qb)
-        if ca is None and cb is None:
-            kc[ka] = qc[qb] = n
-            n += 1
-        elif ca is None:
-            kc[ka] = cb
-        elif cb is None:
-            qc[qb] = ca
-        elif ca != cb:   # merge the two classes
-            for d in (kc, qc):
-                for key, c in d.items():
-                    if c == cb:
-                        d[key] = ca
-    for (a, b), t in truth.items():
-        same = kc.get(value_key(a), -1) == qc.get(value_key(b), -2)
-        if same != t:
-            return None
-    ids = {c: i for i, c in enumerate(sorted(set(kc.values()) | set(qc.values())))}
-    return {k: ids[c] for k, c in kc.items()}, {q: ids[c] for q, c in qc.items()}
-
-
-def translate(expr, vocab, max_len: int, causal: bool = False, name: str = "rasp") -> Translator:
+def translate(expr, vocab, max_len: int, causal: bool = False, name: str = "rasp", distinct: bool = False
+              ) -> Translator:
     """The translation of expr: its statements, the last one the output (see to_hw)."""
     rasp = tracr_rasp()
     if not isinstance(expr, rasp.SOp):
@@ -456,7 +421,7 @@ def translate(expr, vocab, max_len: int, causal: bool = False, name: str = "rasp
         vocab = tuple(exact(v) for v in vocab)
     except ValueError as e:
         raise HardwireError(f"the vocab cannot be written in .hw: {e}") from None
-    tr = Translator(vocab, max_len, causal, name)
+    tr = Translator(vocab, max_len, causal, name, distinct)
     root = tr.visit(expr)
     last = tr.stmts[-1] if tr.stmts else None
     if last is not None and last.name == root and not last.text.startswith("table "):
@@ -466,13 +431,14 @@ def translate(expr, vocab, max_len: int, causal: bool = False, name: str = "rasp
     return tr
 
 
-def to_hw(expr, vocab, max_len: int, causal: bool = False, name: str = "rasp") -> str:
+def to_hw(expr, vocab, max_len: int, causal: bool = False, name: str = "rasp", distinct: bool = False) -> str:
     """A `tracr.rasp` SOp as the text of a .hw program whose one output is expr (named by expr's label).
 
     vocab: the input tokens (a set or list); max_len: the longest input; causal: the `causal` header (Tracr's
-    causal compilation). Errors: HardwireError naming the RASP expression's label and why it has no hardwire form.
+    causal compilation); distinct: the `distinct` header (inputs never repeat a token, so tokens are unique keys, as
+    Tracr's make_sort_unique assumes). Errors: HardwireError naming the RASP expression's label and why.
     """
-    return translate(expr, vocab, max_len, causal, name).text()
+    return translate(expr, vocab, max_len, causal, name, distinct).text()
 
 
 def same_value(rasp_value, hw_value, tol: float = 1e-9) -> bool:
