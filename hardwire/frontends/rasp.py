@@ -173,6 +173,16 @@ class Translator:
         self.used.add(s)
         return s
 
+    def rename(self, old: str, new: str) -> None:
+        """Every use of the name old (outside string literals) is new."""
+        pat = re.compile(r'"[^"\n]*"|\b' + re.escape(old) + r"\b")
+        for st in self.stmts:
+            st.text = pat.sub(lambda m: m.group(0) if m.group(0).startswith('"') else new, st.text)
+            if st.name == old:
+                st.name = new
+        self.done = {k: new if v == old else v for k, v in self.done.items()}
+        self._defs = None
+
     def emit(self, base: str, text: str, label: str) -> str:
         """A statement `name = text`; an equal text already emitted is reused (two equal selects: one head)."""
         for st in self.stmts:
@@ -425,6 +435,12 @@ def translate(expr, vocab, max_len: int, causal: bool = False, name: str = "rasp
     root = tr.visit(expr)
     last = tr.stmts[-1] if tr.stmts else None
     if last is not None and last.name == root and not last.text.startswith("table "):
+        want = sanitize(expr.name)
+        if last.name != want and want not in RESERVED:   # a coercion's name: the output takes the RASP name
+            if want in tr.used:
+                tr.rename(want, tr.fresh(want + "_raw"))
+            tr.rename(last.name, want)
+            tr.used.add(want)
         last.output = True
     else:   # the root is tokens or indices themselves, or a value named earlier
         tr.stmts.append(Stmt(tr.fresh(expr.name), root, expr.label, output=True))
