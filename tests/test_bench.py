@@ -155,8 +155,21 @@ def test_bench_tracr_quick(tmp_path, capsys):
             for k in ("layers", "sublayers", "heads", "d_model", "d_mlp", "params", "nonzero_params", "wrong"):
                 assert isinstance(r[system][k], int), (system, k)
             reported(r[system], "compile_s")
-        assert r["hardwire"]["wrong"] == 0 and r["inputs"] == 4
+        assert r["hardwire"]["wrong"] == 0 and r["inputs"] == 8
         assert r["ratio"]["d_model"] == round(r["hardwire"]["d_model"] / r["tracr"]["d_model"], 3)
     hist = data["rows"][0]
     assert (hist["hardwire"]["d_model"], hist["tracr"]["d_model"]) == (13, 19)
     assert data["goal_met"]["of"] == 2
+
+
+def test_tracr_batched_outputs_are_its_apply():
+    """The bench runs Tracr on one padded batch; that is what `apply` gives one input at a time."""
+    pytest.importorskip("tracr", reason="`hardwire bench tracr` needs Tracr: pip install 'hardwire[tracr]'")
+    from tracr.compiler import compiling
+
+    from hardwire.bench.tracr import draw_inputs, programs, tracr_outputs
+    for name in ("frac_prevs", "shift_by"):
+        make, vocab, distinct = programs()[name]
+        model = compiling.compile_rasp_to_model(make(6), vocab=vocab(6), max_seq_len=6, compiler_bos="BOS")
+        inputs = draw_inputs(vocab(6), 6, 4, distinct, seed=1)
+        assert tracr_outputs(model, inputs, 6) == [list(model.apply(["BOS"] + xs).decoded[1:]) for xs in inputs]
