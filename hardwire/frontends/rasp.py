@@ -148,10 +148,10 @@ class Translator:
             except HardwireError as e:
                 raise self.relabel(e) from None
             self._defs = dict(prog.defs)
-        if name in ("tokens", "indices"):
+        if name in ("tokens", "indices") and name not in self._defs:   # built in, so not among the definitions
             from hardwire.compiler.check.elaborate import check_source
-            return check_source(self.text(probe=True).replace("output probe_ = 0", f"output probe_ = {name}"),
-                                "<rasp>").outputs["probe_"]
+            text = self.text(probe=True).replace("output probe_ = 0", f"output probe_ = {name}")
+            self._defs[name] = check_source(text, "<rasp>").outputs["probe_"]
         return self._defs[name]
 
     def values(self, name: str) -> tuple:
