@@ -5,9 +5,9 @@
 >>> model("a b c")["outputs"]
 {'reversed': ['c', 'b', 'a']}
 """
-from hardwire.api import Check, Model, compile_file, compile_source, load
+from hardwire.api import Check, Model, compile_file, compile_source, from_rasp, load
 from hardwire.compiler.core.errors import HardwireError
 from hardwire.heads import Head
 from hardwire.trace import Trace
 
-__all__ = ["Check", "HardwireError", "Head", "Model", "Trace", "compile_file", "compile_source", "load"]
+__all__ = ["Check", "HardwireError", "Head", "Model", "Trace", "compile_file", "compile_source", "from_rasp", "load"]

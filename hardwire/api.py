@@ -326,6 +326,28 @@ def compile_source(text: str, params: dict[str, int] | None = None, name: str = 
     return _model(_warn(check_source(text, name, params, strict)), device, dtype, max_params)
 
 
+def from_rasp(expr, vocab, max_len: int, causal: bool = False, name: str = "rasp", *, distinct: bool = False,
+              device: str | None = None,
+              dtype: str | None = None, max_params: int | None = DEFAULT_MAX_PARAMS, strict: bool = False) -> Model:
+    """Compile a Tracr RASP program (`tracr.rasp` SOp, needs the `[tracr]` extra): a Model whose one output is named
+    by the program's label. vocab: the input tokens; max_len: the longest input; causal: Tracr's causal mode;
+    distinct: inputs never repeat a token (the `distinct` header: tokens are unique keys). The
+    .hw text is `hardwire.frontends.rasp.to_hw(...)`; an error names the RASP expression it comes from.
+
+    >>> import hardwire
+    >>> from tracr.compiler import lib  # doctest: +SKIP
+    >>> hardwire.from_rasp(lib.make_hist(), vocab={"a", "b"}, max_len=4)("a b a")["outputs"]  # doctest: +SKIP
+    {'hist': [2, 1, 2]}
+    """
+    from hardwire.frontends.rasp import translate
+    tr = translate(expr, vocab, max_len, causal, name, distinct)
+    try:
+        return compile_source(tr.text(), name="<rasp>", device=device, dtype=dtype, max_params=max_params,
+                              strict=strict)
+    except HardwireError as e:
+        raise tr.relabel(e) from None
+
+
 def load(path: str, *, device: str | None = None, dtype: str = "float32") -> Model:
     """Load a weight file written by `hardwire compile` or `Model.save`. It holds the weights and decoders
     but not the program, so `check` and `interpret` need the model compiled from source.

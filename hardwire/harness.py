@@ -16,12 +16,29 @@ if TYPE_CHECKING:
     from hardwire.runtime.model import Transformer
 
 
+def _fraction(word: str) -> Fraction | None:
+    """'1/3' or '-1/8' as a fraction, or None (a whole fraction is an integer token, as in the language)."""
+    num, _, den = word.partition("/")
+    try:
+        v = Fraction(int(num), int(den))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return v if v.denominator != 1 else None
+
+
 def parse_input(text: str, vocab: list, words: bool = False) -> list:
-    """Whitespace-separated tokens; integers where the vocabulary holds integers (all, for `vocab word`), true
+    """Whitespace-separated tokens; integers where the vocabulary holds integers (all, for `vocab word`), fractions
+    ("1/3") where it holds fractions, true
     and false where it holds booleans (and not the strings "true", "false"), strings otherwise."""
+    from hardwire.compiler.artifact import from_json
+    vocab = [from_json(v) if isinstance(v, dict) else v for v in vocab]  # a fraction token is {"frac": "1/3"}
     kinds = {(type(v), v) for v in vocab}  # by type: 1 and true are different tokens
     out = []
     for word in text.split():
+        frac = _fraction(word) if "/" in word else None
+        if frac is not None and (Fraction, frac) in kinds:
+            out.append(frac)
+            continue
         if words:
             try:
                 out.append(int(word))

@@ -154,3 +154,43 @@ def test_bench_certify_reports_every_program_it_is_given(tmp_path, capsys):
         assert r["certified"] is True and r["header_mismatch"] is None and r["length"] == r["max_len"]
         assert "total_s" in r
     assert json.loads((tmp_path / "certify.json").read_text()) == out
+
+
+def test_bench_tracr_without_tracr_says_so(tmp_path, capsys, monkeypatch):
+    """Without the `[tracr]` extra: one line naming it, exit 2, nothing written."""
+    import sys
+    monkeypatch.setitem(sys.modules, "tracr", None)   # `import tracr` raises ImportError
+    assert main(["bench", "tracr", "--quick", "--out", str(tmp_path)]) == 2
+    assert "`hardwire bench tracr` needs Tracr: pip install 'hardwire[tracr]'" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_bench_tracr_quick(tmp_path, capsys):
+    """Two programs at max_len 5: both systems' sizes, hardwire exact, the goal judged per row (no times asserted)."""
+    pytest.importorskip("tracr", reason="`hardwire bench tracr` needs Tracr: pip install 'hardwire[tracr]'")
+    assert main(["bench", "tracr", "--quick", "--only", "hist,shift_by", "--out", str(tmp_path), "--json"]) == 0
+    data = json.loads((tmp_path / "tracr_quick.json").read_text())
+    assert [(r["program"], r["max_len"]) for r in data["rows"]] == [("hist", 5), ("shift_by", 5)]
+    for r in data["rows"]:
+        for system in ("hardwire", "tracr"):
+            for k in ("layers", "sublayers", "heads", "d_model", "d_mlp", "params", "nonzero_params", "wrong"):
+                assert isinstance(r[system][k], int), (system, k)
+            reported(r[system], "compile_s")
+        assert r["hardwire"]["wrong"] == 0 and r["inputs"] == 8
+        assert r["ratio"]["d_model"] == round(r["hardwire"]["d_model"] / r["tracr"]["d_model"], 3)
+    hist = data["rows"][0]
+    assert (hist["hardwire"]["d_model"], hist["tracr"]["d_model"]) == (13, 19)
+    assert data["goal_met"]["of"] == 2
+
+
+def test_tracr_batched_outputs_are_its_apply():
+    """The bench runs Tracr on one padded batch; that is what `apply` gives one input at a time."""
+    pytest.importorskip("tracr", reason="`hardwire bench tracr` needs Tracr: pip install 'hardwire[tracr]'")
+    from tracr.compiler import compiling
+
+    from hardwire.bench.tracr import draw_inputs, programs, tracr_outputs
+    for name in ("frac_prevs", "shift_by"):
+        make, vocab, distinct = programs()[name]
+        model = compiling.compile_rasp_to_model(make(6), vocab=vocab(6), max_seq_len=6, compiler_bos="BOS")
+        inputs = draw_inputs(vocab(6), 6, 4, distinct, seed=1)
+        assert tracr_outputs(model, inputs, 6) == [list(model.apply(["BOS"] + xs).decoded[1:]) for xs in inputs]

@@ -133,7 +133,16 @@ def test_earliest_and_latest_heads_decode_as_dense(batch):
 
 
 # ---- the rules against the dense attention pattern of random causal programs ----------------------------------
-CAUSAL_SEEDS = [s for s in range(400) if "causal" in build_program(RandomChooser(s)).features][:16]
+def causal_seeds(n: int = 16) -> list[int]:
+    """The first n causal fuzz programs, and among them the first two with an `earliest` and with a `latest`
+    (so both rules are exercised whatever the generator's mix)."""
+    feats = {s: build_program(RandomChooser(s)).features for s in range(400)}
+    causal = [s for s, f in feats.items() if "causal" in f]
+    picks = [s for s in causal if "earliest" in feats[s]][:2] + [s for s in causal if "latest" in feats[s]][:2]
+    return sorted(set(picks) | set(causal[:n - len(set(picks))]))
+
+
+CAUSAL_SEEDS = causal_seeds()
 
 
 def winners(rule: Rule, x: torch.Tensor, t: int) -> list[int]:

@@ -318,8 +318,19 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps, SelectOps):
             return str(node.children[0])
         if node.data == "tuple_":
             return tuple(self.tvalue(c) for c in node.children)
+        return self.vlit(node)
+
+    def vlit(self, node) -> Any:
+        """A literal of a vocab or a table: also a negative integer (-3) or a fraction (1/3, -1/8, a whole one an
+        integer as everywhere: 4/2 is 2)."""
         if node.data == "neg_int":
             return -int(node.children[0])
+        if node.data in ("frac_lit", "neg_frac_lit"):
+            num, den = (int(c) for c in node.children)
+            if den == 0:
+                raise self.err(f"the fraction {num}/0 divides by zero", node)
+            v = Fraction(-num if node.data == "neg_frac_lit" else num, den)
+            return int(v) if v.denominator == 1 else v
         return self.literal(node)
 
     def index(self, node, local) -> Any:

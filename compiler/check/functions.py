@@ -261,7 +261,7 @@ class FunctionOps:
             if c is None:
                 continue
             if not (isinstance(c, lark.Tree) and c.data == "range_"):
-                out.append(self.literal(c))
+                out.append(self.vlit(c))
                 continue
             lo_node, _, hi_node = c.children
             lo, hi = self.expr(lo_node), self.expr(hi_node)

@@ -1,4 +1,4 @@
-"""`hardwire bench programs|subleq|tm|decode|lengths`: measure sizes and throughput; writes bench/results/*.json."""
+"""`hardwire bench programs|subleq|tm|decode|lengths|certify|tracr`: sizes and throughput (bench/results/*.json)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,14 +6,16 @@ from pathlib import Path
 
 def add_parser(sub) -> None:
     b = sub.add_parser("bench", help="measure compiled sizes and throughput; writes bench/results/*.json")
-    b.add_argument("what", choices=["programs", "subleq", "tm", "decode", "lengths", "certify"],
+    b.add_argument("what", choices=["programs", "subleq", "tm", "decode", "lengths", "certify", "tracr"],
                    help="which benchmark (programs: every program in programs/ beside its interpreter and reference)")
     b.add_argument("--quick", action="store_true", help="small sizes on CPU only (what CI runs)")
     b.add_argument("--out", default="bench/results", help="folder for the JSON results")
     b.add_argument("--json", action="store_true", help="print one JSON object")
-    b.add_argument("--only", help="lengths: comma-separated constructions to sweep again (the rest are kept)")
+    b.add_argument("--only", help="lengths: comma-separated constructions to sweep again (the rest are kept); "
+                   "tracr: comma-separated programs to run")
     b.add_argument("--long", action="store_true",
                    help="decode: every path to 20,000 tokens, and index attention to 65,535 (about half an hour)")
+    b.add_argument("--samples", type=int, help="tracr: random inputs per program and length (default 20; quick 4)")
     b.add_argument("--threads", type=int, default=1,
                    help="intra-op threads for the dense pass (the fast paths always run on one; default 1)")
 
@@ -32,6 +34,10 @@ def cmd_bench(a) -> dict:
     elif a.what == "certify":  # how long `hardwire certify FILE` takes per program (bench/results/certify.json)
         from hardwire.bench.certify import main as bench_certify
         return bench_certify(["-o", str(Path(a.out) / "certify.json")] + (["--default-sizes"] if not a.quick else []))
+    elif a.what == "tracr":  # Tracr's library beside hardwire.from_rasp (bench/results/tracr.json, docs/tracr.md)
+        from hardwire.bench.tracr import bench_tracr
+        return bench_tracr(a.quick, a.out, a.samples, [x for x in (a.only or "").split(",") if x] or None,
+                           progress=None if a.json else print)
     elif a.what == "lengths":
         from hardwire.bench.lengths import bench_lengths
         return bench_lengths(a.out, [x for x in (a.only or "").split(",") if x] or None)
@@ -45,6 +51,9 @@ def cmd_bench(a) -> dict:
 def render(info: dict) -> str:
     from hardwire.bench.subleq import table
     from hardwire.bench.tm import tm_table
+    if "tracr_tolerance" in info:
+        from hardwire.bench.tracr import table as tracr_table
+        return tracr_table(info)
     if "constructions" in info:
         return "\n".join(f"{c['program']}: exact through {c['max_exact_length']} (swept {c['lengths_swept']}); "
                          f"{c['layers']} layers, d_model {c['d_model']}, d_mlp {c['d_mlp']} at {c['at_length']}"

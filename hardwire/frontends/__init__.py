@@ -1,0 +1,1 @@
+"""Front ends: programs written in other languages (Tracr's RASP) translated into .hw source."""
