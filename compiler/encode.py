@@ -186,8 +186,8 @@ def linear_queries(prog: Program) -> None:
         return Affine(q.label, q.values, SCALAR, q.line, q.column, terms=tuple(flat), const=const)
     for s in heads:
         q, keys = s.selector.queries, s.selector.keys
-        if id(q) in roots or not all(isinstance(r, Aggregate) and r.selector.queries is q and r in heads
-                                     for r in read.get(id(q), [])):
+        if id(q) in roots or not all(isinstance(r, Aggregate) and isinstance(r.selector, Select)
+                                     and r.selector.queries is q and r in heads for r in read.get(id(q), [])):
             continue
         a = done.get(id(q)) or rewrite(q)
         if a is None or not always_matched(prog, keys, a.terms, a.const) or not square_bounded(keys, q.values):

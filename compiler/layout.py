@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hardwire.compiler.core.sops import ONEHOT, SCALAR, WORD, Affine, Const, SOp, Width
+from hardwire.compiler.core.sops import ONEHOT, SCALAR, WORD, Affine, Const, SOp, Width, is_length
 
 BOS, NOT_BOS = 0, 1
 
@@ -91,6 +91,8 @@ def groups(layout: Layout, max_len: int) -> list[dict]:
                 g["range"] = [int(s.vrange[0]), int(s.vrange[1])]
         elif s.encoding == SCALAR:
             g["grid"] = sorted({float(0 if v is None else v) for v in s.values})
+        if not part and is_length(s):  # a count of every visible key: above every index (core/sops.combos)
+            g["above_index"] = True
         out.append(g)
     if layout.index is not None:
         out.append({"name": "index", "dims": [layout.index], "encoding": SCALAR,

@@ -74,9 +74,9 @@ def test_wiring_refusals_name_file_line_column(tmp_path, capsys):
                  "output y = map((a, b) -> a * b, aggregate(select(indices, indices, <=), x), x)\n")
     out = tmp_path / "o.safetensors"
     bad(["compile", str(p), "-o", str(out)], capsys, f"{p}:5:12:")
-    p.write_text("program b\nvocab {0, 1}\nmax_len 4\n"
-                 "output y = width(select(tokens, tokens, ==) | select(indices, indices, <))\n")
-    bad(["compile", str(p), "-o", str(out)], capsys, f"{p}:4:12:")
+    p.write_text("program b\nvocab {0, 1, 2}\nmax_len 300\n"   # a `|` across keys over its pair budget
+                 "output y = width(select(indices, indices, ==) | select(tokens, tokens, <))\n")
+    bad(["compile", str(p), "-o", str(out)], capsys, f"{p}:4:18:")
     assert not out.exists()
 
 

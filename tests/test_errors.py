@@ -253,15 +253,15 @@ def test_closed_stdout_is_not_an_error():
 
 # ---- --max-params: a size budget, enforced before the weight matrices exist ----------------------------------
 def test_max_params_names_the_size(capsys):
-    copy_program("reverse.hw")
-    size = compile_program(check_file("reverse.hw")).summary()
-    want = (ERR + f"reverse.hw:5:7: the compiled model would have {size['params']} parameters (layers "
+    copy_program("sort.hw")
+    size = compile_program(check_file("sort.hw")).summary()
+    want = (ERR + f"sort.hw:5:7: the compiled model would have {size['params']} parameters (layers "
             f"{size['layers']}, d_model {size['d_model']}, d_mlp {size['d_mlp']}), over the budget of 1000 "
-            "(--max-params); the largest part is opp (16 residual dims, 136 hidden units: 11,616 parameters, 45%); "
+            "(--max-params); the largest part is key (40 residual dims, 40 hidden units: 9,920 parameters, 39%); "
             "lower max_len or simplify the program")
-    assert refused(capsys, ["compile", "reverse.hw", "-o", "out.safetensors", "--max-params", "1000"]) == want
-    assert refused(capsys, ["check", "reverse.hw", "--max-params", "1000"]) == want
-    assert main(["compile", "reverse.hw", "-o", "out.safetensors", "--max-params", str(size["params"])]) == 0
+    assert refused(capsys, ["compile", "sort.hw", "-o", "out.safetensors", "--max-params", "1000"]) == want
+    assert refused(capsys, ["check", "sort.hw", "--max-params", "1000"]) == want
+    assert main(["compile", "sort.hw", "-o", "out.safetensors", "--max-params", str(size["params"])]) == 0
 
 
 def test_max_params_refuses_before_allocating(monkeypatch):

@@ -110,15 +110,15 @@ def test_random_inputs_large(i):
 # non-zeros), recorded from from_rasp. A compiler change that moves them re-records them here (and reruns the
 # bench); bench/results/tracr.json holds Tracr's beside them.
 SIZES = {
-    "length/5": (1, 1, 13, 87), "length/10": (1, 1, 18, 142), "reverse/5": (3, 2, 33, 265),
-    "reverse/10": (3, 2, 53, 735), "hist/5": (1, 1, 13, 75), "hist/10": (1, 1, 18, 130),
-    "sort_unique/5": (2, 2, 25, 114), "sort_unique/10": (2, 2, 45, 239), "sort/5": (3, 2, 43, 406),
-    "sort/10": (3, 2, 73, 1186), "sort_freq/5": (4, 3, 60, 776), "sort_freq/10": (4, 3, 155, 6936),
+    "length/5": (1, 1, 4, 46), "length/10": (1, 1, 4, 81), "reverse/5": (3, 2, 23, 169),
+    "reverse/10": (3, 2, 33, 299), "hist/5": (1, 1, 8, 56), "hist/10": (1, 1, 8, 91),
+    "sort_unique/5": (2, 2, 25, 105), "sort_unique/10": (2, 2, 45, 220), "sort/5": (3, 2, 43, 397),
+    "sort/10": (3, 2, 73, 1167), "sort_freq/5": (4, 3, 60, 758), "sort_freq/10": (4, 3, 155, 6898),
     "frac_prevs/5": (1, 1, 9, 37), "frac_prevs/10": (1, 1, 14, 92), "pair_balance/5": (1, 1, 10, 39),
-    "pair_balance/10": (1, 1, 15, 94), "shuffle_dyck1/5": (3, 4, 37, 252), "shuffle_dyck1/10": (3, 4, 52, 462),
-    "shuffle_dyck2/5": (4, 5, 50, 367), "shuffle_dyck2/10": (4, 5, 65, 622), "shuffle_dyck3/5": (4, 6, 59, 508),
-    "shuffle_dyck3/10": (4, 6, 74, 808), "make_count/5": (1, 1, 12, 68), "make_count/10": (1, 1, 17, 123),
-    "count_less_freq/5": (2, 2, 20, 136), "count_less_freq/10": (2, 2, 30, 241), "detect_pattern/5": (1, 2, 22, 162),
+    "pair_balance/10": (1, 1, 15, 94), "shuffle_dyck1/5": (3, 4, 35, 209), "shuffle_dyck1/10": (3, 4, 50, 329),
+    "shuffle_dyck2/5": (4, 5, 46, 308), "shuffle_dyck2/10": (4, 5, 61, 473), "shuffle_dyck3/5": (4, 6, 53, 425),
+    "shuffle_dyck3/10": (4, 6, 68, 635), "make_count/5": (1, 1, 7, 49), "make_count/10": (1, 1, 7, 84),
+    "count_less_freq/5": (2, 2, 15, 108), "count_less_freq/10": (2, 2, 20, 183), "detect_pattern/5": (1, 2, 22, 162),
     "detect_pattern/10": (1, 2, 27, 192), "shift_by/5": (1, 1, 16, 34), "shift_by/10": (1, 1, 21, 54),
     "nary_sequencemap/5": (1, 0, 25, 239), "nary_sequencemap/10": (1, 0, 35, 474),
 }

@@ -287,10 +287,12 @@ def sort_values(values) -> tuple:
 
 
 def is_length(s: SOp) -> bool:
-    """The built-in `length`: width(select(indices, indices, true)), always above every index."""
+    """A count of every visible key, `width(select(x, y, true))`: the built-in `length` (keys and queries
+    `indices`), Tracr's `make_length` (on `tokens`), or in a causal program the prefix count i + 1. At every
+    real position it is above the position's index."""
     sel = getattr(s, "selector", None)
-    return (isinstance(s, Width) and s.label == "length" and isinstance(sel, Select) and sel.pred == "true"
-            and isinstance(sel.keys, Indices) and sel.keys is sel.queries)
+    return (isinstance(s, Width) and isinstance(sel, Select) and sel.pred == "true"
+            and getattr(sel, "fn", None) is None)
 
 
 def combos(inputs) -> list[tuple]:

@@ -323,11 +323,13 @@ class Analysis:
             us = np.nonzero(np.abs(w_out[:, g.dims]).sum(1))[0]
             if len(us) == 0 or (n_out is not None and np.abs(n_out[:, g.dims]).sum() > 0):
                 continue  # a norm's output (checked by its own margin)
+            erasers = [j for j in us if any(np.array_equal(np.nonzero(w_in[:, j])[0], [d])
+                                            and w_out[j, d] == -w_in[d, j] for d in g.dims)]
             reads = set(np.nonzero(np.abs(w_in[:, us]).sum(1))[0].tolist()) - {BOS, NOT_BOS}
-            if any(np.array_equal(np.nonzero(w_in[:, j])[0], [d]) and w_out[j, d] == -w_in[d, j]
-                   for d in g.dims for j in us) and not reads <= set(g.dims):
-                skipped += 1  # a register rewritten by a mux: its cases' guards are exclusive by the program,
-                continue      # which value sets alone cannot show (a snap reads only its own dims: checked)
+            snap = len(erasers) < len(us) and reads <= set(g.dims)  # rewritten from its own dims alone: checked
+            if erasers and not snap:
+                skipped += 1  # a temporary erased, or a register rewritten by a mux: its cases' guards are
+                continue      # exclusive by the program, which value sets alone cannot show
             rows = np.nonzero(np.abs(w_in[:, us]).sum(1))[0]
             rows = np.union1d(rows[rows != BOS], [NOT_BOS])
             reads_g = bool(set(g.dims) & set(rows.tolist()))

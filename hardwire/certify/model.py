@@ -37,6 +37,7 @@ class Group:
     hi: np.ndarray
     integer: bool  # every code is an integer vector
     grid: list[float] | None = None
+    above_index: bool = False  # a count of every visible key (`length`): above the position's index
 
     def size(self) -> int:
         return len(self.codes) if self.codes is not None else 1 << 62
@@ -58,7 +59,8 @@ def make_group(g: dict) -> Group:
             zero_one = np.zeros((1, bits)), np.ones((1, bits))
             return Group(g["name"], dims, enc, None, zero_one[0][0], zero_one[1][0], True)
     integer = bool(np.all(codes == np.round(codes)))
-    return Group(g["name"], dims, enc, codes, codes.min(0), codes.max(0), integer, g.get("grid"))
+    return Group(g["name"], dims, enc, codes, codes.min(0), codes.max(0), integer, g.get("grid"),
+                 bool(g.get("above_index")))
 
 
 @dataclass
@@ -179,14 +181,17 @@ def codes_over(model: Model, rows: np.ndarray) -> tuple[np.ndarray, list[int]] |
 
 
 def inside(model: Model, groups: list[Group], idx: np.ndarray) -> np.ndarray:
-    """Which combinations can meet at a real position: an index is below `length` (the compiler leaves out the
-    others too, compiler/core/sops.combos). Both one-hot: their codes' values are read from the labels."""
+    """Which combinations can meet at a real position: an index is below a count of every visible key (a group
+    marked above_index, e.g. `length`; the compiler leaves out the others too, compiler/core/sops.combos). Both
+    one-hot: their codes' values are read from the labels."""
     keep = np.ones(idx.shape[1], bool)
-    found = {g.name: (g, ix) for g, ix in zip(groups, idx) if g.encoding == "onehot"}
-    if "indices" in found and "length" in found:
-        (gi, ii), (gl, il) = found["indices"], found["length"]
-        value = lambda g: np.array([int(model.labels[d].split("=", 1)[1]) for d in g.dims])  # noqa: E731
-        keep &= value(gi)[ii] < value(gl)[il]
+    onehot = [(g, ix) for g, ix in zip(groups, idx) if g.encoding == "onehot"]
+    value = lambda g: np.array([int(model.labels[d].split("=", 1)[1]) for d in g.dims])  # noqa: E731
+    for gi, ii in onehot:
+        if gi.name == "indices":
+            for gl, il in onehot:
+                if gl.above_index:
+                    keep &= value(gi)[ii] < value(gl)[il]
     return keep
 
 
