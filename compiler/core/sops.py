@@ -297,12 +297,13 @@ def is_length(s: SOp) -> bool:
 
 def combos(inputs) -> list[tuple]:
     """The combinations of the inputs' values that can meet at one position: the product of their value sets,
-    less those where an index is not below `length` (a real position is always inside the input)."""
+    less those where an index is not below `length`, or a length is 0 (a real position is always inside the
+    input, and it sees at least itself)."""
     out = list(itertools.product(*(s.values for s in inputs)))
-    pairs = [(i, j) for i, a in enumerate(inputs) if isinstance(a, Indices)
-             for j, b in enumerate(inputs) if is_length(b)]
-    if pairs:
-        out = [c for c in out if all(c[i] < c[j] for i, j in pairs)]
+    lengths = [j for j, b in enumerate(inputs) if is_length(b)]
+    pairs = [(i, j) for i, a in enumerate(inputs) if isinstance(a, Indices) for j in lengths]
+    if lengths:
+        out = [c for c in out if all(c[j] >= 1 for j in lengths) and all(c[i] < c[j] for i, j in pairs)]
     return out
 
 

@@ -181,16 +181,17 @@ def codes_over(model: Model, rows: np.ndarray) -> tuple[np.ndarray, list[int]] |
 
 
 def inside(model: Model, groups: list[Group], idx: np.ndarray) -> np.ndarray:
-    """Which combinations can meet at a real position: an index is below a count of every visible key (a group
-    marked above_index, e.g. `length`; the compiler leaves out the others too, compiler/core/sops.combos). Both
-    one-hot: their codes' values are read from the labels."""
+    """Which combinations can meet at a real position: a count of every visible key (a group marked above_index,
+    e.g. `length`) is at least 1 and above the index (the compiler leaves out the others too,
+    compiler/core/sops.combos). Both one-hot: their codes' values are read from the labels."""
     keep = np.ones(idx.shape[1], bool)
     onehot = [(g, ix) for g, ix in zip(groups, idx) if g.encoding == "onehot"]
     value = lambda g: np.array([int(model.labels[d].split("=", 1)[1]) for d in g.dims])  # noqa: E731
-    for gi, ii in onehot:
-        if gi.name == "indices":
-            for gl, il in onehot:
-                if gl.above_index:
+    for gl, il in onehot:
+        if gl.above_index:   # it counts the position itself, so it is at least 1
+            keep &= value(gl)[il] >= 1
+            for gi, ii in onehot:
+                if gi.name == "indices":
                     keep &= value(gi)[ii] < value(gl)[il]
     return keep
 
