@@ -84,8 +84,9 @@ def add_parser(sub) -> None:
                         "token per cell: one layer, the vocabulary grows with the tape)")
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     t.add_argument("--dense", action="store_true",
-                   help="loop mode: run the plain dense forward pass (the reference); by default the fast paths of "
-                        "runtime/fast.py run where they are expected to be quicker")
+                   help="run the plain dense forward pass (the reference); by default a loop takes the fast paths "
+                        "of runtime/fast.py where they are expected to be quicker, and a chain of thought decodes "
+                        "its proven heads as lookups (runtime/index_attention.py)")
     t.add_argument("--json", action="store_true", help="print one JSON object")
     from hardwire.cli.long_run import add_long_run_options
     add_long_run_options(t)

@@ -116,7 +116,12 @@ def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s
                    every_s=getattr(a, "checkpoint_every", 60), total=max_len - len(prompt), desc="tokens",
                    done=len(done))
     t1 = time.perf_counter()
-    gen = done + generate(model, [given + done], progress=long_run.progress_mode(a), long=long)[0]
+    # proven heads as lookups (runtime/index_attention.py) unless the dense reference is asked for, or checkpoints
+    # (which the soft and hard decoders write)
+    dense = getattr(a, "dense", False)
+    attention = "soft" if dense or saver.path else "index"
+    gen = done + generate(model, [given + done], fast=False if dense else None, attention=attention,
+                          progress=long_run.progress_mode(a), long=long)[0]
     run_s = time.perf_counter() - t1
     steps_as_text = [word_step(enc, t) for t in gen] if words else gen
     halted = bool(gen) and (steps_as_text[-1] == "halt" or steps_as_text[-1][0] == tmlib.HALT)
