@@ -8,8 +8,11 @@ dimension per step, and the output decodes to the nearest count, the same values
 from __future__ import annotations
 
 import copy
+import itertools
+import math
 from fractions import Fraction
 
+from hardwire.compiler.core.limits import VALUE_BUDGET
 from hardwire.compiler.core.sops import (
     ONEHOT,
     SCALAR,
@@ -24,6 +27,7 @@ from hardwire.compiler.core.sops import (
     Width,
     combos,
     is_length,
+    sort_values,
 )
 from hardwire.compiler.lower import feature_of, inputs_of, walk
 
@@ -45,10 +49,12 @@ def output_only(prog: Program, s: SOp, read: dict[int, list[SOp]]) -> bool:
 
 
 def choose_encodings(prog: Program) -> Program:
-    """A copy of prog in which every output-only one-hot width is a scalar, and every linear query of an
-    equality select on indices that always names a position is a linear form (`linear_queries`)."""
+    """A copy of prog in which every output-only one-hot width is a scalar, every linear query of an equality
+    select on indices that always names a position is a linear form (`linear_queries`), and a linear output
+    of means over one selector is one mean (`one_mean`)."""
     prog = copy.deepcopy(prog)
     linear_queries(prog)
+    one_mean(prog)
     read = readers(prog)
     for s in walk(prog.roots()):
         if isinstance(s, Width) and s.encoding == ONEHOT and output_only(prog, s, read):
@@ -197,3 +203,30 @@ def linear_queries(prog: Program) -> None:
             continue
         done[id(q)] = a
         s.selector = Select(keys, a, "==")
+
+
+# ---- a linear combination of means over one selector, as an output: one mean of the combination ---------------
+def one_mean(prog: Program) -> None:
+    """In place: `output b = opens - closes`, where both are means over the same selector, becomes
+    `aggregate(prevs, x_open - x_close)`: a mean is linear in its values (an empty selection gives 0 either way),
+    so one head computes it and no MLP reads the two means back (the checker's copy of an Affine output is a
+    staircase over every value the combination can take: 773 units at max_len 10)."""
+    for name, out in list(prog.outputs.items()):
+        if not (type(out) is Map and out.text == "copy" and len(out.inputs) == 1 and isinstance(out.inputs[0], Affine)):
+            continue
+        a = out.inputs[0]
+        aggs = [x for _, x in a.terms]
+        if a.const != 0 or not aggs or not all(isinstance(x, Aggregate) and not x.pick and x.encoding == SCALAR
+                                               for x in aggs):
+            continue
+        sel = aggs[0].selector
+        if not all(x.selector is sel for x in aggs):
+            continue
+        terms = tuple((c, x.value) for c, x in a.terms)
+        if math.prod(len(x.values) for _, x in terms) > VALUE_BUDGET:
+            continue
+        sums = {sum(c * Fraction(v) for (c, _), v in zip(terms, vs)) for vs in itertools.product(
+            *(x.values for _, x in terms))}
+        value = Affine(f"_{name}_values", sort_values(sums), SCALAR, a.line, a.column, terms=terms,
+                       const=Fraction(0))
+        prog.outputs[name] = Aggregate(name, out.values, SCALAR, out.line, out.column, selector=sel, value=value)
