@@ -107,8 +107,9 @@ def check_header(meta, tensors: dict[str, tuple[str, list[int]]], path: str) -> 
         if not ok:
             bad(f"config.{key} is missing or invalid ({str(cfg.get(key))[:40]})")
     d, vocab = cfg["d_model"], cfg["vocab"]
-    if not all(isinstance(v, (int, str)) for v in vocab) or len({json.dumps(v) for v in vocab}) != len(vocab):
-        bad("config.vocab must list distinct integers or strings")
+    if not all(isinstance(v, (int, str)) or _is_fraction(v) for v in vocab) or \
+            len({json.dumps(v, sort_keys=True) for v in vocab}) != len(vocab):
+        bad("config.vocab must list distinct integers, fractions or strings")
     if len(labels) != d:
         bad(f"{len(labels)} residual labels for d_model {d}")
     if len(cfg["layers"]) != cfg["n_layers"]:
@@ -274,6 +275,18 @@ def group_labels(g: dict, labels: list[str]) -> bool:
     if g["encoding"] == "onehot":
         return all(n.startswith(name + "=") for n in names)
     return names == [name]
+
+
+def _is_fraction(v) -> bool:
+    """A vocab entry written by artifact.to_json for a fraction that is not whole: {"frac": "1/3"} (read here, not
+    through from_json: the artifact module imports this one)."""
+    if not (isinstance(v, dict) and len(v) == 1 and isinstance(v.get("frac"), str)):
+        return False
+    num, sep, den = v["frac"].partition("/")
+    try:
+        return bool(sep) and int(den) > 1 and Fraction(int(num), int(den)).denominator == int(den)
+    except ValueError:
+        return False
 
 
 def check_groups(groups, labels: list[str], d: int, bad) -> None:
