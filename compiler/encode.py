@@ -1,9 +1,17 @@
 """Encoding choice: a value gets the narrowest residual encoding that all of its readers can use.
 
-Works on a copy of the program, like fuse.py; the interpreter keeps the program as written. Today's rule,
-the one that never changes what a program computes: a `width` that only outputs read is held as a scalar
-(1 dimension, its count) instead of one-hot (max_len + 1 dimensions). Its MLP's staircase then writes one
-dimension per step, and the output decodes to the nearest count, the same values as before.
+Works on a copy of the program, like fuse.py; the interpreter keeps the program as written. Each rule keeps
+what the program computes:
+
+- a `width` that only outputs read is held as a scalar (1 dimension, its count) instead of one-hot (max_len + 1
+  dimensions); its staircase writes one dimension per step, and the output decodes to the nearest count;
+- a linear query of `aggregate(select(indices, q, ==), x)` that always names a position is read as a number
+  by wire_numeric.py's head, with no block and no dimensions of its own (`linear_queries`; its MLP-made inputs
+  snapped in place first);
+- a linear output of means over one selector is one mean of the combination (`one_mean`).
+
+The checker turns every scalar key or query a program writes into one-hot, so an Affine query reaches the
+wiring only from `linear_queries`.
 """
 from __future__ import annotations
 
