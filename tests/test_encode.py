@@ -132,3 +132,52 @@ def test_means_over_different_selectors_keep_their_copy():
     prog = check_source(text)
     for xs in (["(", ")", "a", "("], [")"], ["(", "(", "(", ")", ")", "a"]):
         assert agrees_balance(xs)["outputs"]["balance"] == run(prog, xs)["balance"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(-1, 1), st.integers(-1, 1), st.integers(-3, 3), st.integers(2, 9), st.booleans(),
+       st.integers(0, 2 ** 16))
+def test_random_linear_queries_equal_the_interpreter(a, b, c, n, causal, seed):
+    """q = a * length + b * indices + c (length a prefix count in a causal program): rewritten where it always
+    names a position, kept otherwise; the weights give the interpreter's values either way."""
+    count = "width(select(indices, indices, <=))" if causal else "length"
+    text = (f'program t\nvocab {{"a", "b", "c"}}\nmax_len {n}\n' + ("causal\n" if causal else "") +
+            f"n = {count}\nq = {a} * n + {b} * indices + {c}\n"
+            "output y = aggregate(select(indices, q, ==), tokens)\n")
+    try:
+        check_source(text)
+    except hardwire.HardwireError:   # e.g. q's one-hot aggregate is not provably unique: nothing to compare
+        return
+    agrees(text, random.Random(seed), samples=8)
+
+
+SELECTORS = ["select(indices, indices, <=)", "select(tokens, tokens, ==)", "select(indices, indices, true)",
+             "select(tokens, indices, <)"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(-3, 3).filter(bool), st.sampled_from(['"a"', '"b"', '"c"']),
+                          st.integers(0, 3)), min_size=1, max_size=3),
+       st.integers(0, 3), st.integers(-2, 2), st.integers(2, 8), st.integers(0, 2 ** 16))
+def test_random_combinations_of_means_equal_the_interpreter(terms, sel, const, n, seed):
+    """c1 mean(s_1, x1) + c2 mean(s_2, x2) + ... + c: one mean where every s_i is the same selector and c is 0
+    (encode.one_mean), the checker's copy otherwise; the weights give the interpreter's values either way."""
+    lines = [f'program t\nvocab {{"a", "b", "c"}}\nmax_len {n}']
+    parts = []
+    for j, (coef, tok, which) in enumerate(terms):
+        s = SELECTORS[sel] if which % 2 == 0 else SELECTORS[(sel + which) % len(SELECTORS)]
+        lines.append(f"m{j} = aggregate({s}, scalar(tokens == {tok}))")
+        parts.append(f"{coef} * m{j}")
+    lines.append("output y = " + " + ".join(parts) + (f" + {const}" if const else ""))
+    text = "\n".join(lines) + "\n"
+    try:
+        prog = check_source(text)
+    except hardwire.HardwireError:
+        return
+    if prog.outputs["y"].encoding != "scalar":
+        return
+    model = hardwire.compile_source(text, device="cpu")
+    rng = random.Random(seed)
+    batch = [[rng.choice("abc") for _ in range(rng.randint(1, n))] for _ in range(8)]
+    for xs, got in zip(batch, model(batch, batch=True)):
+        assert got["outputs"]["y"] == run(prog, xs)["y"], (text, xs)
