@@ -287,12 +287,13 @@ def sort_values(values) -> tuple:
 
 
 def is_length(s: SOp) -> bool:
-    """A count of every visible key, `width(select(x, y, true))`: the built-in `length` (keys and queries
-    `indices`), Tracr's `make_length` (on `tokens`), or in a causal program the prefix count i + 1. At every
-    real position it is above the position's index."""
+    """A count c of keys with 1 <= c, the position's index below c, and every position below c a visible key:
+    `width(select(x, y, true))` (the built-in `length`, Tracr's `make_length` on tokens, or in a causal program
+    the prefix count i + 1), and `width(select(indices, indices, <=))`, which is i + 1 in any program."""
     sel = getattr(s, "selector", None)
-    return (isinstance(s, Width) and isinstance(sel, Select) and sel.pred == "true"
-            and getattr(sel, "fn", None) is None)
+    if not (isinstance(s, Width) and isinstance(sel, Select) and getattr(sel, "fn", None) is None):
+        return False
+    return sel.pred == "true" or (sel.pred == "<=" and isinstance(sel.keys, Indices) and sel.keys is sel.queries)
 
 
 def combos(inputs) -> list[tuple]:
