@@ -7,6 +7,14 @@ from hardwire.compiler.artifact import from_json
 from hardwire.runtime.model import Transformer, decode_column, token_key
 
 
+def target(model: Transformer, max_len: int | None) -> tuple[str, set, int]:
+    """What every decoder generates: the output named by `generate`, its stop tokens (by type and value: 1 is not
+    true) and the position limit (BOS included), max_len capped at the model's."""
+    cfg = model.config
+    stop = {token_key(from_json(v)) for v in cfg["generate"]["stop"]}
+    return cfg["generate"]["output"], stop, min(max_len or cfg["max_len"], cfg["max_len"]) + 1
+
+
 def next_values(model: Transformer, x: torch.Tensor, name: str) -> list:
     """The generated output's value at one position per row (x: [B, D])."""
     out = model.outputs[name]

@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from hardwire.compiler.artifact import from_json
-from hardwire.runtime.decode_step import next_values, record
+from hardwire.runtime.decode_step import next_values, record, target
 from hardwire.runtime.loop_state import LongRun, progress_bar
-from hardwire.runtime.model import Transformer, token_key
+from hardwire.runtime.model import Transformer
 
 PREFILL_CHUNK = 512
 
@@ -82,9 +81,7 @@ def generate_dense(model: Transformer, prompts: list[list], max_len: int | None 
                    ticker: Ticker | None = None, on_token: Callable[[], None] | None = None) -> list[list]:
     """generate on the plain dense layers."""
     cfg = model.config
-    name = cfg["generate"]["output"]
-    stop = {token_key(from_json(v)) for v in cfg["generate"]["stop"]}  # by type and value: 1 is not true
-    limit = min(max_len or cfg["max_len"], cfg["max_len"]) + 1  # positions, BOS included
+    name, stop, limit = target(model, max_len)
     ids, lengths = model.encode(prompts)
     x = model.embed_tokens(ids)
     b, t = ids.shape
@@ -162,9 +159,7 @@ def _generate_fast(model: Transformer, prompts: list[list], max_len: int | None,
     from hardwire.runtime.hard_attention import attention_weights
     cfg = model.config
     fm = FastModel.of(model, attention)
-    name = cfg["generate"]["output"]
-    stop = {token_key(from_json(v)) for v in cfg["generate"]["stop"]}  # by type and value: 1 is not true
-    limit = min(max_len or cfg["max_len"], cfg["max_len"]) + 1
+    name, stop, limit = target(model, max_len)
     ids, lengths = model.encode(prompts)
     b, t = ids.shape
     x = fm.to_fm(model.embed_tokens(ids))                                      # [D, B, T]

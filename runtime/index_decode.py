@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from hardwire.compiler.artifact import from_json
-from hardwire.runtime.decode_step import next_values, record
+from hardwire.runtime.decode_step import next_values, record, target
 from hardwire.runtime.index_attention import Rule, derive
-from hardwire.runtime.model import Transformer, token_key
+from hardwire.runtime.model import Transformer
 
 PREFILL_CHUNK = 512
 
@@ -52,9 +51,7 @@ def _generate_index(model: Transformer, prompts: list[list], max_len: int | None
     cfg = model.config
     fm = FastModel.of(model, "soft")
     rules = proven(model)
-    name = cfg["generate"]["output"]
-    stop = {token_key(from_json(v)) for v in cfg["generate"]["stop"]}
-    limit = min(max_len or cfg["max_len"], cfg["max_len"]) + 1
+    name, stop, limit = target(model, max_len)
     ids, lengths = model.encode(prompts)
     b, t = ids.shape
     x = fm.to_fm(model.embed_tokens(ids))                                      # [D, B, T]
