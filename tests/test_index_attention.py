@@ -88,12 +88,7 @@ def test_random_machines_by_chain_of_thought(case):
     model = from_compiled(compile_program(prog), "cpu", torch.float32)
     assert [r.kind for r in derive(model)] == ["position", "latest"]
     got = generate(model, [prompt], attention="index")[0]
-    want, head = [], 0
-    for state, new_head, new_tape in trace:
-        want.append(tmlib.step_token(state, new_tape.get(head, 0), new_head - head, new_head))
-        head = new_head
-    if ref.halted and ref.state != tmlib.HALT:
-        want.append("halt")
+    want = tmlib.cot_tokens(trace, ref)
     assert got == want == generate(model, [prompt], fast=False)[0]
 
 

@@ -108,12 +108,7 @@ def test_word_chain_of_thought_matches_simulator_every_step(case):
     model = from_compiled(compile_program(prog), "cpu", torch.float32)
     enc = cot_words.encoding(machine, lo, hi, max_len)
     got = generate(model, [enc.prompt(prompt)])[0]
-    want, head = [], 0
-    for state, new_head, new_tape in trace:
-        want.append(cot_words.step_word(enc, state, new_tape.get(head, 0), new_head - head, new_head))
-        head = new_head
-    if ref.halted and ref.state != tmlib.HALT:
-        want.append(enc.halt)
+    want = tmlib.cot_tokens(trace, ref, lambda *step: cot_words.step_word(enc, *step), enc.halt)
     assert got == want
     assert model.config["n_layers"] <= 4 and sum(layer["heads"] for layer in model.config["layers"]) <= 2
 
@@ -133,13 +128,7 @@ def test_chain_of_thought_matches_simulator_every_step(case):
                                           tmlib.cot_length(len(prompt), ref)), "generated")
     model = from_compiled(compile_program(prog), "cpu", torch.float32)
     got = generate(model, [prompt])[0]
-    want, head = [], 0
-    for state, new_head, new_tape in trace:
-        move = new_head - head
-        want.append(tmlib.step_token(state, new_tape.get(head, 0), move, new_head))
-        head = new_head
-    if ref.halted and ref.state != tmlib.HALT:
-        want.append("halt")  # an undefined transition: the machine stops without a step
+    want = tmlib.cot_tokens(trace, ref)  # `halt` after an undefined transition: the machine stops without a step
     assert got == want
     assert prog.max_len >= len(prompt) + len(got) and model.config["n_layers"] <= 3
 

@@ -45,13 +45,7 @@ def expected_tokens(machine, steps: int) -> tuple[list[str], object]:
     from hardwire.machines.turing import tm as tmlib
     trace: list = []
     ref = tmlib.simulate(machine, [0], max_steps=steps, trace=trace)
-    want, head = [], 0
-    for state, new_head, tape in trace:
-        want.append(tmlib.step_token(state, tape.get(head, 0), new_head - head, new_head))
-        head = new_head
-    if ref.halted and ref.state != tmlib.HALT:
-        want.append("halt")
-    return want, ref
+    return tmlib.cot_tokens(trace, ref), ref
 
 
 def windows(stamps: list[float], spans: list[list[int]]) -> list[dict]:

@@ -87,10 +87,7 @@ def bench_tm(quick: bool = False, out_dir: str = "bench/results", threads: int |
     loop_src = tmlib.loop_program(machine, cells, offset)
     trace: list = []
     tmlib.simulate(machine, [0], cot_tokens, trace=trace)
-    want_cot, head = [], 0
-    for state, new_head, tape in trace:
-        want_cot.append(tmlib.step_token(state, tape.get(head, 0), new_head - head, new_head))
-        head = new_head
+    want_cot = tmlib.cot_tokens(trace)
     pc, po = tmlib.window_for(machine, [0], tmlib.simulate(machine, [0], cot_tokens), None)
     cot_src = tmlib.cot_program(machine, 1, -po, pc - po - 1, cot_tokens + 1)
     t0 = time.perf_counter()
@@ -204,10 +201,7 @@ def cot_long_run(tokens: int) -> dict:
     machine, ref = random_machine(3, random.Random(7), tokens - 1, 32)
     trace: list = []
     tmlib.simulate(machine, [0], tokens - 1, trace=trace)
-    want, head = [], 0
-    for state, new_head, tape in trace:
-        want.append(tmlib.step_token(state, tape.get(head, 0), new_head - head, new_head))
-        head = new_head
+    want = tmlib.cot_tokens(trace)
     cells, offset = tmlib.window_for(machine, [0], ref, None)
     compiled = compile_program(check_source(tmlib.cot_program(machine, 1, -offset, cells - offset - 1, tokens), "b"))
     out = {"spec": machine.spec, "tokens": tokens, **compiled.summary()}

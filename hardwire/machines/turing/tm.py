@@ -179,6 +179,18 @@ def step_token(state: str, write: int, move: int, head_after: int) -> str:
     return f"{state}{write}{'R' if move > 0 else 'L'}{head_after}"
 
 
+def cot_tokens(trace: list, ref: Run | None = None, step=step_token, halt="halt") -> list:
+    """The chain of thought of a simulated run: step(state, written symbol, move, head after) per entry of
+    simulate's trace, then `halt` when ref (the run) stopped at an undefined transition, which takes no step."""
+    out, head = [], 0
+    for state, new_head, tape in trace:
+        out.append(step(state, tape.get(head, 0), new_head - head, new_head))
+        head = new_head
+    if ref is not None and ref.halted and ref.state != HALT:
+        out.append(halt)
+    return out
+
+
 def cot_length(prompt_len: int, ref: Run) -> int:
     """Tokens in all: the prompt, one per step, and a final `halt` if the machine stopped at an undefined cell."""
     return prompt_len + ref.steps + (1 if ref.halted and ref.state != HALT else 0)
