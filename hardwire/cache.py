@@ -26,8 +26,9 @@ def compiler_digest() -> str:
     return h.hexdigest()[:16]
 
 
-def cached_generated_model(stem: str, source: str) -> str:
-    """A generated program (e.g. a Turing machine's), saved in the cache folder and compiled there once."""
+def cached_source(stem: str, source: str) -> Path:
+    """A generated program (e.g. a Turing machine's) saved in the cache folder under its hash, written once and
+    whole (a temporary file, then a rename)."""
     key = hashlib.sha256(source.encode()).hexdigest()[:16]
     path = cache_dir() / f"{stem}-{key}.hw"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +36,12 @@ def cached_generated_model(stem: str, source: str) -> str:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(source)
         tmp.replace(path)
-    return str(cached_model_path(str(path), {}))
+    return path
+
+
+def cached_generated_model(stem: str, source: str) -> str:
+    """A generated program, saved in the cache folder (cached_source) and compiled there once."""
+    return str(cached_model_path(str(cached_source(stem, source)), {}))
 
 
 def model_cache_path(program: str, params: dict[str, int]) -> Path:

@@ -3,7 +3,6 @@ carry the head's cell as a word (cot_words.py; `--encoding cells`: the one-layer
 token per cell, tm.cot_program)."""
 from __future__ import annotations
 
-import hashlib
 import math
 import sys
 import time
@@ -50,17 +49,12 @@ def word_model(source: str, bits: int, max_len: int, asked: str | None, device: 
     the latest head's argument hold in it, else float64 from the compile itself, with a note on stderr."""
     import torch
 
-    from hardwire.cache import cache_dir, model_cache_path
+    from hardwire.cache import cached_source, model_cache_path
     from hardwire.compiler.check.elaborate import check_file
     from hardwire.compiler.pipeline import compile_program
     from hardwire.compiler.precision import choose_dtype, fit
     from hardwire.runtime.model import from_compiled, load
-    hw = cache_dir() / f"turing_cot_words-{hashlib.sha256(source.encode()).hexdigest()[:16]}.hw"
-    hw.parent.mkdir(parents=True, exist_ok=True)
-    if not hw.exists():
-        tmp = hw.with_suffix(".tmp")
-        tmp.write_text(source)
-        tmp.replace(hw)
+    hw = cached_source("turing_cot_words", source)
     weights = model_cache_path(str(hw), {})
     head32 = float32_holds_latest(bits, max_len)
     if asked != "float64" and weights.exists() and (head32 or asked == "float32"):
