@@ -8,6 +8,7 @@ from hardwire.compiler.artifact import CompiledModel, build
 from hardwire.compiler.check.elaborate import check_file, check_source
 from hardwire.compiler.combine import combine_selectors
 from hardwire.compiler.core.sops import Program
+from hardwire.compiler.cse import merge_common
 from hardwire.compiler.encode import choose_encodings
 from hardwire.compiler.fuse import fuse_maps
 from hardwire.compiler.lower import lower, schedule
@@ -16,10 +17,10 @@ from hardwire.compiler.wire import n_layers, wire
 
 
 def optimized(prog: Program) -> Program:
-    """The program the compiler wires: a causal mask where every selector looks back (`mask`), a `|` across keys
-    made one select (`combine`), encodings chosen (`encode`), then maps folded into their readers (`fuse`). A copy;
-    explain and the head tables call this too, so they place the same blocks."""
-    return fuse_maps(choose_encodings(combine_selectors(mask_causal(prog))))
+    """The program the compiler wires: equal values merged (`cse`), a causal mask where every selector looks back
+    (`mask`), a `|` across keys made one select (`combine`), encodings chosen (`encode`), then maps folded into
+    their readers (`fuse`). A copy; explain and the head tables call this too, so they place the same blocks."""
+    return fuse_maps(choose_encodings(combine_selectors(mask_causal(merge_common(prog)))))
 
 
 def schedules(prog: Program) -> list[dict]:
