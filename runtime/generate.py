@@ -46,7 +46,7 @@ class Ticker:
 def generate(model: Transformer, prompts: list[list], max_len: int | None = None, fast: bool | None = None,
              attention: str = "soft", progress: bool | str = False, long: LongRun | None = None,
              on_token: Callable[[], None] | None = None, kernel: str | None = None,
-             stamps: list[float] | None = None) -> list[list]:
+             stamps: dict[int, float] | None = None) -> list[list]:
     """Tokens generated after each prompt, until a stop token (included) or max_len tokens in all.
 
     attention: "soft" (the softmax), "hard" (per query where its margin holds), or "index" (proven heads as
@@ -54,7 +54,8 @@ def generate(model: Transformer, prompts: list[list], max_len: int | None = None
     prompt, not with "index"): checkpoints of the tokens so far every long.every_s seconds, the bar measured
     against long.total from long.done. on_token() is called once per decoding step (benches time it). With
     "index", kernel picks the decoder: "native" (one numba kernel, runtime/index_native.py), "torch", or None
-    (native where numba is installed and the model qualifies); stamps gets row 0's perf_counter per token."""
+    (native where numba is installed and the model qualifies); stamps: {token index of row 0: None} to time, each
+    filled with time.perf_counter() as that token is read."""
     from hardwire.runtime.loop import use_fast
     from hardwire.runtime.threads import SPLIT_POSITIONS, THREADS, intra_op_threads
     if attention not in ("soft", "hard", "index"):

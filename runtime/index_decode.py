@@ -34,12 +34,13 @@ class HeadState:
 
 def generate_index(model: Transformer, prompts: list[list], max_len: int | None = None,
                    on_token: Callable[[], None] | None = None, kernel: str | None = None,
-                   stamps: list[float] | None = None) -> list[list]:
+                   stamps: dict[int, float] | None = None) -> list[list]:
     """generate with proven heads as lookups (see the module docstring); the same tokens as the dense pass.
 
     kernel: "native" (runtime/index_native.py: the decoding loop as one numba kernel; needs numba and a model that
     qualifies), "torch" (tensor operations per step), or None: native where it can run (see `native_why_not`).
-    stamps, when given, gets row 0's time.perf_counter() as each of its tokens is read (the benches)."""
+    stamps, when given, maps token indices of row 0 to time: each gets time.perf_counter() as that token is read
+    (the benches; the native kernel returns to Python only there)."""
     from hardwire.runtime.threads import THREADS, intra_op_threads
     if kernel not in (None, "native", "torch"):
         raise ValueError("kernel is 'native', 'torch' or None (native where it can run)")
@@ -130,7 +131,7 @@ def prefill(model: Transformer, prompts: list[list], max_len: int | None) -> Pre
 
 
 def _generate_index(model: Transformer, prompts: list[list], max_len: int | None,
-                    on_token: Callable[[], None] | None, stamps: list[float] | None = None) -> list[list]:
+                    on_token: Callable[[], None] | None, stamps: dict[int, float] | None = None) -> list[list]:
     """The torch index decoder: each step a few dozen compacted tensor operations."""
     from hardwire.runtime.context import Context
     pre = prefill(model, prompts, max_len)
@@ -149,8 +150,8 @@ def _generate_index(model: Transformer, prompts: list[list], max_len: int | None
     while True:
         vals = next_values(model, last, pre.name)
         new_ids = record(model, vals, out_tokens, active, pos, stop, limit)
-        if stamps is not None and len(stamps) < len(out_tokens[0]):
-            stamps.append(time.perf_counter())
+        if stamps is not None and len(out_tokens[0]) - 1 in stamps and stamps[len(out_tokens[0]) - 1] is None:
+            stamps[len(out_tokens[0]) - 1] = time.perf_counter()
         if on_token is not None:
             on_token()
         if not any(active):

@@ -111,10 +111,10 @@ def stops_and_next(p: NativePlan, v):
 
 
 @jit
-def step(x, p: NativePlan, state, have, pos, delta, vals):
+def step(x, p: NativePlan, state, have, pos, delta, vals, hidden):
     """Every layer at one new position, in place on the residual x (the token and position rows added already):
     per head the value, the table write of its key and the read of its query's target, then W_O; then the MLP.
-    Every read of a sublayer happens before its writes (they gather in delta)."""
+    Every read of a sublayer happens before its writes (they gather in delta); the MLP's hidden units in hidden."""
     n_layers = len(p.layer_heads) - 1
     for layer in range(n_layers):
         for r in range(p.row_ptr[2 * layer], p.row_ptr[2 * layer + 1]):
@@ -145,27 +145,33 @@ def step(x, p: NativePlan, state, have, pos, delta, vals):
             x[p.rows[r]] += delta[p.rows[r]]
         for r in range(p.row_ptr[2 * layer + 1], p.row_ptr[2 * layer + 2]):
             delta[p.rows[r]] = 0
-        for u in range(p.layer_units[layer], p.layer_units[layer + 1]):
-            acc = delta.dtype.type(0)
-            for k in range(p.in_ptr[u], p.in_ptr[u + 1]):
-                acc += x[p.in_idx[k]] * p.in_w[k]
+        u0, n_units = p.layer_units[layer], p.layer_units[layer + 1] - p.layer_units[layer]
+        for u in range(n_units):
+            hidden[u] = 0
+        for j in range(p.layer_in[layer], p.layer_in[layer + 1]):   # W_in by residual row: a row at 0 adds zeros
+            xv = x[p.in_rows[j]]
+            if xv != 0:
+                for k in range(p.in_ptr[j], p.in_ptr[j + 1]):
+                    hidden[p.in_unit[k]] += xv * p.in_w[k]
+        for u in range(n_units):
+            acc = hidden[u]
             if acc > 0:   # relu: a unit at 0 adds exact zeros
-                for k in range(p.out_ptr[u], p.out_ptr[u + 1]):
+                for k in range(p.out_ptr[u0 + u], p.out_ptr[u0 + u + 1]):
                     delta[p.out_idx[k]] += acc * p.out_w[k]
         for r in range(p.row_ptr[2 * layer + 1], p.row_ptr[2 * layer + 2]):
             x[p.rows[r]] += delta[p.rows[r]]
 
 
 @jit
-def decode(p: NativePlan, x, state, have, pos, n_out, done, out, limit, budget, stamps):
+def decode(p: NativePlan, x, state, have, pos, n_out, done, out, limit, budget):
     """Decode every row that is not done for at most `budget` more tokens, from its residual x[row] at its last
     position and its next position pos[row]: read the output, record it (out[row, n_out[row]]), stop on a stop
-    token or the position limit (decode_step.record), else embed it at pos and run every layer. stamps (row 0,
-    when it has room): time.perf_counter() as each token is read, for the benches."""
+    token or the position limit (decode_step.record), else embed it at pos and run every layer. A row that stops
+    on its budget has its next token's residual in x[row] already."""
     d = x.shape[1]
     delta = np.zeros(d, x.dtype)
-    vals = np.zeros(max(1, int(np.max(np.diff(p.head_cols))) if len(p.head_cols) > 1 else 1), x.dtype)
-    timed = len(stamps) > 0
+    vals = np.zeros(p.max_cols, x.dtype)
+    hidden = np.zeros(p.max_units, x.dtype)
     for row in range(x.shape[0]):
         xr, sr, hr = x[row], state[row], have[row]
         for _ in range(budget):
@@ -175,10 +181,6 @@ def decode(p: NativePlan, x, state, have, pos, n_out, done, out, limit, budget, 
             if pos[row] >= limit:   # a prompt at the position limit generates nothing
                 done[row] = True
                 break
-            if timed and row == 0 and n_out[row] < len(stamps):
-                with numba.objmode(t="float64"):
-                    t = time.perf_counter()
-                stamps[n_out[row]] = t
             out[row, n_out[row]] = v
             n_out[row] += 1
             stop, nxt = stops_and_next(p, v)
@@ -198,7 +200,7 @@ def decode(p: NativePlan, x, state, have, pos, n_out, done, out, limit, budget, 
             else:
                 for k in range(d):
                     xr[k] = p.tokens[nxt, k] + p.positions[q, k]
-            step(xr, p, sr, hr, q, delta, vals)
+            step(xr, p, sr, hr, q, delta, vals, hidden)
             pos[row] += 1
 
 
@@ -222,9 +224,10 @@ def row_state(plan: NativePlan, pre, rules: dict) -> tuple[np.ndarray, np.ndarra
     return state, have
 
 
-def generate_native(model, pre, rules: dict, on_token=None, stamps: list[float] | None = None) -> list[list]:
-    """Decode from the prefill's state with the kernel: every token in one call, or CHUNK tokens per row per call
-    when on_token reports each (a progress bar). Returns the generated values per row."""
+def generate_native(model, pre, rules: dict, on_token=None, stamps: dict[int, float] | None = None) -> list[list]:
+    """Decode from the prefill's state with the kernel: every token in one call, or in calls of at most CHUNK
+    tokens per row when on_token reports each (a progress bar), and ending at each token of row 0 that stamps
+    times (it gets time.perf_counter() as that token is read). Returns the generated values per row."""
     from hardwire.compiler.artifact import from_json
     from hardwire.runtime.index_plan import export
     plan = export(model, rules)
@@ -235,21 +238,26 @@ def generate_native(model, pre, rules: dict, on_token=None, stamps: list[float] 
     n_out = np.zeros(b, np.int64)
     done = np.zeros(b, np.bool_)
     out = np.zeros((b, max(1, pre.limit - int(pos.min()) + 1)), np.int64)
-    times = np.zeros(out.shape[1] if stamps is not None else 0)
-    budget = out.shape[1] if on_token is None else CHUNK
+    marks = sorted(k for k in (stamps or {}) if k >= 0)
     reported = 0
     while True:
-        decode(plan, x, state, have, pos, n_out, done, out, pre.limit, budget, times)
+        budget = out.shape[1] if on_token is None else CHUNK
+        while marks and marks[0] < n_out[0]:
+            marks.pop(0)
+        if marks and not done[0]:
+            if marks[0] == n_out[0]:
+                stamps[marks.pop(0)] = time.perf_counter()
+            if marks:
+                budget = min(budget, marks[0] - int(n_out[0]))
+        decode(plan, x, state, have, pos, n_out, done, out, pre.limit, budget)
         if on_token is not None:
             for _ in range(int(n_out.max()) - reported):
                 on_token()
             reported = int(n_out.max())
         if done.all():
             break
-    if stamps is not None:
-        stamps.extend(times[:n_out[0]].tolist())
     values = values_of(model, pre.name, from_json)
-    return [[v for v in out[r, :n_out[r]].tolist()] if values is None else [values[v] for v in out[r, :n_out[r]]]
+    return [out[r, :n_out[r]].tolist() if values is None else [values[v] for v in out[r, :n_out[r]]]
             for r in range(b)]
 
 

@@ -43,9 +43,11 @@ class NativePlan(NamedTuple):
     o_w: np.ndarray
     row_ptr: np.ndarray       # [2L + 1] offsets into rows: segment 2l the rows layer l's heads write, 2l + 1 its MLP's
     rows: np.ndarray
-    layer_units: np.ndarray   # [L + 1]
-    in_ptr: np.ndarray        # [U + 1] per hidden unit: W_in's residual rows and weights
-    in_idx: np.ndarray
+    layer_units: np.ndarray   # [L + 1]: layer l's hidden units are layer_units[l]..layer_units[l + 1]
+    layer_in: np.ndarray      # [L + 1]: layer l's W_in reads in_rows[layer_in[l]..layer_in[l + 1]]
+    in_rows: np.ndarray       # the residual rows W_in reads, each with its units (CSC: the residual is sparse,
+    in_ptr: np.ndarray        # so a row that holds 0 is skipped whole)
+    in_unit: np.ndarray       # the unit, numbered within its layer
     in_w: np.ndarray
     out_ptr: np.ndarray       # [U + 1] per hidden unit: W_out's residual rows and weights
     out_idx: np.ndarray
@@ -68,6 +70,8 @@ class NativePlan(NamedTuple):
     stop_words: np.ndarray    # ... and these words stop
     state_size: int           # floats of one row's tables
     have_size: int
+    max_cols: int             # the most value dims of one head (at least 1: the kernel's scratch)
+    max_units: int            # the most hidden units of one layer (at least 1)
 
 
 def csr(blocks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -146,7 +150,7 @@ def build(model: Transformer, rules: dict[tuple[int, int], Rule]) -> NativePlan:
     readers = Readers(dt)
     layer_heads, head_cols, kind, hq, hk, head_tgt, tgt, off, have = [0], [0], [], [], [], [0], [], [], []
     v_cols, o_cols, rows = [], [], []
-    layer_units, in_units, out_units = [0], [], []
+    layer_units, layer_in, in_rows, in_cols, out_units = [0], [0], [], [], []
     state = flags = 0
     for i in range(cfg["n_layers"]):
         wq = model.p(f"layers.{i}.attn.W_Q")
@@ -177,16 +181,19 @@ def build(model: Transformer, rules: dict[tuple[int, int], Rule]) -> NativePlan:
         if w_in is not None:
             w_in, w_out = np_of(f"layers.{i}.mlp.W_in"), np_of(f"layers.{i}.mlp.W_out")
             units = np.nonzero((w_in != 0).any(0) & (w_out != 0).any(1))[0]
-            in_units += [w_in[:, u] for u in units]
+            read = np.nonzero((w_in[:, units] != 0).any(1))[0]
+            in_rows += read.tolist()
+            in_cols += [w_in[r, units] for r in read]
             out_units += [w_out[u] for u in units]
             rows.append(np.nonzero((w_out[units] != 0).any(0))[0])
         else:
             rows.append(np.zeros(0, np.int64))
-        layer_units.append(len(in_units))
+        layer_units.append(len(out_units))
+        layer_in.append(len(in_rows))
     empty = np.zeros(0, dt)
     v_ptr, v_idx, v_w = csr(v_cols or [empty])
     o_ptr, o_idx, o_w = csr(o_cols or [empty])
-    in_ptr, in_idx, in_w = csr(in_units or [empty])
+    in_ptr, in_unit, in_w = csr(in_cols or [empty])
     out_ptr, out_idx, out_w = csr(out_units or [empty])
     return NativePlan(
         tokens=np_of("embed.tokens"), bits=bits, positions=pos,
@@ -197,9 +204,11 @@ def build(model: Transformer, rules: dict[tuple[int, int], Rule]) -> NativePlan:
         v_ptr=v_ptr, v_idx=v_idx, v_w=v_w, o_ptr=o_ptr, o_idx=o_idx, o_w=o_w,
         row_ptr=np.cumsum([0] + [len(r) for r in rows]).astype(np.int64),
         rows=np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64),
-        layer_units=np.array(layer_units, np.int64), in_ptr=in_ptr, in_idx=in_idx, in_w=in_w,
+        layer_units=np.array(layer_units, np.int64), layer_in=np.array(layer_in, np.int64),
+        in_rows=np.array(in_rows, np.int64), in_ptr=in_ptr, in_unit=in_unit, in_w=in_w,
         out_ptr=out_ptr, out_idx=out_idx, out_w=out_w, **readers.arrays(), **output_arrays(model, dt),
-        state_size=state, have_size=flags)
+        state_size=state, have_size=flags, max_cols=max([1] + np.diff(head_cols).tolist()),
+        max_units=max([1] + np.diff(layer_units).tolist()))
 
 
 def output_arrays(model: Transformer, dt) -> dict:
