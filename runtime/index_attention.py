@@ -28,7 +28,7 @@ import torch
 from hardwire.runtime.model import Transformer, layer_norm_pairs
 
 LEAK_TOL = math.exp(-29)   # as hardwire/certify/certifier.py: a head is hard when its leak is at most this
-CODE_CAP = 1 << 16         # most codes enumerated on one side of a head
+CODE_CAP = 1 << 18         # most codes enumerated on one side of a head (a 17-bit word: 65,535 tokens of BB(5))
 PAIR_CAP = 1 << 33         # most (query code, position) scores computed for one head (a time cap: minutes)
 ROW_BYTES = 1 << 28        # the position part is scored in chunks of query rows of about this many bytes
 TABLE_CAP = 1 << 20        # most key codes a latest/earliest table holds (per row of the batch)

@@ -204,7 +204,7 @@ def decode(p: NativePlan, x, state, have, pos, n_out, done, out, limit, budget):
             pos[row] += 1
 
 
-def row_state(plan: NativePlan, pre, rules: dict) -> tuple[np.ndarray, np.ndarray]:
+def row_state(plan: NativePlan, pre) -> tuple[np.ndarray, np.ndarray]:
     """Every row's tables after the prompt (index_decode.head_state's), laid out as the plan's heads: [B, S]
     values and [B, F] `have` flags."""
     b = pre.last.shape[0]
@@ -231,7 +231,7 @@ def generate_native(model, pre, rules: dict, on_token=None, stamps: dict[int, fl
     from hardwire.compiler.artifact import from_json
     from hardwire.runtime.index_plan import export
     plan = export(model, rules)
-    state, have = row_state(plan, pre, rules)
+    state, have = row_state(plan, pre)
     x = pre.last.numpy().copy()
     b = x.shape[0]
     pos = pre.lengths.numpy().astype(np.int64).copy()
