@@ -1,9 +1,10 @@
 """The index decoding step exported as flat numpy arrays for the native kernel (runtime/index_native.py).
 
 Every weight block keeps only its non-zero entries, as CSR: a head's value projection per value dim over the
-residual, its W_O per value dim over the residual, an MLP's W_in per hidden unit over the residual and its W_out per
-unit. Exact: the dropped terms are products with weights that are exactly 0. The code readers, the per-query-code
-target tables and the output's decoding are the proven rules' (runtime/index_attention.py), as arrays.
+residual, its W_O per value dim over the residual, an MLP's W_in per residual row over its hidden units (so a row
+at 0 is skipped whole) and its W_out per unit. Exact: the dropped terms are products with weights that are exactly
+0. The code readers, the per-query-code target tables and the output's decoding are the proven rules'
+(runtime/index_attention.py), as arrays.
 """
 from __future__ import annotations
 
