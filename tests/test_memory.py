@@ -100,7 +100,7 @@ def test_an_impossible_budget_is_refused_with_the_estimate(monkeypatch, capsys, 
     prog, model = model_of(MEAN)
     one = memory.gigabytes(memory.estimate(model).bytes(1))
     with pytest.raises(HardwireError, match=re.escape(f"checking mean needs about {one} for one input of 48 "
-                                                      "tokens (d_model 52), more than the 1e-06 MB of memory")):
+                                                      "tokens (d_model 4), more than the 1e-06 MB of memory")):
         compare(prog, model, 10, memory=1)
     (tmp_path / "mean.hw").write_text(MEAN)
     monkeypatch.chdir(tmp_path)
@@ -108,7 +108,7 @@ def test_an_impossible_budget_is_refused_with_the_estimate(monkeypatch, capsys, 
     assert main(["check", "mean.hw", "--device", "cpu"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err == (f"hardwire: error: checking mean needs about {one} for one input of 48 tokens "
-                                 "(d_model 52), more than the 0.001 MB of memory it may use; lower max_len or "
+                                 "(d_model 4), more than the 0.001 MB of memory it may use; lower max_len or "
                                  "simplify the program\n")
     monkeypatch.setenv(memory.BUDGET_ENV, "lots")
     assert main(["check", "mean.hw", "--device", "cpu"]) == 2
