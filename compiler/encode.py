@@ -6,6 +6,8 @@ what the program computes:
 - a `width` that only outputs read is held as a scalar (1 dimension, its count) instead of one-hot (max_len + 1
   dimensions); its staircase writes one dimension per step, and the output decodes to the nearest count;
 - the value at index `length - 1` is the latest key of a `true` select (`last_positions`): no `length` at all;
+- a one-hot map's values are recomputed from its inputs' (`narrow_values`): a `none` that cannot reach it is
+  no dimension;
 - a linear query of `aggregate(select(indices, q, ==), x)` that always names a position is read as a number
   by wire_numeric.py's head, with no block and no dimensions of its own (`linear_queries`; its MLP-made inputs
   snapped in place first);
@@ -64,6 +66,7 @@ def choose_encodings(prog: Program) -> Program:
     a linear form (`linear_queries`), and a linear output of means over one selector is one mean (`one_mean`)."""
     prog = copy.deepcopy(prog)
     last_positions(prog)
+    narrow_values(prog)
     linear_queries(prog)
     one_mean(prog)
     read = readers(prog)
@@ -103,6 +106,21 @@ def last_positions(prog: Program) -> None:
             s.pick = "latest"
             if s.encoding == ONEHOT and None not in s.value.values:   # a key is always selected: never none
                 s.values = tuple(v for v in s.values if v is not None)
+
+
+def narrow_values(prog: Program) -> None:
+    """In place: a one-hot map's values recomputed from its inputs' values (inputs first), where that drops some
+    (a `none` that can no longer reach it: last_positions' result never is none). Each value is a dimension."""
+    for s in walk(prog.roots()):
+        if type(s) is not Map or s.encoding != ONEHOT or not s.inputs or \
+                math.prod(len(i.values) for i in s.inputs) > VALUE_BUDGET:
+            continue
+        try:
+            got = sort_values([s.fn(*c) for c in combos(s.inputs)])   # a list: a set would merge 0 and false
+        except (TypeError, ValueError, ZeroDivisionError):
+            continue
+        if len(got) < len(s.values) and all(s.holds(v) for v in got):
+            s.values = got
 
 
 # ---- a linear query of an equality select: read as a linear form, matched by an integer-equality head ----------

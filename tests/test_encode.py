@@ -215,3 +215,14 @@ def test_the_last_token_needs_no_length():
     m = hardwire.compile_source(text, device="cpu")
     assert not any(label.startswith("length") for label in m.compiled.labels)
     assert m.compiled.summary()["d_model"] == 3 + 3 + 3   # tokens, y (no none), bos / not_bos / the index
+
+
+def test_a_map_of_a_value_that_is_never_none_drops_none():
+    """encode.narrow_values: `y == "a"` of the last token (never none after last_positions) is a boolean of 2 dims,
+    not 3, and the output decodes the interpreter's values."""
+    text = LAST.replace("QUERY", "length - 1").replace("VALUE", "tokens").replace("MAXLEN", "8") + \
+        'output z = map(v -> v == "a", y)\n'
+    prog = choose_encodings(check_source(text))
+    assert check_source(text).outputs["z"].values == (None, False, True)
+    assert prog.outputs["z"].values == (False, True)
+    agrees(text, random.Random(5))

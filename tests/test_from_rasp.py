@@ -115,12 +115,12 @@ SIZES = {
     "sort_unique/10": (2, 2, 45, 220), "sort/5": (3, 2, 43, 397), "sort/10": (3, 2, 73, 1167),
     "sort_freq/5": (4, 3, 60, 758), "sort_freq/10": (4, 3, 155, 6898), "frac_prevs/5": (1, 1, 4, 14),
     "frac_prevs/10": (1, 1, 4, 19), "pair_balance/5": (1, 1, 5, 16), "pair_balance/10": (1, 1, 5, 21),
-    "shuffle_dyck1/5": (3, 3, 22, 127), "shuffle_dyck1/10": (3, 3, 27, 187), "shuffle_dyck2/5": (4, 4, 33, 226),
-    "shuffle_dyck2/10": (4, 4, 38, 331), "shuffle_dyck3/5": (4, 5, 40, 343), "shuffle_dyck3/10": (4, 5, 45, 493),
+    "shuffle_dyck1/5": (3, 3, 21, 125), "shuffle_dyck1/10": (3, 3, 26, 185), "shuffle_dyck2/5": (4, 4, 32, 224),
+    "shuffle_dyck2/10": (4, 4, 37, 329), "shuffle_dyck3/5": (4, 5, 39, 341), "shuffle_dyck3/10": (4, 5, 44, 491),
     "make_count/5": (1, 1, 7, 49), "make_count/10": (1, 1, 7, 84), "count_less_freq/5": (2, 2, 15, 108),
     "count_less_freq/10": (2, 2, 20, 183), "detect_pattern/5": (1, 2, 22, 162), "detect_pattern/10": (1, 2, 27, 192),
-    "shift_by/5": (1, 1, 16, 34), "shift_by/10": (1, 1, 21, 54), "nary_sequencemap/5": (1, 0, 25, 239),
-    "nary_sequencemap/10": (1, 0, 35, 474),
+    "shift_by/5": (1, 1, 16, 34), "shift_by/10": (1, 1, 21, 54), "nary_sequencemap/5": (1, 0, 19, 89),
+    "nary_sequencemap/10": (1, 0, 29, 174),
 }
 
 
