@@ -64,6 +64,16 @@ def generate(model: Transformer, prompts: list[list], max_len: int | None = None
         raise ValueError("kernel chooses the index decoder; it needs attention='index'")
     if attention == "index" and long is not None and long.save is not None:
         raise ValueError("checkpoints are written by the soft and hard decoders, not the index one (yet)")
+    if max_len is not None and any(len(p) >= max_len for p in prompts):
+        # a prompt already max_len long generates nothing (decode_step.record's rule); the others decode as a batch,
+        # whose caches are sized by max_len
+        rest = [i for i, p in enumerate(prompts) if len(p) < max_len]
+        got = generate(model, [prompts[i] for i in rest], max_len, fast, attention, progress, long, on_token, kernel,
+                       stamps) if rest else []
+        out: list[list] = [[] for _ in prompts]
+        for i, g in zip(rest, got):
+            out[i] = g
+        return out
     ticker = Ticker(long, progress, len(prompts))
     try:
         if attention == "index":

@@ -55,6 +55,18 @@ def test_a_prompt_of_max_len_generates_nothing(name, fast):
     assert len(gen.generate(model, [prompt[:-1]], fast=fast)[0]) <= 1
 
 
+@pytest.mark.parametrize("decoder", [{"fast": False}, {"fast": True}, {"attention": "index", "kernel": "torch"},
+                                     {"attention": "index"}])
+def test_a_max_len_below_a_prompt_generates_nothing_for_it(decoder):
+    """generate(max_len=k) with prompts longer than k: those generate nothing, the shorter ones decode as if alone
+    (every decoder used to size its caches by k and fail on the longer prompt)."""
+    prog, model = compiled("parity_cot")
+    long, short = [0, 1, 1, 0, 1], [1, 0]
+    got = gen.generate(model, [long, short, long], max_len=4, **decoder)
+    assert got[0] == got[2] == [] and got[1] == gen.generate(model, [short], max_len=4, fast=False)[0]
+    assert len(short) + len(got[1]) <= 4
+
+
 def test_check_compares_generated_tokens(monkeypatch):
     """check finds a decoder that appends one token too many; with the decoder as it is, 0 mismatches."""
     prog, model = compiled("parity_cot")
