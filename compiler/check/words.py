@@ -141,6 +141,24 @@ class WordOps:
         return WordTest("_test", (False, True), ONEHOT, m.line, m.column, n, fn=fn, inputs=tuple(inputs),
                         text=f"word {op} {const}", lin=lin, op=op, const=const, wrapped=wrapped)
 
+    def word_clamp(self, args: list, node) -> WordMux:
+        """clamp(x, lo, hi): the word x held to [lo, hi] (one mux on the tests x < lo, x > hi). Its range is then
+        known to be [lo, hi], so a select may use it as a query whose codes can be listed (runtime/index_attention.py
+        enumerates a query word over its range)."""
+        if len(args) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in args[1:]):
+            raise self.err("clamp takes a word and two integer constants: clamp(x, lo, hi)", node)
+        x, lo, hi = args
+        n = self.bits(node)
+        if not -(1 << (n - 1)) <= lo <= hi < (1 << (n - 1)):
+            raise self.err(f"clamp({lo}, {hi}): the bounds must satisfy lo <= hi within the {n}-bit word range", node)
+        lin = self.lin_of(x, node)
+        if not lin.terms:
+            raise self.err("clamp of a constant: write the constant", node)
+        below, above = self.word_test(lin, "<", lo, True, node), self.word_test(lin, ">", hi, True, node)
+        out = self.word_mux(((below, Lin((), lo)), (above, Lin((), hi)), (None, lin)), node)
+        out.vrange = (lo, hi)
+        return out
+
     def guard_of(self, c, node) -> SOp:
         """A mux guard: a one-hot boolean that can be both true and false, and never none."""
         if not isinstance(c, SOp) or c.encoding != ONEHOT or \
