@@ -103,3 +103,44 @@ def _model(src: str):
     if src not in _MODELS:
         _MODELS[src] = from_compiled(compile_program(check_source(src, "m.hw")), "cpu")
     return _MODELS[src]
+
+
+WORD_VALUES = """program latest_word_values
+word 8
+vocab word
+max_len 12
+causal
+odd = tokens < 0
+output last_neg = latest(select(odd, true, ==), tokens)
+output first_neg = earliest(select(odd, true, ==), tokens * 2)
+output held = clamp(tokens, -3, 20)
+output last_at = latest(select(clamp(tokens, -1, 9), clamp(tokens - 1, -1, 9), ==), tokens + 1)
+"""
+
+
+def test_latest_and_earliest_of_a_word_and_clamp_match_a_plain_reference():
+    prog = check_source(WORD_VALUES, "word_values.hw")
+    model = from_compiled(compile_program(prog), "cpu")
+    assert compare(prog, model, samples=300)["mismatches"] == 0
+    toks = [5, -7, 30, 4, -2, 6, 3, 127, -128]
+    got = model.run([toks])[0]
+
+    def w(x: int) -> int:   # words wrap at 8 bits
+        return ((x + 128) & 255) - 128
+    assert got["last_neg"] == [next((t for t in reversed(toks[:q + 1]) if t < 0), 0) for q in range(len(toks))]
+    assert got["first_neg"] == [next((w(2 * t) for t in toks[:q + 1] if t < 0), 0) for q in range(len(toks))]
+    assert got["held"] == [min(max(t, -3), 20) for t in toks]
+    cl = [min(max(t, -1), 9) for t in toks]
+    want = [next((w(toks[k] + 1) for k in range(q, -1, -1) if cl[k] == min(max(w(toks[q] - 1), -1), 9)), 0)
+            for q in range(len(toks))]
+    assert got["last_at"] == want and any(w == 0 for w in want) and any(w != 0 for w in want)
+
+
+def test_clamp_knows_its_range_and_refuses_what_it_cannot_do():
+    prog = check_source(WORD_VALUES, "word_values.hw")
+    held = next(s for s in prog.outputs.values() if getattr(s, "vrange", None) == (-3, 20))
+    assert held.vrange == (-3, 20)
+    for bad, needle in (("clamp(tokens, 5, 1)", "lo <= hi"), ("clamp(tokens, -3)", "two integer constants"),
+                        ("clamp(tokens, 0, 300)", "word range"), ("clamp(word(3), 0, 5)", "constant")):
+        with pytest.raises(HardwireError, match=needle):
+            check_source(WORD_VALUES.replace("clamp(tokens, -3, 20)", bad), "bad.hw")
