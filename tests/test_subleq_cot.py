@@ -79,7 +79,7 @@ def test_every_head_is_proven(mem, bits):
     rules = derive(model)
     assert rules and not [r for r in rules if isinstance(r, Refusal)]
     assert {r.kind for r in proven(model).values()} == {"latest"}
-    assert len(proven(model)) == sum(layer["heads"] for layer in model.config["layers"]) == 8
+    assert len(proven(model)) == sum(layer["heads"] for layer in model.config["layers"]) == 10
 
 
 @pytest.mark.parametrize("mem,bits", SHAPES)
@@ -190,7 +190,7 @@ def test_step_limit_and_json_keys(tmp_path, capsys):
     (["--mem", "0"], "at least 1 word"),
     (["--bits", "50"], "2 to 47-bit words"),
     (["--checkpoint", "x.ckpt"], "--checkpoint is for --mode loop"),
-    (["--mem", "2097152", "--bits", "24"], "at most 1048574 words"),
+    (["--mem", "2097152", "--bits", "24"], "at most 1048575 words"),
 ])
 def test_bad_options_are_one_line(args, needle, capsys):
     assert main(["subleq", str(EXAMPLES / "hello.sqa"), "--asm", "--mode", "cot", *args, "--device", "cpu"]) == 2

@@ -682,8 +682,6 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps, SelectOps):
                              node.meta.column, selector=args[0])
             value = self.word_sop(args[1], node) if is_word(args[1]) else self.as_sop(args[1], node)
             return self.aggregate(args[0], value, node)
-        if fname == "clamp":
-            return self.word_clamp(args, node)
         if fname == "word":
             if len(args) != 1:
                 raise self.err("word takes one value", node)

@@ -17,7 +17,7 @@ from hardwire.compiler.core.errors import HardwireError
 KEYWORDS = ("program", "vocab", "max_len", "causal", "distinct", "exact_len", "param", "require", "word", "output",
             "table", "state", "loop", "until", "emit", "when", "generate", "stop", "in", "if", "then", "else",
             "and", "or", "not", "true", "false", "def", "for")
-BUILTINS = ("map", "select", "aggregate", "width", "scalar", "onehot", "latest", "earliest", "word", "clamp", "default")
+BUILTINS = ("map", "select", "aggregate", "width", "scalar", "onehot", "latest", "earliest", "word", "default")
 COMPILE_TIME = ("any", "all", "sum", "len", "enumerate")  # folds and list helpers: evaluated by the checker
 
 

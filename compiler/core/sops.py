@@ -108,7 +108,8 @@ class Mux(Map):
     """
     cases: tuple = ()
     target: SOp = None
-    polarity: tuple = ()  # per case: gate on the guard's True dimension, or (False) on its False one
+    polarity: tuple = ()  # per case: gate on the guard's True dimension, (False) on its False one, or ("none",
+    #                       an `else` after guards that exclude each other) where no earlier guard is true
 
 
 @dataclass(eq=False)

@@ -107,7 +107,7 @@ def add_parser(sub) -> None:
                    help="loop: the looped transformer, one pass per instruction (default); cot: the trace mode, "
                         "three generated tokens per instruction, sizes independent of --mem (docs/subleq.md)")
     s.add_argument("--mem", type=int, default=256, help="memory size in words (default 256; --mode cot: up to "
-                   "2^(bits-1) and 1,048,574)")
+                   "2^(bits-1) and 1,048,575)")
     s.add_argument("--bits", type=int, default=16, help="word width (default 16)")
     s.add_argument("--max-steps", type=positive_int, default=1_000_000, help="stop after this many instructions")
     s.add_argument("--asm", action="store_true", help="IMAGE is assembly (see hardwire/machines/subleq/asm.py)")

@@ -29,7 +29,7 @@ def check_args(a) -> None:
                             f"hold (at most {2 ** (a.bits - 1)} words); raise --bits or lower --mem")
     if a.mem > cot.max_mem():
         raise HardwireError(f"--mem {a.mem}: the trace mode's heads are proven by listing every address a query "
-                            f"can name (mem + 2 codes, at most {CODE_CAP}), so memory holds at most {cot.max_mem()} "
+                            f"can name (mem + 1 codes, at most {CODE_CAP}), so memory holds at most {cot.max_mem()} "
                             "words")
 
 

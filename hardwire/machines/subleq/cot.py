@@ -127,9 +127,10 @@ def replay(image: list[int], mem: int, bits: int, generated: list[int]) -> Repla
 
 
 def max_mem() -> int:
-    """The largest memory whose heads runtime/index_attention.py can prove: a query takes mem + 2 codes."""
+    """The largest memory whose heads runtime/index_attention.py can prove: a query word takes mem + 1 codes
+    (addresses 0..mem-1 and mem for outside memory), at most CODE_CAP; a key takes mem + 1 too (-1: no write)."""
     from hardwire.runtime.index_attention import CODE_CAP
-    return CODE_CAP - 2
+    return CODE_CAP - 1
 
 
 def max_len_for(prompt_len: int, steps: int) -> int:
@@ -142,47 +143,51 @@ def max_len_for(prompt_len: int, steps: int) -> int:
 def cot_program(mem: int, bits: int, max_len: int) -> str:
     """The .hw text of the trace-mode SUBLEQ for `mem` words of `bits` bits and `max_len` positions."""
     H, F = 1 << (bits - 1), 1 << bits
+    stop = 3 * H
     return f'''# SUBLEQ by chain of thought (`hardwire subleq --mode cot`), from hardwire/machines/subleq/cot.py:
 # {mem} words of {bits} bits, {max_len} positions. The tokens are the trace, three per instruction:
-#   PC(p) = p - {F}, VAL(v) = v, ADDR(x) = x + {F}, STOP = {3 * H}
+#   PC(p) = p - {F}, VAL(v) = v, ADDR(x) = x + {F}, STOP = {stop}
 # The prompt is the image as writes, ADDR(i) VAL(image[i]) per non-zero word, then PC(0). At a PC position the
-# model fetches a, b, c = m[pc], m[pc+1], m[pc+2], then m[a], m[b], where a read of address x is the latest VAL
-# position whose address (the ADDR token before it) is x, else 0 (BOS): `latest` over a word select. It emits
-# ADDR(b); the ADDR position then emits VAL(d), d = m[b] - m[a] wrapped to {bits} bits (VAL(m[a]) when b == -1, an
-# output), and the VAL position emits PC(c) if d <= 0 else PC(pc + 3), or STOP when that is negative.
-# Keys: the address at a VAL position that writes memory, else -1 (value 0). Queries are clamped to [-1, {mem}]:
-# -1 reads a 0, {mem} (never a key) reads BOS, 0; so out-of-memory reads give 0 and each query word has a known
-# range of {mem + 2} codes, which runtime/index_attention.py enumerates to prove each head `latest`.
+# model fetches a, b, c = m[pc], m[pc+1], m[pc+2], then m[a], m[b]: a read of address x is the latest VAL position
+# whose address (the ADDR token before it) is x, else 0 (BOS), a `latest` over a word select. It emits ADDR(b); the
+# ADDR position emits VAL(d), d = m[b] - m[a] wrapped to {bits} bits (VAL(m[a]) after ADDR(-1), an output); the VAL
+# position emits PC(c) if its own value is <= 0 (c is pc + 3 for an output), else PC(pc + 3), or STOP for a negative
+# pc. A key is the address at a VAL position that writes memory, else -1; a query outside memory is {mem}, never a
+# key, so it reads 0. Each query word has a known range, [0, {mem}], whose codes runtime/index_attention.py lists to
+# prove every head `latest`.
 program subleq_cot
 word {bits + 2}
 vocab word
 max_len {max_len}
 causal
-generate next stop {{{3 * H}}}
+generate next stop {{{stop}}}
 
 is_pc = tokens < {-H}
 is_addr = tokens >= {H}
-# layer 1: a VAL position finds its address, the ADDR token just before it
-addr_tok = latest(select(is_addr, true, ==), tokens)
-writes = !is_pc & !is_addr & addr_tok >= {F} & addr_tok < {F + mem}
-wkey = if writes then addr_tok - {F} else word(-1)
-wval = if writes then tokens else word(0)
-# at a PC position: the instruction, then its operands
+# an ADDR token's address, or -1 outside memory (a dropped write, an output); a VAL position takes its ADDR's
+ak = tokens - {F}
+akey = if ak < 0 then word(-1) else if ak >= {mem} then word(-1) else ak
+wkey = if is_pc then word(-1) else if is_addr then word(-1) else latest(select(is_addr, true, ==), akey)
+# at a PC position: the instruction, then its operands (a query outside memory asks for address {mem})
 pc = tokens + {F}
-a = latest(select(wkey, clamp(pc, -1, {mem}), ==), wval)
-b = latest(select(wkey, clamp(pc + 1, -1, {mem}), ==), wval)
-c = latest(select(wkey, clamp(pc + 2, -1, {mem}), ==), wval)
-va = latest(select(wkey, clamp(a, -1, {mem}), ==), wval)
-vb = latest(select(wkey, clamp(b, -1, {mem}), ==), wval)
-out = b == -1
+p1 = pc + 1
+p2 = pc + 2
+a = latest(select(wkey, if pc < 0 then word({mem}) else if pc >= {mem} then word({mem}) else pc, ==), tokens)
+b = latest(select(wkey, if p1 < 0 then word({mem}) else if p1 >= {mem} then word({mem}) else p1, ==), tokens)
+c = latest(select(wkey, if p2 < 0 then word({mem}) else if p2 >= {mem} then word({mem}) else p2, ==), tokens)
+va = latest(select(wkey, if a < 0 then word({mem}) else if a >= {mem} then word({mem}) else a, ==), tokens)
+vb = latest(select(wkey, if b < 0 then word({mem}) else if b >= {mem} then word({mem}) else b, ==), tokens)
 raw = vb - va
 d = if raw >= {H} then raw - {F} else if raw < {-H} then raw + {F} else raw
-jump = !out & d <= 0
-step = if pc >= {H - 3} then pc + {3 - F} else pc + 3
-next_pc = if jump then c else step
-written = if out then va else d
+# the next PC token when the written value is > 0 (pc + 3, wrapped: past {H - 1} it is negative, so STOP), and
+# when it is <= 0 (c, or pc + 3 for an output, which jumps never)
+ahead = if pc >= {H - 3} then word({stop}) else pc + {3 - F}
+jumped = if b == -1 then ahead else if c < 0 then word({stop}) else c - {F}
 # the ADDR and VAL positions read what their PC position computed
-w_of = latest(select(is_pc, true, ==), written)
-p_of = latest(select(is_pc, true, ==), next_pc)
-output next = if is_pc then b + {F} else if is_addr then w_of else if p_of < 0 then word({3 * H}) else p_of - {F}
+d_of = latest(select(is_pc, true, ==), d)
+va_of = latest(select(is_pc, true, ==), va)
+ahead_of = latest(select(is_pc, true, ==), ahead)
+jumped_of = latest(select(is_pc, true, ==), jumped)
+output next = if is_pc then b + {F} else if tokens == {F - 1} then va_of else if is_addr then d_of \
+  else if tokens <= 0 then jumped_of else ahead_of
 '''
