@@ -26,7 +26,8 @@ import torch
 from hardwire.runtime.model import Transformer, layer_norm_pairs
 
 LEAK_TOL = math.exp(-29)   # as hardwire/certify/certifier.py: a head is hard when its leak is at most this
-CODE_CAP = 1 << 20         # most codes enumerated on one side of a head
+CODE_CAP = 1 << 20         # most codes enumerated on one side of a head (was 2^16: the trace-mode SUBLEQ lists mem + 1
+#                            addresses, and 2^20 rows of a 20-bit query in float64 are about 160 MB)
 PAIR_CAP = 1 << 26         # most (query code, position) scores computed for one head
 TABLE_CAP = 1 << 20        # most key codes a latest/earliest table holds (per row of the batch)
 BOS, NOT_BOS = 0, 1

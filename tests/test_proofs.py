@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROOFS = ROOT / "proofs"
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 CONSTRUCTIONS = ["parity_count", "parity_cc", "parity_cot", "add_lsb", "add_msb", "add_cot"]
-OTHERS = ["turing_loop", "turing_cot", "subleq", "library",  # written beside these, by the other proof writer
+OTHERS = ["turing_loop", "turing_cot", "subleq", "subleq_cot", "library",  # written beside these, by the other proof writer
           "index_attention"]
 
 

@@ -167,7 +167,8 @@ is_addr = tokens >= {H}
 # an ADDR token's address, or -1 outside memory (a dropped write, an output); a VAL position takes its ADDR's
 ak = tokens - {F}
 akey = if ak < 0 then word(-1) else if ak >= {mem} then word(-1) else ak
-wkey = if is_pc then word(-1) else if is_addr then word(-1) else latest(select(is_addr, true, ==), akey)
+# word(...) holds an `if` in the residual once: each select on it reads the same bits
+wkey = word(if is_pc then word(-1) else if is_addr then word(-1) else latest(select(is_addr, true, ==), akey))
 # at a PC position: the instruction, then its operands (a query outside memory asks for address {mem})
 pc = tokens + {F}
 p1 = pc + 1
@@ -181,13 +182,13 @@ raw = vb - va
 d = if raw >= {H} then raw - {F} else if raw < {-H} then raw + {F} else raw
 # the next PC token when the written value is > 0 (pc + 3, wrapped: past {H - 1} it is negative, so STOP), and
 # when it is <= 0 (c, or pc + 3 for an output, which jumps never)
-ahead = if pc >= {H - 3} then word({stop}) else pc + {3 - F}
+ahead = word(if pc >= {H - 3} then word({stop}) else pc - {F - 3})
 jumped = if b == -1 then ahead else if c < 0 then word({stop}) else c - {F}
 # the ADDR and VAL positions read what their PC position computed
 d_of = latest(select(is_pc, true, ==), d)
 va_of = latest(select(is_pc, true, ==), va)
 ahead_of = latest(select(is_pc, true, ==), ahead)
 jumped_of = latest(select(is_pc, true, ==), jumped)
-output next = if is_pc then b + {F} else if tokens == {F - 1} then va_of else if is_addr then d_of \
-  else if tokens <= 0 then jumped_of else ahead_of
+at_val = if tokens <= 0 then jumped_of else ahead_of
+output next = if is_pc then b + {F} else if tokens == {F - 1} then va_of else if is_addr then d_of else at_val
 '''
