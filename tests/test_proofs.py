@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PROOFS = ROOT / "proofs"
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 CONSTRUCTIONS = ["parity_count", "parity_cc", "parity_cot", "add_lsb", "add_msb", "add_cot"]
-OTHERS = ["turing_loop", "turing_cot", "subleq", "subleq_cot", "library",  # written beside these, by the other proof writer
-          "index_attention"]
+OTHERS = ["turing_loop", "turing_cot", "subleq", "library",  # written beside these, by the other proof writer
+          "index_attention", "subleq_cot"]
 
 
 def index_links() -> list[str]:
