@@ -75,8 +75,9 @@ def loop_rate(mem: int, bits: int, steps: int) -> dict:
 
 def bench_trace(quick: bool = False) -> dict:
     """The trace mode's rates per memory size, at batch 1 and 64, with the loop mode beside it up to LOOP_MAX_MEM."""
-    import torch
     import os
+
+    import torch
     out: dict = {"date": datetime.date.today().isoformat(), "torch": torch.__version__, "quick": quick,
                  "load_average_1min": round(os.getloadavg()[0], 2),   # the CPU is shared: how busy it was
                  "workload": "counter_image: a counter at the top of memory that never halts; every instruction is "
