@@ -68,7 +68,8 @@ def reduced(r: Read, a: int, b: int, coef: int, bits: bool, j: int | None) -> tu
 
 
 def add_step(units, read: Read, const: float, t: int, out: Read, big: float, gate: Read | None = None) -> None:
-    """Units writing out * [D + const >= t], off at BOS and (if gated) where the gate, a 0/1 form, is 0."""
+    """Units writing out * [D + const >= t], off at BOS and (if gated) where the gate, a form that is 1 or at most 0,
+    is not 1."""
     for shift, sign in ((1.5, 1.0), (0.5, -1.0)):
         r = {d: 2.0 * c for d, c in read.items()}
         r[NOT_BOS] = r.get(NOT_BOS, 0.0) + 2.0 * (const - t) + shift
@@ -97,12 +98,13 @@ def add_interval(units, read, const, lo, hi, a, b, out, gate=None) -> None:
 
 
 def gate_read(layout: Layout, s, i: int) -> Read | None:
-    """The 0/1 form case i of mux s is gated on: its guard's True (or, polarity False, its False) dimension; for
-    polarity "none" (an `else` after guards known to exclude each other), not_bos less each earlier guard's True
-    dimension, which is 1 exactly where none of them holds."""
+    """The form case i of mux s is gated on: its guard's True (or, polarity False, its False) dimension. Polarity
+    "first": its guard's True dimension less each earlier guard's, and "none" (an `else`): not_bos less each earlier
+    guard's. With 0/1 guards such a form is 1 exactly where this case is the first that holds and at most 0
+    elsewhere, whatever the guards are, so a unit gated on it is on exactly there (add_step)."""
     g, pol = s.cases[i][0], s.polarity[i]
-    if pol == "none":
-        form = {NOT_BOS: 1.0}
+    if pol in ("first", "none"):
+        form = {NOT_BOS: 1.0} if pol == "none" else {layout.dims[(id(g), "")][g.values.index(True)]: 1.0}
         for h, _ in s.cases[:i]:
             d = layout.dims[(id(h), "")][h.values.index(True)]
             form[d] = form.get(d, 0.0) - 1.0

@@ -144,8 +144,8 @@ def test_an_else_after_tests_of_its_own_value_has_a_known_range_and_needs_no_gua
     them directly (the `else` where neither holds), and x there lies in [lo, hi]: a query word with few codes."""
     prog = check_source(WORD_VALUES, "word_values.hw")
     held = prog.outputs["held"]
-    assert held.vrange == (-3, 20) and held.polarity == (True, True, "none")
+    assert held.vrange == (-3, 20) and held.polarity == (True, "first", "none")
     sel = prog.outputs["last_at"].selector
     assert sel.keys.vrange == (-1, 10) and sel.queries.vrange == (0, 11)
     overlapping = check_source(WORD_VALUES.replace("tokens > 20", "tokens > -5"), "overlap.hw").outputs["held"]
-    assert overlapping.polarity != (True, True, "none") and overlapping.vrange is None
+    assert overlapping.polarity != (True, "first", "none") and overlapping.vrange is None

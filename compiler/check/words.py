@@ -197,10 +197,11 @@ class WordOps:
 
     def exclusive_guards(self, guards: list, node) -> tuple[list, list]:
         """Case i's guard becomes `guards[i] and no earlier guard`, as a boolean (and which dimension). Guards that
-        are comparisons of one word which cannot hold together (x < lo, x > hi) are exclusive already: they stay,
-        and a final `else` is gated on none of them (polarity "none"), so the mux needs no block of guards."""
+        are comparisons of one word which cannot hold together (x < lo, x > hi) stay as they are: each later case
+        is gated on its own less the earlier ones (polarity "first"), a final `else` on none of them ("none"),
+        linear forms of their dimensions, so the mux needs no block of guards (wire_words.gate_read)."""
         if len(guards) > 2 and guards[-1] is None and disjoint_tests(guards[:-1]):
-            return list(guards), [True] * (len(guards) - 1) + ["none"]
+            return list(guards), [True] + ["first"] * (len(guards) - 2) + ["none"]
         exclusive, polarity = [], []
         for i, g in enumerate(guards):
             before = [p for p in guards[:i] if p is not None]
