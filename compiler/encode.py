@@ -5,6 +5,7 @@ what the program computes:
 
 - a `width` that only outputs read is held as a scalar (1 dimension, its count) instead of one-hot (max_len + 1
   dimensions); its staircase writes one dimension per step, and the output decodes to the nearest count;
+- the value at index `length - 1` is the latest key of a `true` select (`last_positions`): no `length` at all;
 - a linear query of `aggregate(select(indices, q, ==), x)` that always names a position is read as a number
   by wire_numeric.py's head, with no block and no dimensions of its own (`linear_queries`; its MLP-made inputs
   snapped in place first);
@@ -24,6 +25,7 @@ from hardwire.compiler.core.limits import VALUE_BUDGET
 from hardwire.compiler.core.sops import (
     ONEHOT,
     SCALAR,
+    WORD,
     Affine,
     Aggregate,
     Indices,
@@ -57,10 +59,11 @@ def output_only(prog: Program, s: SOp, read: dict[int, list[SOp]]) -> bool:
 
 
 def choose_encodings(prog: Program) -> Program:
-    """A copy of prog in which every output-only one-hot width is a scalar, every linear query of an equality
-    select on indices that always names a position is a linear form (`linear_queries`), and a linear output
-    of means over one selector is one mean (`one_mean`)."""
+    """A copy of prog in which the value at the last position is a `latest` (`last_positions`), every output-only
+    one-hot width is a scalar, every linear query of an equality select on indices that always names a position is
+    a linear form (`linear_queries`), and a linear output of means over one selector is one mean (`one_mean`)."""
     prog = copy.deepcopy(prog)
+    last_positions(prog)
     linear_queries(prog)
     one_mean(prog)
     read = readers(prog)
@@ -68,6 +71,38 @@ def choose_encodings(prog: Program) -> Program:
         if isinstance(s, Width) and s.encoding == ONEHOT and output_only(prog, s, read):
             s.encoding = SCALAR
     return prog
+
+
+# ---- the value at the last position: the latest key of a `true` select, with no `length` at all -----------------
+def count_of_all(s: SOp) -> bool:
+    """Is s `width(select(x, y, true))`, the count of every key its query sees (`length`; i + 1 when causal)?"""
+    sel = getattr(s, "selector", None)
+    return isinstance(s, Width) and isinstance(sel, Select) and sel.fn is None and sel.pred == "true"
+
+
+def last_positions(prog: Program) -> None:
+    """In place: `aggregate(select(indices, length - 1, ==), x)` becomes `latest(select(x, y, true), x)`. The key
+    at index length - 1 is the last key the query sees (in a causal program, where the count is i + 1, the query
+    itself), which is what `latest` over every key picks: one index dimension breaks the tie, where the lookup of
+    `length - 1` needs length one-hot (max_len + 1 dims) and the equality head reads indices one-hot. A key is
+    always selected, so a one-hot result is none only where its value is."""
+    if prog.loop is not None:
+        return
+    for s in walk(prog.roots()):
+        sel = getattr(s, "selector", None)
+        if not (type(s) is Aggregate and not s.pick and s.encoding != WORD and isinstance(sel, Select)
+                and sel.fn is None and sel.pred == "==" and isinstance(sel.keys, Indices)):
+            continue
+        fit = linear_fit(sel.queries)
+        if fit is None or fit[1] != -1 or len(fit[0]) != 1:
+            continue
+        (coef, count), = fit[0]
+        if coef == 1 and count_of_all(count):
+            s.selector = Select(count.selector.keys, count.selector.queries, "true", line=sel.line,
+                                column=sel.column, origin=sel)
+            s.pick = "latest"
+            if s.encoding == ONEHOT and None not in s.value.values:   # a key is always selected: never none
+                s.values = tuple(v for v in s.values if v is not None)
 
 
 # ---- a linear query of an equality select: read as a linear form, matched by an integer-equality head ----------

@@ -8,17 +8,19 @@ from hardwire.compiler.artifact import CompiledModel, build
 from hardwire.compiler.check.elaborate import check_file, check_source
 from hardwire.compiler.combine import combine_selectors
 from hardwire.compiler.core.sops import Program
+from hardwire.compiler.cse import merge_common
 from hardwire.compiler.encode import choose_encodings
 from hardwire.compiler.fuse import fuse_maps
 from hardwire.compiler.lower import lower, schedule
+from hardwire.compiler.mask import mask_causal
 from hardwire.compiler.wire import n_layers, wire
 
 
 def optimized(prog: Program) -> Program:
-    """The program the compiler wires: a `|` across keys made one select (`combine`), encodings chosen
-    (`encode`), then maps folded into their readers (`fuse`). A copy; explain and the head tables call this too,
-    so they place the same blocks."""
-    return fuse_maps(choose_encodings(combine_selectors(prog)))
+    """The program the compiler wires: equal values merged (`cse`), a causal mask where every selector looks back
+    (`mask`), a `|` across keys made one select (`combine`), encodings chosen (`encode`), then maps folded into
+    their readers (`fuse`). A copy; explain and the head tables call this too, so they place the same blocks."""
+    return fuse_maps(choose_encodings(combine_selectors(mask_causal(merge_common(prog)))))
 
 
 def schedules(prog: Program) -> list[dict]:
@@ -37,7 +39,7 @@ def compile_program(prog: Program, max_params: int | None = None) -> CompiledMod
     max_params: refuse (HardwireError naming the size) a model with more parameters, before allocating it.
     """
     t0 = time.perf_counter()
-    prog = optimized(prog)                                     # 1. selectors combined, encodings chosen, maps folded
+    prog = optimized(prog)                                     # 1. masked, combined, encoded, maps folded
     segments = schedules(prog)                                 # 2. block graph and schedule (a loop's body first)
     loop_index = 0 if prog.loop is not None else None
     layout, tok, pos, bits, layers = wire(prog, segments, loop_index, max_params)  # 3. residual layout and weights

@@ -261,7 +261,7 @@ def head_columns(s: SOp, prog: Program, layout: Layout) -> tuple:
             vcols = [(layout.read(x)[0], out[0])]
         else:
             vcols = [(r, out[s.value_index(v)]) for v, r in zip(x.values, layout.read(x))]
-            if None not in x.values:
+            if None not in x.values and None in s.values:   # (none: a head that always selects a key)
                 vcols.append(({BOS: 1.0}, out[s.value_index(None)]))
     return cols_q, cols_k, vcols, lam
 

@@ -45,17 +45,23 @@ class Ticker:
 @torch.no_grad()
 def generate(model: Transformer, prompts: list[list], max_len: int | None = None, fast: bool | None = None,
              attention: str = "soft", progress: bool | str = False, long: LongRun | None = None,
-             on_token: Callable[[], None] | None = None) -> list[list]:
+             on_token: Callable[[], None] | None = None, kernel: str | None = None,
+             stamps: dict[int, float] | None = None) -> list[list]:
     """Tokens generated after each prompt, until a stop token (included) or max_len tokens in all.
 
     attention: "soft" (the softmax), "hard" (per query where its margin holds), or "index" (proven heads as
     lookups: runtime/index_decode.py). progress: a bar on stderr (see loop_state.progress_bar); long (one
     prompt, not with "index"): checkpoints of the tokens so far every long.every_s seconds, the bar measured
-    against long.total from long.done. on_token() is called once per decoding step (benches time it)."""
+    against long.total from long.done. on_token() is called once per decoding step (benches time it). With
+    "index", kernel picks the decoder: "native" (one numba kernel, runtime/index_native.py), "torch", or None
+    (native where numba is installed and the model qualifies); stamps: {token index of row 0: None} to time, each
+    filled with time.perf_counter() as that token is read."""
     from hardwire.runtime.loop import use_fast
     from hardwire.runtime.threads import SPLIT_POSITIONS, THREADS, intra_op_threads
     if attention not in ("soft", "hard", "index"):
         raise ValueError("attention is 'soft', 'hard' or 'index'")
+    if kernel is not None and attention != "index":
+        raise ValueError("kernel chooses the index decoder; it needs attention='index'")
     if attention == "index" and long is not None and long.save is not None:
         raise ValueError("checkpoints are written by the soft and hard decoders, not the index one (yet)")
     ticker = Ticker(long, progress, len(prompts))
@@ -67,7 +73,7 @@ def generate(model: Transformer, prompts: list[list], max_len: int | None = None
                 ticker.bar.update(1)
                 if on_token is not None:
                     on_token()
-            return generate_index(model, prompts, max_len, step)
+            return generate_index(model, prompts, max_len, step if progress or on_token else None, kernel, stamps)
         if use_fast(model, fast, prompts):
             return generate_fast(model, prompts, max_len, attention, ticker, on_token)
         small = len(prompts) * (max((len(p) for p in prompts), default=0) + 1) <= SPLIT_POSITIONS

@@ -1,5 +1,7 @@
 """Index attention: per head of a causal model, a selection rule derived from the weights and proven exhaustively.
 
+Long: the code readers, the score tables (code part, position part) and the two rules they prove are one proof.
+
 A head's key at a non-BOS position j splits into a code part (the value-set groups not tied to the position) and
 a position part (position-only groups, one distinct code per position, with not_bos = 1). The score is linear in
 the key, so a query code c scores a key of code k at j as a(c, k) + p(c, j), and BOS as b(c). Over every query
@@ -26,9 +28,11 @@ import torch
 from hardwire.runtime.model import Transformer, layer_norm_pairs
 
 LEAK_TOL = math.exp(-29)   # as hardwire/certify/certifier.py: a head is hard when its leak is at most this
-CODE_CAP = 1 << 20         # most codes enumerated on one side of a head (was 2^16: the trace-mode SUBLEQ lists mem + 1
-#                            addresses, and 2^20 rows of a 20-bit query in float64 are about 160 MB)
-PAIR_CAP = 1 << 26         # most (query code, position) scores computed for one head
+CODE_CAP = 1 << 20         # most codes enumerated on one side of a head: the trace-mode SUBLEQ's memory queries name
+#                            mem + 1 addresses (up to 1,048,575 words); 2^20 rows of a 21-bit query in float64 are
+#                            about 180 MB (2^18 before: a 17-bit word, 65,535 tokens of BB(5); 2^16 before that)
+PAIR_CAP = 1 << 33         # most (query code, position) scores computed for one head (a time cap: minutes)
+ROW_BYTES = 1 << 28        # the position part is scored in chunks of query rows of about this many bytes
 TABLE_CAP = 1 << 20        # most key codes a latest/earliest table holds (per row of the batch)
 BOS, NOT_BOS = 0, 1
 UNIT_ROUNDOFF = {torch.float32: 2.0 ** -24, torch.float64: 2.0 ** -53}
@@ -306,7 +310,7 @@ def derive_head(w: Weights, i: int, h: int, u: float) -> Rule | Refusal:
     inv = inv.reshape(-1)
     if len(rows_u) * n_pos > PAIR_CAP:
         return Refusal(i, h, "too many (query, position) scores to enumerate")
-    pu = rows_u @ kv[:, cols].T                                               # [U, L]
+    pu = position_part(rows_u, kv[:, cols])
     a = code_scores(k_reader, q, wk, code_rows)
     b = q @ (xb @ wk[rk]) - cq                                                # [nq]: BOS against pi's constant
     k_abs = np.maximum(a.k_abs + (np.abs(xp) @ np.abs(wk[pos_rows])).max(0, initial=0), np.abs(xb) @ np.abs(wk[rk]))
@@ -327,10 +331,43 @@ def derive_head(w: Weights, i: int, h: int, u: float) -> Rule | Refusal:
                 torch.tensor(target, dtype=torch.long), margin, err, leak)
 
 
-def latest_rule(a: CodeScores, pu: np.ndarray, inv: np.ndarray, b: np.ndarray):
+@dataclass
+class PositionPart:
+    """Per distinct query row u, its position part p(u, j) over j = 1..L reduced: the least and greatest value, the
+    least and greatest step p(u, j + 1) - p(u, j), the first argmax, its score, and the best score of any other
+    position (-inf if none). Scored in chunks of rows, so memory is O(rows), not O(rows x positions)."""
+    pmin: np.ndarray
+    pmax: np.ndarray
+    dmin: np.ndarray
+    dmax: np.ndarray
+    top: np.ndarray
+    top_s: np.ndarray
+    second: np.ndarray
+
+
+def position_part(rows_u: np.ndarray, kp: np.ndarray) -> PositionPart:
+    """The position part of every distinct query row (rows_u [U, c]) against the positions' keys (kp [L, c])."""
+    n_u, n_pos = len(rows_u), len(kp)
+    out = PositionPart(*(np.empty(n_u) for _ in range(4)), np.empty(n_u, np.int64), np.empty(n_u), np.empty(n_u))
+    step = max(1, ROW_BYTES // (8 * max(n_pos, 1)))
+    for a in range(0, n_u, step):
+        pu = rows_u[a:a + step] @ kp.T                                        # [chunk, L]
+        at = slice(a, a + len(pu))
+        out.pmin[at], out.pmax[at] = pu.min(1, initial=np.inf), pu.max(1, initial=-np.inf)
+        diff = np.diff(pu, axis=1)
+        out.dmin[at], out.dmax[at] = diff.min(1, initial=np.inf), diff.max(1, initial=-np.inf)
+        del diff
+        top = pu.argmax(1)
+        out.top[at], out.top_s[at] = top, pu[np.arange(len(pu)), top]
+        pu[np.arange(len(pu)), top] = -np.inf
+        out.second[at] = pu.max(1, initial=-np.inf)
+    return out
+
+
+def latest_rule(a: CodeScores, pu: PositionPart, inv: np.ndarray, b: np.ndarray):
     """(target key code per query code, least margin, "latest" or "earliest") when `the latest (earliest) key of
-    one code, else BOS` fits, else None (pu[inv[c]]: query code c's position part at positions 1..L)."""
-    pmin, pmax = pu.min(1, initial=np.inf)[inv], pu.max(1, initial=-np.inf)[inv]
+    one code, else BOS` fits, else None (row inv[c] of pu: query code c's position part at positions 1..L)."""
+    pmin, pmax = pu.pmin[inv], pu.pmax[inv]
     beats = a.top + pmin - b            # how far the best code beats BOS at its least position
     others = b - (a.second + pmax)      # how far BOS beats every other code at its greatest position
     wins = (beats > 0) & (a.best >= 0)
@@ -342,23 +379,17 @@ def latest_rule(a: CodeScores, pu: np.ndarray, inv: np.ndarray, b: np.ndarray):
         return None
     margin = each.min(initial=np.inf)
     target = np.where(wins, a.best, -1)
-    diff = np.diff(pu, axis=1)
     some = np.unique(inv[target >= 0])   # where a code can win, its latest (earliest) key must beat its others
-    rising = diff[some].min(initial=np.inf)
-    falling = -diff[some].max(initial=-np.inf)
+    rising = pu.dmin[some].min(initial=np.inf)
+    falling = -pu.dmax[some].max(initial=-np.inf)
     kind = "latest" if rising >= falling else "earliest"
     return target, float(min(margin, max(rising, falling))), kind
 
 
-def position_rule(pu: np.ndarray, inv: np.ndarray, b: np.ndarray):
+def position_rule(pu: PositionPart, inv: np.ndarray, b: np.ndarray):
     """(target position per query code, least margin, "position") when `the key at one position, else BOS` fits,
-    else None (no code part: the score of query code c at positions 1..L is pu[inv[c]])."""
-    top = pu.argmax(1)
-    top_s = pu[np.arange(len(pu)), top]
-    rest = pu.copy()
-    rest[np.arange(len(pu)), top] = -np.inf
-    second = rest.max(1, initial=-np.inf)
-    top, top_s, second = top[inv], top_s[inv], second[inv]
+    else None (no code part: the score of query code c at positions 1..L is row inv[c] of pu)."""
+    top, top_s, second = pu.top[inv], pu.top_s[inv], pu.second[inv]
     wins = top_s > b
     lose_margin = b - np.where(wins, second, top_s)
     margin = np.where(wins, np.minimum(top_s - b, lose_margin), lose_margin)

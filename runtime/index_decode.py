@@ -8,6 +8,7 @@ compacted plan.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,11 +33,39 @@ class HeadState:
 
 
 def generate_index(model: Transformer, prompts: list[list], max_len: int | None = None,
-                   on_token: Callable[[], None] | None = None) -> list[list]:
-    """generate with proven heads as lookups (see the module docstring); the same tokens as the dense pass."""
+                   on_token: Callable[[], None] | None = None, kernel: str | None = None,
+                   stamps: dict[int, float] | None = None) -> list[list]:
+    """generate with proven heads as lookups (see the module docstring); the same tokens as the dense pass.
+
+    kernel: "native" (runtime/index_native.py: the decoding loop as one numba kernel; needs numba and a model that
+    qualifies), "torch" (tensor operations per step), or None: native where it can run (see `native_why_not`).
+    stamps, when given, maps token indices of row 0 to time: each gets time.perf_counter() as that token is read
+    (the benches; the native kernel returns to Python only there)."""
     from hardwire.runtime.threads import THREADS, intra_op_threads
+    if kernel not in (None, "native", "torch"):
+        raise ValueError("kernel is 'native', 'torch' or None (native where it can run)")
+    if kernel == "native":
+        from hardwire.runtime.index_native import require
+        require()
+        why = native_why_not(model)
+        if why is not None:
+            from hardwire.compiler.core.errors import HardwireError
+            raise HardwireError(f"the native index kernel cannot decode this model: {why}")
+    native = kernel == "native" or (kernel is None and native_why_not(model) is None)
     with intra_op_threads(THREADS):
-        return _generate_index(model, prompts, max_len, on_token)
+        if native:
+            from hardwire.runtime.index_native import generate_native
+            return generate_native(model, prefill(model, prompts, max_len), proven(model), on_token, stamps)
+        return _generate_index(model, prompts, max_len, on_token, stamps)
+
+
+def native_why_not(model: Transformer) -> str | None:
+    """Why `generate_index` would not take the native kernel for this model (None: it would)."""
+    from hardwire.runtime.index_native import available
+    if not available():
+        return "numba is not installed (the `native` extra)"
+    from hardwire.runtime.index_plan import why_not
+    return why_not(model, proven(model))
 
 
 def proven(model: Transformer) -> dict[tuple[int, int], Rule]:
@@ -44,9 +73,22 @@ def proven(model: Transformer) -> dict[tuple[int, int], Rule]:
     return {(r.layer, r.head): r for r in derive(model) if isinstance(r, Rule)}
 
 
-def _generate_index(model: Transformer, prompts: list[list], max_len: int | None,
-                    on_token: Callable[[], None] | None) -> list[list]:
-    from hardwire.runtime.context import Context
+@dataclass
+class Prefilled:
+    """The state after the prompts, shared by both index decoders: per layer its soft heads' K/V caches and its
+    proven heads' tables, and each row's residual at its last position."""
+    fm: object                 # runtime.fast.FastModel
+    plan: object               # its Plan for the causal pass
+    layers: list               # per layer: [(soft head indices, K cache, V cache, {head: HeadState})] per group
+    last: torch.Tensor         # [B, D]
+    lengths: torch.Tensor      # [B]
+    name: str                  # the generated output
+    stop: set
+    limit: int                 # the position limit, BOS included
+
+
+def prefill(model: Transformer, prompts: list[list], max_len: int | None) -> Prefilled:
+    """Every prompt position on the fast path; then the soft heads' caches and the proven heads' tables."""
     from hardwire.runtime.fast import FastModel
     cfg = model.config
     fm = FastModel.of(model, "soft")
@@ -61,7 +103,7 @@ def _generate_index(model: Transformer, prompts: list[list], max_len: int | None
     ctx = fm.context(lengths, t)
     rows = torch.arange(b, device=dev)
     layers = []   # per layer: (soft head indices, their K/V caches, {head: HeadState})
-    for i, ex in enumerate(plan.layers):  # prefill: every query as the fast path; then the caches and tables
+    for i, ex in enumerate(plan.layers):
         flat = x.view(fm.d, -1)
         outs, per_layer = [], []
         assert len(ex.heads) <= 1 and not any(g.shared for g in ex.heads), "a causal layer's heads are one group"
@@ -85,8 +127,20 @@ def _generate_index(model: Transformer, prompts: list[list], max_len: int | None
             flat.index_add_(0, g.o_rows, g.wo @ o)
         fm.mlp(x, ctx, ex)
         layers.append(per_layer)
-    last = x[:, rows, lengths - 1].t()                                        # [B, D]
-    pos = lengths.clone()
+    return Prefilled(fm, plan, layers, x[:, rows, lengths - 1].t(), lengths, name, stop, limit)
+
+
+def _generate_index(model: Transformer, prompts: list[list], max_len: int | None,
+                    on_token: Callable[[], None] | None, stamps: dict[int, float] | None = None) -> list[list]:
+    """The torch index decoder: each step a few dozen compacted tensor operations."""
+    from hardwire.runtime.context import Context
+    pre = prefill(model, prompts, max_len)
+    fm, plan, layers, stop, limit = pre.fm, pre.plan, pre.layers, pre.stop, pre.limit
+    b = len(prompts)
+    dev = pre.last.device
+    keys = torch.arange(limit, device=dev)
+    rows = torch.arange(b, device=dev)
+    last, pos = pre.last, pre.lengths.clone()
     out_tokens: list[list] = [[] for _ in range(b)]
     active = [True] * b
     step_ctx = Context(b, 1, None, torch.zeros(b, 1, dtype=torch.bool, device=dev),
@@ -94,8 +148,10 @@ def _generate_index(model: Transformer, prompts: list[list], max_len: int | None
     pos_emb = model.p("embed.positions")
     any_soft = any(len(soft) for per_layer in layers for soft, *_ in per_layer)
     while True:
-        vals = next_values(model, last, name)
+        vals = next_values(model, last, pre.name)
         new_ids = record(model, vals, out_tokens, active, pos, stop, limit)
+        if stamps is not None and len(out_tokens[0]) - 1 in stamps and stamps[len(out_tokens[0]) - 1] is None:
+            stamps[len(out_tokens[0]) - 1] = time.perf_counter()
         if on_token is not None:
             on_token()
         if not any(active):

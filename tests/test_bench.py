@@ -3,6 +3,7 @@
 No assertion here is on a time, a speed or a ratio of speeds (a rate rounded to 0 on a loaded machine failed
 `> 0`): the timings are only checked to be reported (`reported`); sizes and exactness are asserted.
 """
+import importlib.util
 import json
 
 import pytest
@@ -88,19 +89,23 @@ def test_bench_decode_quick(tmp_path, capsys):
     assert main(["bench", "decode", "--quick", "--out", str(tmp_path)]) == 0
     assert "| index |" in capsys.readouterr().out
     data = json.loads((tmp_path / "decode_quick.json").read_text())
+    native = importlib.util.find_spec("numba") is not None
     assert data["quick"] is True and data["reference"]["tokens_per_s"] == 30_000
     assert [r["name"] for r in data["runs"]] == ["BB(4) to halt", "BB(5) prefix"]
     bb4, bb5 = data["runs"]
     assert bb4["halted"] and bb4["tokens"] == 107 and not bb5["halted"] and bb5["tokens"] == 300
     for run in data["runs"]:
         assert [h["rule"] for h in run["heads"]] == ["position", "latest"]
-        assert set(run["paths"]) == {"dense", "fast", "index"}
+        assert set(run["paths"]) == {"dense", "fast", "index", "native"}
+        if not native:
+            assert "numba" in run["paths"].pop("native")["note"]
         for p in run["paths"].values():
             assert p["exact"] is True and p["tokens_run"] == run["tokens"]
             reported(p, "tokens_per_s", "total_s")
             for w in p["windows"]:
                 reported(w, "tokens_per_s")
     assert [[w["from"], w["to"]] for w in bb5["paths"]["index"]["windows"]] == [[20, 100], [100, 299]]
+    assert native == ("first_call_s" in data["native_jit"])
     assert "## Decoding" in (tmp_path / "README_quick.md").read_text()
 
 

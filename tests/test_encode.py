@@ -181,3 +181,37 @@ def test_random_combinations_of_means_equal_the_interpreter(terms, sel, const, n
     batch = [[rng.choice("abc") for _ in range(rng.randint(1, n))] for _ in range(8)]
     for xs, got in zip(batch, model(batch, batch=True)):
         assert got["outputs"]["y"] == run(prog, xs)["y"], (text, xs)
+
+
+# ---- the value at the last position: `latest` over every key, no length -------------------------------------
+LAST = HEADER + "x = map(t -> t == \"a\", tokens)\noutput y = aggregate(select(indices, QUERY, ==), VALUE)\n"
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(["length - 1", "width(select(tokens, tokens, true)) - 1", "length - 2",
+                        "width(select(indices, indices, <=)) - 1", "-1 + length"]),
+       st.sampled_from(["tokens", "x", "scalar(x)", "indices"]), st.booleans(), st.integers(1, 12),
+       st.integers(0, 2 ** 16))
+def test_the_last_position_is_the_latest_key(query, value, causal, n, seed):
+    """`aggregate(select(indices, length - 1, ==), v)` is `latest` over a `true` select (in a causal program the
+    count is i + 1, so the key is the query itself); other queries keep their head. Either way the interpreter's
+    values."""
+    if causal and "length" in query:
+        return   # `length` is refused in a causal program
+    text = LAST.replace("QUERY", query).replace("VALUE", value).replace("MAXLEN", str(n))
+    if causal:
+        text = text.replace("max_len", "causal\nmax_len")
+    y = choose_encodings(check_source(text)).outputs["y"]
+    last = n > 1 and query in ("length - 1", "width(select(tokens, tokens, true)) - 1", "-1 + length")  # n 1: q is 0
+    assert (y.pick == "latest" and y.selector.pred == "true") == last, query
+    if last and value != "scalar(x)":
+        assert None not in y.values   # a key is always selected
+    agrees(text, random.Random(seed))
+
+
+def test_the_last_token_needs_no_length():
+    """Tracr's `select(indices, length - 1, ==)`: no length one-hot, no lookup of length - 1."""
+    text = LAST.replace("QUERY", "length - 1").replace("VALUE", "tokens").replace("MAXLEN", "32")
+    m = hardwire.compile_source(text, device="cpu")
+    assert not any(label.startswith("length") for label in m.compiled.labels)
+    assert m.compiled.summary()["d_model"] == 3 + 3 + 3   # tokens, y (no none), bos / not_bos / the index

@@ -1,10 +1,12 @@
 """`hardwire bench decode`: tokens per second against the sequence length, per head path (bench/results/decode.json).
 
-The Turing machine's chain of thought (hardwire/machines/turing/cot.py) is decoded on three paths: the dense pass
-(`fast=False`), the fast paths (`fast=True`, every head a softmax over its KV cache) and index attention
-(`attention="index"`, every proven head a table lookup). Each run times every token (generate's on_token), and
-the rates are given per window of tokens: how the cost of a token grows with the sequence, or does not. Every run
-is checked token for token against the simulator. Percepta's reported 30,000 tokens/s is the reference line.
+The Turing machine's chain of thought (hardwire/machines/turing/cot.py) is decoded on four paths: the dense pass
+(`fast=False`), the fast paths (`fast=True`, every head a softmax over its KV cache), index attention
+(`attention="index"`, every proven head a table lookup) as tensor operations per step (`kernel="torch"`) and as
+one numba kernel (`kernel="native"`, runtime/index_native.py; its JIT compile is timed apart). Each run times the
+tokens at the windows' edges (generate's on_token, or its stamps), and the rates are given per window of tokens:
+how the cost of a token grows with the sequence, or does not. Every run is checked token for token against the
+simulator. Percepta's reported 30,000 tokens/s is the reference line.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ BB5 = "1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA"   # halts after 47,176,870 steps: a p
 PERCEPTA = {"tokens_per_s": 30_000, "source": "Percepta's transformer-vm (a WASM interpreter compiled into a "
             "7-layer transformer, d_model 36): more than 30,000 tokens/s on a CPU over runs of about a million "
             "tokens, by hard attention over 2-D keys as a convex-hull query (issue 20)"}
-PATHS = {"dense": {"fast": False}, "fast": {"fast": True}, "index": {"attention": "index"}}
+PATHS = {"dense": {"fast": False}, "fast": {"fast": True}, "index": {"attention": "index", "kernel": "torch"},
+         "native": {"attention": "index", "kernel": "native"}}
 
 
 def plan(quick: bool, long: bool) -> list[dict]:
@@ -48,14 +51,14 @@ def expected_tokens(machine, steps: int) -> tuple[list[str], object]:
     return tmlib.cot_tokens(trace, ref), ref
 
 
-def windows(stamps: list[float], spans: list[list[int]]) -> list[dict]:
-    """Tokens per second over each [a, b) of generated tokens (stamps[k]: when token k was read), where run."""
+def windows(stamps, n: int, spans: list[list[int]]) -> list[dict]:
+    """Tokens per second over each [a, b) of the n generated tokens (stamps[k]: when token k was read), where run."""
     out = []
     for a, b in spans:
-        if a >= len(stamps) - 1:
+        if a >= n - 1:
             out.append({"from": a, "to": b, "tokens_per_s": None, "note": "not run this far"})
             continue
-        b = min(b, len(stamps) - 1)
+        b = min(b, n - 1)
         out.append({"from": a, "to": b, "tokens_per_s": round((b - a) / (stamps[b] - stamps[a]), 1)})
     return out
 
@@ -89,17 +92,69 @@ def bench_run(run: dict, threads: int | None) -> dict:
                       "score_error": float(f"{r.score_error:.3g}"), "leak": float(f"{r.leak:.3g}")}
                      if isinstance(r, Rule) else {"layer": r.layer, "head": r.head, "refused": r.why} for r in rules],
            "paths": {}}
+    from hardwire.runtime.index_native import available
+    if available():   # the kernel loaded (or compiled) before any timing: native_jit measures that apart
+        generate(model, [[0]], max_len=2, attention="index", kernel="native")
     for path, kw in PATHS.items():
+        if path == "native" and not available():
+            out["paths"][path] = {"note": "numba is not installed (the `native` extra)"}
+            continue
         limit = run["limit"].get(path)
+        n = min(len(want), limit if limit is not None else len(want))
         stamps: list[float] = []
+        edges = {k: None for a, b in run["windows"] for k in (a, min(b, n - 1))}
+        timing = {"stamps": edges} if "kernel" in kw else {"on_token": lambda: stamps.append(time.perf_counter())}
         t0 = time.perf_counter()
         with intra_op_threads(threads if path == "dense" else None):
-            got = generate(model, [[0]], max_len=None if limit is None else limit + 1,
-                           on_token=lambda: stamps.append(time.perf_counter()), **kw)[0]
+            got = generate(model, [[0]], max_len=None if limit is None else limit + 1, **timing, **kw)[0]
         total = time.perf_counter() - t0
         n = len(got)
         out["paths"][path] = {"tokens_run": n, "total_s": round(total, 3), "tokens_per_s": round(n / total, 1),
-                              "exact": got == want[:n], "windows": windows(stamps, run["windows"])}
+                              "exact": got == want[:n],
+                              "windows": windows(edges if "kernel" in kw else stamps, n, run["windows"])}
+    return out
+
+
+def native_jit(cold: bool) -> dict:
+    """The native kernel's JIT cost in float32: its first call in this process less a second one (loading the
+    on-disk cache, or compiling where there is none), and with cold=True a compile from an empty cache, measured
+    in a fresh process (NUMBA_CACHE_DIR pointed at a new folder)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from hardwire.runtime.index_native import available
+    if not available():
+        return {"note": "numba is not installed (the `native` extra)"}
+    probe = ("import time, torch\n"
+             "from hardwire.compiler.check.elaborate import check_source\n"
+             "from hardwire.compiler.pipeline import compile_program\n"
+             "from hardwire.machines.turing import tm as tmlib\n"
+             "from hardwire.runtime.generate import generate\n"
+             "from hardwire.runtime.model import from_compiled\n"
+             f"m = tmlib.parse_spec({BB4!r})\n"
+             "ref = tmlib.simulate(m, [0], max_steps=200)\n"
+             "cells, off = tmlib.window_for(m, [0], ref, None)\n"
+             "src = tmlib.cot_program(m, 1, -off, cells - off - 1, tmlib.cot_length(1, ref))\n"
+             "model = from_compiled(compile_program(check_source(src, 'jit')), 'cpu', torch.float32)\n"
+             "t = []\n"
+             "for _ in range(2):\n"
+             "    t0 = time.perf_counter()\n"
+             "    generate(model, [[0]], attention='index', kernel='native')\n"
+             "    t.append(time.perf_counter() - t0)\n"
+             "print(t[0] - t[1])\n")
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [("first_call_s", dict(os.environ))]
+        if cold:
+            runs.append(("cold_compile_s", {**os.environ, "NUMBA_CACHE_DIR": tmp}))
+        for key, env in runs:
+            done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+            out[key] = round(float(done.stdout.split()[-1]), 2) if done.returncode == 0 else None
+    out["note"] = ("first_call_s: the first native decode in a process less a second (the kernel loaded from "
+                   "numba's on-disk cache, or compiled where it has none); cold_compile_s: the same from an empty "
+                   "cache, float32 (float64 compiles once more)")
     return out
 
 
@@ -112,8 +167,10 @@ def bench_decode(quick: bool = False, out_dir: str = "bench/results", threads: i
               "reference": PERCEPTA,
               "note": "tokens per second of one chain of thought (batch 1, float32), per window of generated "
                       "tokens [from, to); dense and fast score every key of a cache as long as the model's "
-                      "max_len at every token, index looks proven heads up; a path with a limit ran only its "
-                      "first tokens (every path runs to the end with --long)",
+                      "max_len at every token, index looks proven heads up (tensor operations per step), native "
+                      "runs the same lookups as one numba kernel (its JIT cost in native_jit, not in the rates); "
+                      "a path with a limit ran only its first tokens (every path runs to the end with --long)",
+              "native_jit": native_jit(cold=not quick),
               "runs": [bench_run(r, threads) for r in plan(quick, long)]}
     write_json(Path(out_dir) / ("decode_quick.json" if quick else "decode.json"), result)
     return result
@@ -124,8 +181,15 @@ def decode_table(result: dict) -> str:
     lines = [f"Reference: Percepta, {result['reference']['tokens_per_s']:,} tokens/s.", "",
              "| run | tokens | d_model | path | " + "window | tokens/s | " * 3 + "exact |",
              "|---|---|---|---|" + "---|---|" * 3 + "---|"]
+    jit = result.get("native_jit", {})
+    if "first_call_s" in jit:
+        lines[2:2] = [f"Native kernel JIT: first call {jit['first_call_s']} s"
+                      + (f", cold compile {jit['cold_compile_s']} s" if jit.get("cold_compile_s") else "") + ".", ""]
     for r in result["runs"]:
         for path, p in r["paths"].items():
+            if "windows" not in p:
+                lines.append(f"| {r['name']} | {r['tokens']:,} | {r['d_model']:,} | {path} | {p['note']} |")
+                continue
             cells = [f"{w['from']:,}–{w['to']:,} | {fmt(w['tokens_per_s']) or 'not run'}" for w in p["windows"]]
             cells += [" | "] * (3 - len(cells))
             lines.append(f"| {r['name']} | {r['tokens']:,} | {r['d_model']:,} | {path} | {' | '.join(cells)} | "

@@ -117,6 +117,11 @@ def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s
     gen = done + generate(model, [given + done], fast=False if dense else None, attention=attention,
                           progress=long_run.progress_mode(a), long=long)[0]
     run_s = time.perf_counter() - t1
+    if attention == "index":
+        from hardwire.runtime.index_decode import native_why_not
+        decoder = "native index" if native_why_not(model) is None else "torch index"
+    else:
+        decoder = "dense" if dense else "soft"
     steps_as_text = [word_step(enc, t) for t in gen] if words else gen
     halted = bool(gen) and (steps_as_text[-1] == "halt" or steps_as_text[-1][0] == tmlib.HALT)
     tape, head, steps = replay(prompt, steps_as_text)
@@ -128,7 +133,7 @@ def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s
     return {"spec": machine.spec, "mode": "cot", "steps": steps, "halted": halted, "ones": len(tape),
             "tape": shown, "head": head, "matches_reference": same, "tokens": len(gen),
             "layers": cfg["n_layers"], "encoding": "words" if words else "cells", "d_model": cfg["d_model"],
-            "dtype": dtype, "run_s": round(run_s, 3), "reference_s": round(ref_s, 3),
+            "dtype": dtype, "decoder": decoder, "run_s": round(run_s, 3), "reference_s": round(ref_s, 3),
             **long_run.report(a, len(done), saver)}
 
 
