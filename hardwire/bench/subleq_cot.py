@@ -27,12 +27,14 @@ def trace_model(mem: int, bits: int, max_len: int):
     return from_compiled(compiled, "cpu", torch.float64), compiled.summary()
 
 
-def trace_rate(mem: int, bits: int, batch: int, steps: int) -> dict:
+def trace_rate(mem: int, bits: int, batch: int, steps: int, kernel: str | None = None) -> dict:
     """Instructions per second of the trace mode on `batch` counter machines (counter_image, which never halts and
-    writes the top of memory), each row's tokens compared with the emulator's trace."""
+    writes the top of memory), each row's tokens compared with the emulator's trace. kernel: the index decoder's
+    (None: native where numba runs it, as `hardwire subleq --mode cot` decodes; "torch": tensor operations)."""
     from hardwire.machines.subleq import cot
     from hardwire.runtime.generate import generate
     from hardwire.runtime.index_attention import Refusal, derive
+    from hardwire.runtime.index_decode import native_why_not
     image = counter_image(mem)
     prompt = cot.prompt(image, bits)
     need = len(prompt) + 3 * steps
@@ -40,11 +42,13 @@ def trace_rate(mem: int, bits: int, batch: int, steps: int) -> dict:
     t0 = time.perf_counter()
     rules = derive(model)
     prove_s = time.perf_counter() - t0
+    used = kernel or ("native" if native_why_not(model) is None else "torch")
+    generate(model, [prompt], max_len=len(prompt) + 3, attention="index", kernel=kernel)   # numba's compile
     t0 = time.perf_counter()
-    got = generate(model, [prompt] * batch, max_len=need, attention="index")
+    got = generate(model, [prompt] * batch, max_len=need, attention="index", kernel=kernel)
     run_s = time.perf_counter() - t0
     want = cot.trace_tokens(image, mem, bits, steps)
-    return {"batch": batch, "steps": steps, "instructions_per_s": round(batch * steps / run_s, 1),
+    return {"batch": batch, "steps": steps, "kernel": used, "instructions_per_s": round(batch * steps / run_s, 1),
             "seconds": round(run_s, 3), "prove_s": round(prove_s, 3), "exact": all(g == want for g in got),
             "proven_heads": sum(not isinstance(r, Refusal) for r in rules), "heads": len(rules),
             "dtype": "float64", "max_len": model.config["max_len"], "prompt_tokens": len(prompt),
@@ -85,7 +89,8 @@ def bench_trace(quick: bool = False) -> dict:
     steps1, steps64 = (60, 10) if quick else (2000, 200)
     for mem, bits in (QUICK_MEMS if quick else MEMS):
         row: dict = {"bits": bits, "batch_1": trace_rate(mem, bits, 1, steps1),
-                     "batch_64": trace_rate(mem, bits, 64, steps64)}
+                     "batch_64": trace_rate(mem, bits, 64, steps64),
+                     "torch_batch_1": trace_rate(mem, bits, 1, steps1 // 4, "torch")}
         if mem <= LOOP_MAX_MEM:
             row["loop_fast_batch_1"] = loop_rate(mem, bits, 300 if not quick else 20)
         else:
@@ -97,14 +102,15 @@ def bench_trace(quick: bool = False) -> dict:
 
 def trace_table(t: dict) -> list[str]:
     """The trace mode's rates as markdown lines."""
-    lines = ["\n| mem | bits | trace, batch 1 | trace, batch 64 | loop fast, batch 1 | layers | heads | d_model | "
-             "params (max_len) | exact |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["\n| mem | bits | trace, batch 1 | trace, batch 64 | trace (torch kernel), batch 1 | loop fast, batch 1 | "
+             "layers | heads | d_model | params (max_len) | exact |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for mem, r in t["by_mem"].items():
         b1, b64, lp = r["batch_1"], r["batch_64"], r["loop_fast_batch_1"]
+        tb = r.get("torch_batch_1", {})
         s = b1["sizes"]
-        lines.append(f"| {int(mem):,} | {r['bits']} | {b1['instructions_per_s']:,.0f} | "
-                     f"{b64['instructions_per_s']:,.0f} | "
+        lines.append(f"| {int(mem):,} | {r['bits']} | {b1['instructions_per_s']:,.0f} ({b1.get('kernel', '')}) | "
+                     f"{b64['instructions_per_s']:,.0f} | {tb.get('instructions_per_s', 0):,.0f} | "
                      f"{'skipped' if 'skipped' in lp else format(lp['instructions_per_s'], ',.0f')} | "
                      f"{s.get('layers')} | {s.get('heads')} | {s.get('d_model')} | {s.get('params', 0):,} "
-                     f"({b1['max_len']}) | {b1['exact'] and b64['exact'] and lp.get('exact', True)} |")
+                     f"({b1['max_len']}) | {all(x.get('exact', True) for x in (b1, b64, tb, lp))} |")
     return lines

@@ -124,7 +124,9 @@ def cmd_subleq_cot(a) -> dict:
               f"{model.config['max_len']} positions ({refused[0]}), so they run the softmax; --dtype float64 "
               "proves them", file=sys.stderr)
     t2 = time.perf_counter()
+    from hardwire.runtime.index_decode import native_why_not
     dense = getattr(a, "dense", False)   # the plain dense pass over a KV cache: the reference decoder
+    kernel = None if dense else "native" if native_why_not(model) is None else "torch"
     gen = generate(model, [given], max_len=len(given) + 3 * want.steps, fast=False if dense else None,
                    attention="soft" if dense else "index", progress=long_run.progress_mode(a))[0]
     t3 = time.perf_counter()
@@ -136,7 +138,7 @@ def cmd_subleq_cot(a) -> dict:
     return {"mode": "cot", "steps": got.steps, "halted": got.halted, "output": got.output,
             "text": subleq_ref.text(got.output), "memory": got.mem, "matches_reference": same, "mem": a.mem,
             "bits": a.bits, "dtype": dtype, "device": str(next(model.parameters()).device),
-            "path": "dense" if dense else "index",
+            "path": "dense" if dense else "index", "kernel": kernel,
             "prompt_tokens": len(given), "tokens": len(gen), "max_len": cfg["max_len"], "d_model": cfg["d_model"],
             "layers": cfg["n_layers"], "heads": sum(layer["heads"] for layer in cfg["layers"]),
             "params": sum(p.numel() for p in model.parameters()), "proven_heads": len(rules),
