@@ -100,7 +100,8 @@ def value(prog: Program, s: SOp, memo: dict, n: int) -> list:
         for q, row in enumerate(selection(prog, s.selector, memo, n)):
             chosen = [x[k] for k in range(n) if row[k]]
             if s.pick:
-                out.append((chosen[-1] if s.pick == "latest" else chosen[0]) if chosen else None)
+                none = 0 if s.encoding == WORD else None   # a word with no selected key reads BOS: 0
+                out.append((chosen[-1] if s.pick == "latest" else chosen[0]) if chosen else none)
             elif s.encoding == SCALAR:
                 mean = sum((Fraction(v) for v in chosen), Fraction(0)) / len(chosen) if chosen else Fraction(0)
                 out.append(int(mean) if mean.denominator == 1 else mean)

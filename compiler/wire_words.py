@@ -67,15 +67,17 @@ def reduced(r: Read, a: int, b: int, coef: int, bits: bool, j: int | None) -> tu
     return (red, lo, hi) if hi - lo < scaled[2] - scaled[1] else scaled
 
 
-def add_step(units, read: Read, const: float, t: int, out: Read, big: float, gate: int | None = None) -> None:
-    """Units writing out * [D + const >= t], off at BOS and (if gated) when the guard's dim is 0."""
+def add_step(units, read: Read, const: float, t: int, out: Read, big: float, gate: Read | None = None) -> None:
+    """Units writing out * [D + const >= t], off at BOS and (if gated) where the gate, a form that is 1 or at most 0,
+    is not 1."""
     for shift, sign in ((1.5, 1.0), (0.5, -1.0)):
         r = {d: 2.0 * c for d, c in read.items()}
         r[NOT_BOS] = r.get(NOT_BOS, 0.0) + 2.0 * (const - t) + shift
         r[BOS] = r.get(BOS, 0.0) - big
         if gate is not None:
             r[NOT_BOS] -= big
-            r[gate] = r.get(gate, 0.0) + big
+            for d, c in gate.items():
+                r[d] = r.get(d, 0.0) + big * c
         units.add(r, {d: sign * c for d, c in out.items()})
 
 
@@ -90,26 +92,36 @@ def add_interval(units, read, const, lo, hi, a, b, out, gate=None) -> None:
     elif gate is None:
         units.add({NOT_BOS: 1.0}, dict(out))
     else:
-        add_step(units, {gate: 1.0}, 0.0, 1, out, 4.0)  # the guard itself, snapped
+        add_step(units, gate, 0.0, 1, out, 4.0)  # the guard itself, snapped
     if b < hi:
         add_step(units, read, const, b + 1, {d: -c for d, c in out.items()}, big, gate)
 
 
-def gate_dim(layout: Layout, g: SOp | None, polarity: bool) -> int | None:
-    """The dimension a case is gated on: its guard's True (or, polarity False, its False) dimension."""
-    return None if g is None else layout.dims[(id(g), "")][g.values.index(polarity)]
+def gate_read(layout: Layout, s, i: int) -> Read | None:
+    """The form case i of mux s is gated on: its guard's True (or, polarity False, its False) dimension. Polarity
+    "first": its guard's True dimension less each earlier guard's, and "none" (an `else`): not_bos less each earlier
+    guard's. With 0/1 guards such a form is 1 exactly where this case is the first that holds and at most 0
+    elsewhere, whatever the guards are, so a unit gated on it is on exactly there (add_step)."""
+    g, pol = s.cases[i][0], s.polarity[i]
+    if pol in ("first", "none"):
+        form = {NOT_BOS: 1.0} if pol == "none" else {layout.dims[(id(g), "")][g.values.index(True)]: 1.0}
+        for h, _ in s.cases[:i]:
+            d = layout.dims[(id(h), "")][h.values.index(True)]
+            form[d] = form.get(d, 0.0) - 1.0
+        return form
+    return None if g is None else {layout.dims[(id(g), "")][g.values.index(pol)]: 1.0}
 
 
-def add_copy(units, src: int | None, gate: int | None, dst: int) -> None:
+def add_copy(units, src: int | None, gate: Read | None, dst: int) -> None:
     """dst gets the 0/1 value of dim src (None: the constant 1) where the gate is on, re-quantized:
     [src + gate >= 2] with magnitudes about 1, so errors on src or the gate do not pass through."""
     if src is None:
         if gate is None:
             units.add({NOT_BOS: 1.0}, {dst: 1.0})
         else:
-            add_step(units, {gate: 1.0}, 0.0, 1, {dst: 1.0}, 4.0)
+            add_step(units, gate, 0.0, 1, {dst: 1.0}, 4.0)
         return
-    read = {src: 1.0} if gate is None else {src: 1.0, gate: 1.0}
+    read = {src: 1.0} if gate is None else {src: 1.0, **{d: c + (1.0 if d == src else 0.0) for d, c in gate.items()}}
     add_step(units, read, 0.0, 1 if gate is None else 2, {dst: 1.0}, 6.0)
 
 
@@ -132,8 +144,8 @@ def mux(s: WordMux, layout: Layout, units) -> None:
     target = s.target if s.target is not None else s
     out = layout.dims[(id(target), "")]
     n = s.bits
-    for (g, lin), pol in zip(s.cases, s.polarity):
-        gate = gate_dim(layout, g, pol)
+    for i, (_, lin) in enumerate(s.cases):
+        gate = gate_read(layout, s, i)
         pure = is_copy(lin) and lin.terms and lin.terms[0][1].bits == n
         for j in range(n):
             if not lin.terms:  # a constant: its set bits, gated
@@ -153,8 +165,8 @@ def onehot_mux(s, layout: Layout, units) -> None:
     """A one-hot register rewritten from exclusive cases: [x_v + guard >= 2] into v's dimension."""
     out = layout.dims[(id(s.target), "")]
     values = s.target.values
-    for (g, val), pol in zip(s.cases, s.polarity):
-        gate = gate_dim(layout, g, pol)
+    for i, (_, val) in enumerate(s.cases):
+        gate = gate_read(layout, s, i)
         for v, dim in zip(values, out):
             if not isinstance(val, SOp) or isinstance(val, Const):
                 if value_key(val.value if isinstance(val, Const) else val) == value_key(v):  # 0 is not false

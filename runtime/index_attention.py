@@ -28,7 +28,9 @@ import torch
 from hardwire.runtime.model import Transformer, layer_norm_pairs
 
 LEAK_TOL = math.exp(-29)   # as hardwire/certify/certifier.py: a head is hard when its leak is at most this
-CODE_CAP = 1 << 18         # most codes enumerated on one side of a head (a 17-bit word: 65,535 tokens of BB(5))
+CODE_CAP = 1 << 20         # most codes enumerated on one side of a head: the trace-mode SUBLEQ's memory queries name
+#                            mem + 1 addresses (up to 1,048,575 words); 2^20 rows of a 21-bit query in float64 are
+#                            about 180 MB (2^18 before: a 17-bit word, 65,535 tokens of BB(5); 2^16 before that)
 PAIR_CAP = 1 << 33         # most (query code, position) scores computed for one head (a time cap: minutes)
 ROW_BYTES = 1 << 28        # the position part is scored in chunks of query rows of about this many bytes
 TABLE_CAP = 1 << 20        # most key codes a latest/earliest table holds (per row of the batch)
@@ -295,16 +297,22 @@ def derive_head(w: Weights, i: int, h: int, u: float) -> Rule | Refusal:
     xp[:, pos_rows == BOS], xp[:, pos_rows == NOT_BOS] = 0.0, 1.0
     xb = w.bos[i][rk]
     q = xq @ wq[rq]                                                           # [nq, e]
-    kp = xp @ wk[pos_rows]                                                    # [L, e]
-    cols = np.nonzero(np.abs(kp).sum(0))[0]
-    # the position part depends on q only through the columns kp has: score each distinct row of them once
+    # not_bos is 1 at every key j >= 1: its share of pi(c, j) is a constant per query code, cq, taken out of the
+    # position part (and off BOS's score b, which is the same comparison), so that the position part depends on q
+    # only through the columns the rows that vary with j reach. A word select's bit columns read not_bos, so
+    # without this every query code of a latest head over a word would be its own row.
+    varying = (pos_rows != BOS) & (pos_rows != NOT_BOS)
+    cq = q @ wk[NOT_BOS] if NOT_BOS in set(pos_rows.tolist()) else np.zeros(len(q))
+    kv = xp[:, varying] @ wk[pos_rows[varying]]                               # [L, e]
+    cols = np.nonzero(np.abs(kv).sum(0))[0]
+    # the position part depends on q only through the columns kv has: score each distinct row of them once
     rows_u, inv = np.unique(q[:, cols], axis=0, return_inverse=True)
     inv = inv.reshape(-1)
     if len(rows_u) * n_pos > PAIR_CAP:
         return Refusal(i, h, "too many (query, position) scores to enumerate")
-    pu = position_part(rows_u, kp[:, cols])
+    pu = position_part(rows_u, kv[:, cols])
     a = code_scores(k_reader, q, wk, code_rows)
-    b = q @ (xb @ wk[rk])                                                     # [nq]
+    b = q @ (xb @ wk[rk]) - cq                                                # [nq]: BOS against pi's constant
     k_abs = np.maximum(a.k_abs + (np.abs(xp) @ np.abs(wk[pos_rows])).max(0, initial=0), np.abs(xb) @ np.abs(wk[rk]))
     k_terms = int(max(a.k_terms + ((xp != 0).astype(float) @ (wk[pos_rows] != 0)).max(initial=0),
                       ((xb != 0).astype(float) @ (wk[rk] != 0)).max(initial=0)))

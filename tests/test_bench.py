@@ -58,8 +58,16 @@ def test_bench_subleq_quick(tmp_path, capsys):
     reported(cpu["batch_1"], "fast_over_emulator", "fast_over_interpreter")
     assert cpu["by_mem"]["mem_16"]["batch_1"]["exact"]
     assert "note" in data["cuda"] or "batch_1" in data["cuda"]
+    trace = data["trace_mode"]["by_mem"]["64"]
+    assert all(trace[k]["exact"] for k in ("batch_1", "batch_64", "loop_fast_batch_1"))
+    assert trace["batch_1"]["proven_heads"] == trace["batch_1"]["heads"] > 0
+    reported(trace["batch_1"], "instructions_per_s")
     md = (tmp_path / "README_quick.md").read_text()
     assert "## SUBLEQ" in md and "| batch | fast | dense |" in md and "H100 roofline" in md
+    assert "| mem | bits | trace, batch 1 |" in md
+    assert main(["bench", "subleq", "--quick", "--only", "cot", "--out", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "subleq_quick.json").read_text())
+    assert again["cpu"] == data["cpu"] and again["trace_mode"]["by_mem"]["64"]["batch_1"]["exact"]
 
 
 def test_bench_tm_quick(tmp_path, capsys):

@@ -17,7 +17,7 @@ PROOFS = ROOT / "proofs"
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 CONSTRUCTIONS = ["parity_count", "parity_cc", "parity_cot", "add_lsb", "add_msb", "add_cot"]
 OTHERS = ["turing_loop", "turing_cot", "subleq", "library",  # written beside these, by the other proof writer
-          "index_attention"]
+          "index_attention", "subleq_cot"]
 
 
 def index_links() -> list[str]:

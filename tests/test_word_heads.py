@@ -103,3 +103,49 @@ def _model(src: str):
     if src not in _MODELS:
         _MODELS[src] = from_compiled(compile_program(check_source(src, "m.hw")), "cpu")
     return _MODELS[src]
+
+
+WORD_VALUES = """program latest_word_values
+word 8
+vocab word
+max_len 12
+causal
+odd = tokens < 0
+key = if tokens < -1 then word(10) else if tokens > 9 then word(10) else tokens
+query = tokens - 1
+output last_neg = latest(select(odd, true, ==), tokens)
+output first_neg = earliest(select(odd, true, ==), tokens * 2)
+output held = if tokens < -3 then word(-3) else if tokens > 20 then word(20) else tokens
+output last_at = latest(select(key, if query < 0 then word(11) else if query >= 9 then word(11) else query, ==),
+                        tokens + 1)
+"""
+
+
+def test_latest_and_earliest_of_a_word_and_guarded_ranges_match_a_plain_reference():
+    prog = check_source(WORD_VALUES, "word_values.hw")
+    model = from_compiled(compile_program(prog), "cpu")
+    assert compare(prog, model, samples=300)["mismatches"] == 0
+    toks = [5, -7, 30, 4, -2, 6, 3, 127, -128, 10, 9]
+    got = model.run([toks])[0]
+
+    def w(x: int) -> int:   # words wrap at 8 bits
+        return ((x + 128) & 255) - 128
+    assert got["last_neg"] == [next((t for t in reversed(toks[:q + 1]) if t < 0), 0) for q in range(len(toks))]
+    assert got["first_neg"] == [next((w(2 * t) for t in toks[:q + 1] if t < 0), 0) for q in range(len(toks))]
+    assert got["held"] == [min(max(t, -3), 20) for t in toks]
+    key = [t if -1 <= t <= 9 else 10 for t in toks]
+    query = [w(t - 1) if 0 <= w(t - 1) < 9 else 11 for t in toks]
+    want = [next((w(toks[k] + 1) for k in range(q, -1, -1) if key[k] == query[q]), 0) for q in range(len(toks))]
+    assert got["last_at"] == want and any(v == 0 for v in want) and any(v != 0 for v in want)
+
+
+def test_an_else_after_tests_of_its_own_value_has_a_known_range_and_needs_no_guard_block():
+    """`if x < lo then .. else if x > hi then .. else x`: the tests exclude each other, so the mux is gated on
+    them directly (the `else` where neither holds), and x there lies in [lo, hi]: a query word with few codes."""
+    prog = check_source(WORD_VALUES, "word_values.hw")
+    held = prog.outputs["held"]
+    assert held.vrange == (-3, 20) and held.polarity == (True, "first", "none")
+    sel = prog.outputs["last_at"].selector
+    assert sel.keys.vrange == (-1, 10) and sel.queries.vrange == (0, 11)
+    overlapping = check_source(WORD_VALUES.replace("tokens > 20", "tokens > -5"), "overlap.hw").outputs["held"]
+    assert overlapping.polarity != (True, "first", "none") and overlapping.vrange is None

@@ -643,7 +643,7 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps, SelectOps):
             if is_word(args[0]) or is_word(args[1]):
                 if args[2] != "==":
                     raise self.err("a select on words compares them with == only", node)
-                keys, queries = (self.word_sop(a, node) if isinstance(a, (SOp, Lin)) else None for a in args[:2])
+                keys, queries = (self.word_sop(a, node) if is_word(a) or isinstance(a, SOp) else None for a in args[:2])
                 if keys is None or queries is None or isinstance(keys, Const) or isinstance(queries, Const):
                     raise self.err("a select on words needs a word on both sides, not a constant: test the word "
                                    "with == in a map and select on that boolean", node)
@@ -658,10 +658,18 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps, SelectOps):
                                node)
             if not (isinstance(args[0], Select) and args[0].keys.encoding == WORD):   # wire_words.pick_columns
                 self.refuse_word_select(args[0], fname, node)
+            m = node.meta
+            if is_word(args[1]):   # a word is copied bit by bit, as aggregate does; no selected key reads BOS: 0
+                x = self.word_sop(args[1], node)
+                if isinstance(x, Const):
+                    raise self.err(f"{fname} of the constant word {x.value} is not compiled: a head has no "
+                                   "dimensions to copy it from", node)
+                vr = None if x.vrange is None else (min(x.vrange[0], 0), max(x.vrange[1], 0))
+                return Aggregate(f"_{fname}", (), WORD, m.line, m.column, x.bits, vr, selector=args[0], value=x,
+                                 pick=fname)
             x = self.as_sop(args[1], node)
             if x.encoding != ONEHOT:
-                raise self.err(f"{fname} reads a one-hot value", node)
-            m = node.meta
+                raise self.err(f"{fname} reads a one-hot value or a word", node)
             return Aggregate(f"_{fname}", sort_values((*x.values, None)), ONEHOT, m.line, m.column,
                              selector=args[0], value=x, pick=fname)
         if fname in ("aggregate", "width"):

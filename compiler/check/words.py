@@ -173,6 +173,9 @@ class WordOps:
         guards = [g for g, _ in cases]
         exclusive, polarity = self.exclusive_guards(guards, node)
         inputs = collect(list(guards) + [x for _, lin in cases for _, x in lin.terms])
+        ranges = [lin_range(lin) for _, lin in cases]
+        if polarity[-1] == "none" and same_lin(cases[-1][1], guards[0].lin):   # `else x` after tests of x itself
+            ranges[-1] = between(guards[:-1], n, ranges[-1])
 
         def fn(*vals):
             env = {id(x): v for x, v in zip(inputs, vals)}
@@ -184,7 +187,6 @@ class WordOps:
             return 0
         m = node.meta
         label = target.label if target is not None else "_word"
-        ranges = [lin_range(lin) for _, lin in cases]
         vrange = None
         if target is None and all(r is not None and -(1 << (n - 1)) <= r[0] and r[1] < (1 << (n - 1)) for r in ranges):
             vrange = (min(r[0] for r in ranges), max(r[1] for r in ranges))
@@ -194,7 +196,12 @@ class WordOps:
 
 
     def exclusive_guards(self, guards: list, node) -> tuple[list, list]:
-        """Case i's guard becomes `guards[i] and no earlier guard`, as a boolean (and which dimension)."""
+        """Case i's guard becomes `guards[i] and no earlier guard`, as a boolean (and which dimension). Guards that
+        are comparisons of one word which cannot hold together (x < lo, x > hi) stay as they are: each later case
+        is gated on its own less the earlier ones (polarity "first"), a final `else` on none of them ("none"),
+        linear forms of their dimensions, so the mux needs no block of guards (wire_words.gate_read)."""
+        if len(guards) > 2 and guards[-1] is None and disjoint_tests(guards[:-1]):
+            return list(guards), [True] + ["first"] * (len(guards) - 2) + ["none"]
         exclusive, polarity = [], []
         for i, g in enumerate(guards):
             before = [p for p in guards[:i] if p is not None]
@@ -243,6 +250,40 @@ def lin_range(lin: Lin) -> tuple | None:
             return None
         lo, hi = lo + min(c * r[0], c * r[1]), hi + max(c * r[0], c * r[1])
     return lo, hi
+
+
+def same_lin(a: Lin, b: Lin) -> bool:
+    """The same linear form of the same values (so the same word wherever it is evaluated)."""
+    return a.const == b.const and tuple((c, id(x)) for c, x in a.terms) == tuple((c, id(x)) for c, x in b.terms)
+
+
+def half_lines(guards: list) -> tuple[list[int], list[int]]:
+    """The bounds of comparisons against constants: u for `value <= u` (<, <=), l for `value >= l` (>, >=)."""
+    below = [g.const - (g.op == "<") for g in guards if g.op in ("<", "<=")]
+    above = [g.const + (g.op == ">") for g in guards if g.op in (">", ">=")]
+    return below, above
+
+
+def disjoint_tests(guards: list) -> bool:
+    """Whether the guards are comparisons <, <=, >, >= of one Lin with constants (of its wrapped value) whose truth
+    sets are disjoint, so at most one holds anywhere: a half-line of the value in each direction at most."""
+    if not all(isinstance(g, WordTest) and g.op in ("<", "<=", ">", ">=") and g.wrapped for g in guards):
+        return False
+    if not all(same_lin(g.lin, guards[0].lin) for g in guards):
+        return False
+    below, above = half_lines(guards)
+    return len(below) <= 1 and len(above) <= 1 and (not below or not above or below[0] < above[0])
+
+
+def between(guards: list, n: int, known: tuple | None) -> tuple | None:
+    """The range of a word x in the `else` of `if x < lo then .. else if x > hi then .. else x`: the wrapped value
+    where no guard holds, [lo, hi] (within x's own range when that is known)."""
+    below, above = half_lines(guards)
+    lo = below[0] + 1 if below else -(1 << (n - 1))
+    hi = above[0] - 1 if above else (1 << (n - 1)) - 1
+    if known is not None and -(1 << (n - 1)) <= known[0] and known[1] < (1 << (n - 1)):
+        lo, hi = max(lo, known[0]), min(hi, known[1])
+    return (lo, hi) if lo <= hi else None
 
 
 def first_true(k: int):

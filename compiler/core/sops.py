@@ -108,7 +108,8 @@ class Mux(Map):
     """
     cases: tuple = ()
     target: SOp = None
-    polarity: tuple = ()  # per case: gate on the guard's True dimension, or (False) on its False one
+    polarity: tuple = ()  # per case: gate on the guard's True dimension, (False) on its False one, ("first") on
+    #                       its True one less the earlier guards', or ("none", an `else`) on not_bos less theirs
 
 
 @dataclass(eq=False)

@@ -145,10 +145,28 @@ def precision(bits_list=(16, 20, 22, 24, 32), mem: int = 16, images: int = 200, 
     return out
 
 
-def bench_subleq(quick: bool = False, out_dir: str = "bench/results", threads: int | None = 1) -> dict:
+def bench_subleq(quick: bool = False, out_dir: str = "bench/results", threads: int | None = 1,
+                 only: str | None = None) -> dict:
     """Sizes over memory and word widths; rates at batch 1, 64, 1024 (mem 256, 16-bit words; quick: mem 64,
-    8-bit words) and, on the fast path, over memory sizes; precision per word width (not quick)."""
+    8-bit words) and, on the fast path, over memory sizes; precision per word width (not quick); the trace mode's
+    rates by memory size (hardwire/bench/subleq_cot.py). only="cot" measures the trace mode alone and replaces
+    its entry in the JSON already there, keeping the rest as it was measured."""
+    import json
+
     import torch
+
+    from hardwire.bench.subleq_cot import bench_trace
+    name = "subleq_quick.json" if quick else "subleq.json"
+    if only == "cot":
+        path = Path(out_dir) / name
+        if not path.exists():
+            from hardwire.compiler.core.errors import HardwireError
+            raise HardwireError(f"--only cot updates {path}, which is not there yet: run `hardwire bench subleq"
+                                f"{' --quick' if quick else ''}` first")
+        result = json.loads(path.read_text())
+        result["trace_mode"] = bench_trace(quick)
+        write_json(path, result)
+        return result
     mems, bits = (QUICK_MEMS, QUICK_BITS) if quick else (MEMS, BITS)
     mem, width = (64, 8) if quick else (256, 16)
     fast_passes = {1: 20, 64: 4, 1024: 2} if quick else {1: 2000, 64: 200, 1024: 20}
@@ -170,6 +188,7 @@ def bench_subleq(quick: bool = False, out_dir: str = "bench/results", threads: i
     result["cpu"]["by_mem"] = by_mem
     if not quick:
         result["precision_mismatches"] = precision()
+    result["trace_mode"] = bench_trace(quick)
     if torch.cuda.is_available():
         result["device_name"] = torch.cuda.get_device_name()
         result["cuda"] = throughput("cuda", BATCHES, mem, width, {1: 1000, 64: 1000, 1024: 200},
@@ -177,7 +196,6 @@ def bench_subleq(quick: bool = False, out_dir: str = "bench/results", threads: i
     else:
         result["device_name"] = result["cpu_name"]
         result["cuda"] = cuda_note()
-    name = "subleq_quick.json" if quick else "subleq.json"
     write_json(Path(out_dir) / name, result)
     return result
 
@@ -198,6 +216,10 @@ def table(result: dict) -> str:
             lines.append(f"| {bits} | {r['float32']} / {r['images']} | {r['float64']} / {r['images']} |")
     lines += rate_tables(result, lambda t: f"mem {t['mem']}, {t['bits']}-bit words, {t['dtype']}; steps per second, "
                                            "all machines together", SUBLEQ_RATES, subleq_notes)
+    if "trace_mode" in result:   # hardwire/bench/subleq_cot.py
+        from hardwire.bench.subleq_cot import trace_table
+        lines += ["\nThe trace mode (`--mode cot`), instructions per second, all machines together "
+                  f"({result['trace_mode']['date']}):", *trace_table(result["trace_mode"])]
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
     b.add_argument("--out", default="bench/results", help="folder for the JSON results")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--only", help="lengths: comma-separated constructions to sweep again (the rest are kept); "
-                   "tracr: comma-separated programs to run")
+                   "tracr: comma-separated programs to run; subleq: cot, the trace mode alone (the rest is kept)")
     b.add_argument("--long", action="store_true",
                    help="decode: every path to 20,000 tokens, and index attention to 65,535 (about half an hour)")
     b.add_argument("--samples", type=int, help="tracr: random inputs per program and length (default 20; quick 4)")
@@ -43,7 +43,7 @@ def cmd_bench(a) -> dict:
         return bench_lengths(a.out, [x for x in (a.only or "").split(",") if x] or None)
     else:
         from hardwire.bench.subleq import bench_subleq
-        result = bench_subleq(a.quick, a.out, a.threads)
+        result = bench_subleq(a.quick, a.out, a.threads, a.only)
     write_markdown(Path(a.out), a.quick)  # README.md beside the JSON: the tables of every bench run there
     return result
 

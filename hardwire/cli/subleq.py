@@ -10,6 +10,9 @@ from hardwire.machines.subleq.program import FLOAT32_MAX_BITS, program_path
 
 
 def cmd_subleq(a) -> dict:
+    if getattr(a, "mode", "loop") == "cot":
+        from hardwire.cli.subleq_cot import cmd_subleq_cot
+        return cmd_subleq_cot(a)
     from hardwire.cli import long_run
     from hardwire.cli.args import check_output
     from hardwire.runtime.loop import run_loop
@@ -50,7 +53,8 @@ def cmd_subleq(a) -> dict:
     want = subleq_ref.run(image, mem=a.mem, bits=a.bits, max_steps=a.max_steps)
     same = (got.steps, got.halted, got.emitted, got.outputs["memory"]) == (want.steps, want.halted, want.output,
                                                                             want.mem)
-    return {"steps": got.steps, "halted": got.halted, "output": got.emitted, "text": subleq_ref.text(got.emitted),
+    return {"mode": "loop", "steps": got.steps, "halted": got.halted, "output": got.emitted,
+            "text": subleq_ref.text(got.emitted),
             "memory": got.outputs["memory"], "matches_reference": same, "mem": a.mem, "bits": a.bits,
             "dtype": dtype, "device": str(next(model.parameters()).device), "path": run_path,
             "load_s": round(t1 - t0, 3),
@@ -99,7 +103,11 @@ def add_parser(sub) -> None:
     from hardwire.cli.args import positive_int
     s = sub.add_parser("subleq", help="run a SUBLEQ image on the compiled looped transformer")
     s.add_argument("image", help="whitespace-separated integers (# comments), or assembly with --asm")
-    s.add_argument("--mem", type=int, default=256, help="memory size in words (default 256)")
+    s.add_argument("--mode", choices=["loop", "cot"], default="loop",
+                   help="loop: the looped transformer, one pass per instruction (default); cot: the trace mode, "
+                        "three generated tokens per instruction, sizes independent of --mem (docs/subleq.md)")
+    s.add_argument("--mem", type=int, default=256, help="memory size in words (default 256; --mode cot: up to "
+                   "2^(bits-1) and 1,048,575)")
     s.add_argument("--bits", type=int, default=16, help="word width (default 16)")
     s.add_argument("--max-steps", type=positive_int, default=1_000_000, help="stop after this many instructions")
     s.add_argument("--asm", action="store_true", help="IMAGE is assembly (see hardwire/machines/subleq/asm.py)")
