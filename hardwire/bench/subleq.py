@@ -26,18 +26,12 @@ from hardwire.bench.common import (
     roofline,
     write_json,
 )
+from hardwire.machines.subleq.program import counter_image
 
 MEMS, BITS = (64, 256, 1024, 4096), (8, 16, 32)
 
 
 QUICK_MEMS, QUICK_BITS = (64,), (8,)
-
-
-def counter_image(mem: int) -> list[int]:
-    """A program that never halts: mem[mem-1] counts up forever (0: sub; 3: clear a scratch word, jump 0)."""
-    image = [mem - 2, mem - 1, 0, mem - 3, mem - 3, 0] + [0] * (mem - 6)
-    image[mem - 2] = -1
-    return image
 
 
 def sizes(mems, bits) -> list[dict]:

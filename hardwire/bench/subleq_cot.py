@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 import time
 
-from hardwire.bench.subleq import counter_image
+from hardwire.machines.subleq.program import counter_image
 
 MEMS = ((256, 16), (4096, 16), (65_536, 17))   # (mem, bits): 65,536 words need 17-bit addresses
 QUICK_MEMS = ((64, 8),)
