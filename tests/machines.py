@@ -1,6 +1,7 @@
 """Hypothesis strategies and builders shared by the SUBLEQ, Turing machine and fast-path tests."""
 from __future__ import annotations
 
+import torch
 from hardwire.compiler.check.elaborate import check_source
 from hardwire.compiler.pipeline import compile_program
 from hardwire.runtime.model import Transformer, from_compiled
@@ -48,3 +49,26 @@ def looped_tm(spec: str, tape_in: list[int], steps: int, trace: list | None = No
     for i, s in enumerate(tape_in):
         tokens[i + offset] = s
     return model, tokens, ref, offset
+
+
+def cot_tm(spec: str, tape_in: list[int], steps: int, words: bool = False, dtype: torch.dtype = torch.float32
+           ) -> tuple[Transformer, list, list]:
+    """The chain-of-thought transformer for a machine, sized for its run of at most `steps` steps (one-hot cell
+    tokens, or with `words` the default word tokens): (model, the prompt it reads, the tokens it must generate,
+    from the simulator's trace). An empty tape is the tape [0]."""
+    from hardwire.machines.turing import cot_words
+    machine = tmlib.parse_spec(spec)
+    tape = tape_in or [0]
+    trace: list = []
+    ref = tmlib.simulate(machine, tape, max_steps=steps, trace=trace)
+    cells, offset = tmlib.window_for(machine, tape, ref, None)
+    lo, hi, max_len = -offset, cells - offset - 1, tmlib.cot_length(len(tape), ref)
+    if not words:
+        text = tmlib.cot_program(machine, len(tape), lo, hi, max_len)
+        model = from_compiled(compile_program(check_source(text, "generated")), "cpu", dtype)
+        return model, tape, tmlib.cot_tokens(trace, ref)
+    text = cot_words.cot_word_program(machine, len(tape), lo, hi, max_len)
+    model = from_compiled(compile_program(check_source(text, "generated")), "cpu", dtype)
+    enc = cot_words.encoding(machine, lo, hi, max_len)
+    return model, enc.prompt(tape), tmlib.cot_tokens(trace, ref, lambda *step: cot_words.step_word(enc, *step),
+                                                     enc.halt)

@@ -23,9 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hardwire.harness import sample_input
-from hardwire.machines.turing import tm as tmlib
 from tests.fuzz_programs import RandomChooser, build_program, compiled
-from tests.machines import machines
+from tests.machines import cot_tm, machines
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATING = sorted(p.stem for p in (ROOT / "programs").glob("*.hw")
@@ -77,18 +76,9 @@ def test_index_decoding_equals_dense(name, dtype, seed):
 @settings(max_examples=20, deadline=None)
 def test_random_machines_by_chain_of_thought(case):
     """Random machines in cot mode: the index path, the dense pass and the simulator agree token for token."""
-    spec, tape_in = case
-    machine = tmlib.parse_spec(spec)
-    prompt = tape_in or [0]
-    trace: list = []
-    ref = tmlib.simulate(machine, prompt, max_steps=60, trace=trace)
-    cells, offset = tmlib.window_for(machine, prompt, ref, None)
-    prog = check_source(tmlib.cot_program(machine, len(prompt), -offset, cells - offset - 1,
-                                          tmlib.cot_length(len(prompt), ref)), "generated")
-    model = from_compiled(compile_program(prog), "cpu", torch.float32)
+    model, prompt, want = cot_tm(*case, steps=60)
     assert [r.kind for r in derive(model)] == ["position", "latest"]
     got = generate(model, [prompt], attention="index")[0]
-    want = tmlib.cot_tokens(trace, ref)
     assert got == want == generate(model, [prompt], fast=False)[0]
 
 

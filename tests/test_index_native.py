@@ -12,20 +12,15 @@ import pytest
 pytest.importorskip("numba", reason="the native index kernel needs the `native` extra (pip install hardwire[native])")
 
 import torch  # noqa: E402
-from hardwire.compiler.check.elaborate import check_source  # noqa: E402
 from hardwire.compiler.core.errors import HardwireError  # noqa: E402
-from hardwire.compiler.pipeline import compile_program  # noqa: E402
 from hardwire.runtime import index_native  # noqa: E402
 from hardwire.runtime.generate import generate  # noqa: E402
 from hardwire.runtime.index_decode import native_why_not  # noqa: E402
-from hardwire.runtime.model import from_compiled  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from hardwire.harness import sample_input  # noqa: E402
-from hardwire.machines.turing import cot_words  # noqa: E402
-from hardwire.machines.turing import tm as tmlib  # noqa: E402
-from tests.machines import machines  # noqa: E402
+from tests.machines import cot_tm, machines  # noqa: E402
 from tests.test_index_attention import GENERATING, first_seen, model_of, tampered  # noqa: E402
 
 DTYPES = [torch.float32, torch.float64]
@@ -74,35 +69,17 @@ def test_earliest_and_latest_tables(batch):
 @given(machines(), st.sampled_from(DTYPES))
 @settings(max_examples=8, deadline=None)
 def test_random_machines_by_chain_of_thought_cells(case, dtype):
-    spec, tape_in = case
-    machine = tmlib.parse_spec(spec)
-    prompt = tape_in or [0]
-    trace: list = []
-    ref = tmlib.simulate(machine, prompt, max_steps=60, trace=trace)
-    cells, offset = tmlib.window_for(machine, prompt, ref, None)
-    prog = check_source(tmlib.cot_program(machine, len(prompt), -offset, cells - offset - 1,
-                                          tmlib.cot_length(len(prompt), ref)), "generated")
-    model = from_compiled(compile_program(prog), "cpu", dtype)
-    assert three_ways(model, [prompt])[0] == tmlib.cot_tokens(trace, ref)
+    model, prompt, want = cot_tm(*case, steps=60, dtype=dtype)
+    assert three_ways(model, [prompt])[0] == want
 
 
 @given(machines(), st.sampled_from(DTYPES))
 @settings(max_examples=8, deadline=None)
 def test_random_machines_by_chain_of_thought_words(case, dtype):
     """`vocab word` (a token embedded by its bits) and a word output: the default `hardwire tm --mode cot`."""
-    spec, tape_in = case
-    machine = tmlib.parse_spec(spec)
-    prompt = tape_in or [0]
-    trace: list = []
-    ref = tmlib.simulate(machine, prompt, max_steps=40, trace=trace)
-    cells, offset = tmlib.window_for(machine, prompt, ref, None)
-    lo, hi, max_len = -offset, cells - offset - 1, tmlib.cot_length(len(prompt), ref)
-    prog = check_source(cot_words.cot_word_program(machine, len(prompt), lo, hi, max_len), "generated")
-    model = from_compiled(compile_program(prog), "cpu", dtype)
-    enc = cot_words.encoding(machine, lo, hi, max_len)
-    want = tmlib.cot_tokens(trace, ref, lambda *step: cot_words.step_word(enc, *step), enc.halt)
+    model, prompt, want = cot_tm(*case, steps=40, words=True, dtype=dtype)
     assert native_why_not(model) is None
-    assert three_ways(model, [enc.prompt(prompt)])[0] == want
+    assert three_ways(model, [prompt])[0] == want
 
 
 def test_an_unproven_head_falls_back_to_the_torch_index_path():

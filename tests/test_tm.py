@@ -3,7 +3,6 @@ import csv
 from pathlib import Path
 
 import pytest
-import torch
 from hardwire.compiler.check.elaborate import check_source
 from hardwire.compiler.core.errors import HardwireError
 from hardwire.compiler.pipeline import compile_program
@@ -13,7 +12,7 @@ from hypothesis import given, settings
 
 from hardwire.cli.main import main
 from hardwire.machines.turing import tm as tmlib
-from tests.machines import looped_tm, machines
+from tests.machines import cot_tm, looped_tm, machines
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "tm" / "machines.tsv"  # a copy of ../shared/corpus/tm
@@ -95,21 +94,8 @@ def test_word_chain_of_thought_matches_simulator_every_step(case):
     state, written symbol and move, its field the head's cell; at most 4 layers and 2 heads (fewer where the
     machine's program folds, e.g. one with no defined transition generates `halt` alone)."""
     from hardwire.runtime.generate import generate
-
-    from hardwire.machines.turing import cot_words
-    spec, tape_in = case
-    machine = tmlib.parse_spec(spec)
-    prompt = tape_in or [0]
-    trace: list = []
-    ref = tmlib.simulate(machine, prompt, max_steps=40, trace=trace)
-    cells, offset = tmlib.window_for(machine, prompt, ref, None)
-    lo, hi, max_len = -offset, cells - offset - 1, tmlib.cot_length(len(prompt), ref)
-    prog = check_source(cot_words.cot_word_program(machine, len(prompt), lo, hi, max_len), "generated")
-    model = from_compiled(compile_program(prog), "cpu", torch.float32)
-    enc = cot_words.encoding(machine, lo, hi, max_len)
-    got = generate(model, [enc.prompt(prompt)])[0]
-    want = tmlib.cot_tokens(trace, ref, lambda *step: cot_words.step_word(enc, *step), enc.halt)
-    assert got == want
+    model, prompt, want = cot_tm(*case, steps=40, words=True)
+    assert generate(model, [prompt])[0] == want
     assert model.config["n_layers"] <= 4 and sum(layer["heads"] for layer in model.config["layers"]) <= 2
 
 
@@ -118,19 +104,10 @@ def test_word_chain_of_thought_matches_simulator_every_step(case):
 def test_chain_of_thought_matches_simulator_every_step(case):
     """Every generated token is the simulator's step: new state, written symbol, move, head."""
     from hardwire.runtime.generate import generate
-    spec, tape_in = case
-    machine = tmlib.parse_spec(spec)
-    prompt = tape_in or [0]
-    trace: list = []
-    ref = tmlib.simulate(machine, prompt, max_steps=40, trace=trace)
-    cells, offset = tmlib.window_for(machine, prompt, ref, None)
-    prog = check_source(tmlib.cot_program(machine, len(prompt), -offset, cells - offset - 1,
-                                          tmlib.cot_length(len(prompt), ref)), "generated")
-    model = from_compiled(compile_program(prog), "cpu", torch.float32)
+    model, prompt, want = cot_tm(*case, steps=40)
     got = generate(model, [prompt])[0]
-    want = tmlib.cot_tokens(trace, ref)  # `halt` after an undefined transition: the machine stops without a step
-    assert got == want
-    assert prog.max_len >= len(prompt) + len(got) and model.config["n_layers"] <= 3
+    assert got == want   # `halt` after an undefined transition: the machine stops without a step
+    assert model.config["max_len"] >= len(prompt) + len(got) and model.config["n_layers"] <= 3
 
 
 def test_checked_in_programs_are_what_the_generator_writes():
