@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 
 from hardwire.compiler.core.errors import HardwireError
-from hardwire.machines.subleq import asm as subleq_asm
 from hardwire.machines.subleq import emulator as subleq_ref
 from hardwire.machines.subleq.program import FLOAT32_MAX_BITS, program_path
 
@@ -24,15 +23,8 @@ def cmd_subleq(a) -> dict:
     if a.mem < 3 or a.mem > 2 ** (a.bits - 1):
         raise HardwireError(f"--mem {a.mem} needs addresses up to {a.mem - 1}, which {a.bits}-bit words cannot "
                             f"hold (at most {2 ** (a.bits - 1)} words); raise --bits or lower --mem")
-    if a.asm:
-        image = subleq_asm.assemble_file(a.image, a.bits)
-        if len(image) > a.mem:
-            raise HardwireError(f"the program assembles to {len(image)} words but memory holds only {a.mem}; "
-                                "raise --mem", a.image)
-    else:
-        image = subleq_ref.load_image(a.image, a.mem, a.bits)
-    if not image:
-        raise HardwireError("the image holds no words (all-zero memory loops forever at address 0)", a.image)
+    from hardwire.cli.subleq_cot import load_image
+    image = load_image(a)
     image = image + [0] * (a.mem - len(image))
     t0 = time.perf_counter()
     model, dtype = computer(a.mem, a.bits, a.dtype, a.device)

@@ -88,7 +88,7 @@ def unproven(model) -> list[str]:
 
 
 def load_image(a) -> list[int]:
-    """The image as the loop mode reads it (or assembles it), checked against --mem."""
+    """The image IMAGE holds (assembled, with --asm), checked against --mem: what both modes run."""
     from hardwire.machines.subleq import asm as subleq_asm
     if a.asm:
         image = subleq_asm.assemble_file(a.image, a.bits)
