@@ -3,26 +3,17 @@ import random
 
 from hardwire.compiler.check.elaborate import check_source
 from hardwire.compiler.cse import merge_common
-from hardwire.compiler.interpret import run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hardwire
+from tests.test_mask import agrees
 
 HEADER = 'program t\nvocab {"a", "b", "c"}\nmax_len 8\n'
 # expressions a program might write more than once, each usable as a one-hot (or scalar) value
 POOL = ['indices + 1', 'map(t -> t == "a", tokens)', 'width(select(tokens, tokens, ==))',
         'aggregate(select(indices, indices - 1, ==), tokens)', 'aggregate(select(tokens, tokens, <), scalar(indices))',
         'indices % 3', 'map(t -> t != "b", tokens)', 'width(select(indices, indices, <=) & select(tokens, tokens, ==))']
-
-
-def agrees(text: str, rng: random.Random, samples: int = 16) -> None:
-    prog = check_source(text)
-    model = hardwire.compile_source(text, device="cpu")
-    batch = [[rng.choice("abc") for _ in range(rng.randint(1, prog.max_len))] for _ in range(samples)]
-    for xs, got in zip(batch, model(batch, batch=True)):
-        want = run(prog, xs)
-        assert {k: got["outputs"][k] for k in want} == want, (text, xs)
 
 
 def size(text: str) -> dict:
