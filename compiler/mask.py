@@ -114,8 +114,10 @@ def mask_causal(prog: Program) -> Program:
     atoms = [a for s in heads for a in selector_atoms(s.selector) if not (a.fn is None and a.pred == "true")]
     if not any(atom_facts(a, prog.max_len, memo)[2] for a in atoms):   # no select becomes `true`: nothing to gain
         return prog
-    prog = copy.deepcopy(prog)
-    memo, done = {}, {}   # a selector read by several heads stays one object (encode.one_mean compares them)
+    copies: dict = {}
+    prog = copy.deepcopy(prog, copies)
+    memo = {id(copies[k]): v for k, v in memo.items() if k in copies}   # the tables, for the copied selects
+    done: dict = {}   # a selector read by several heads stays one object (encode.one_mean compares them)
     for s in readers(prog):
         if id(s.selector) not in done:
             done[id(s.selector)] = unmasked(s.selector, prog.max_len, memo)
