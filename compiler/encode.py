@@ -11,7 +11,9 @@ what the program computes:
 - a linear query of `aggregate(select(indices, q, ==), x)` that always names a position is read as a number
   by wire_numeric.py's head, with no block and no dimensions of its own (`linear_queries`; its MLP-made inputs
   snapped in place first);
-- a linear output of means over one selector is one mean of the combination (`one_mean`).
+- a linear output of means over one selector is one mean of the combination (`one_mean`);
+- a boolean that maps, one-key aggregates and outputs read is one 0/1 dimension (`flags`): its `true`
+  indicator is the dim, its `false` indicator not_bos minus it (Layout.hot), so a lookup reads it as one-hot.
 
 The checker turns every scalar key or query a program writes into one-hot, so an Affine query reaches the
 wiring only from `linear_queries`.
@@ -63,12 +65,14 @@ def output_only(prog: Program, s: SOp, read: dict[int, list[SOp]]) -> bool:
 def choose_encodings(prog: Program) -> Program:
     """A copy of prog in which the value at the last position is a `latest` (`last_positions`), every output-only
     one-hot width is a scalar, every linear query of an equality select on indices that always names a position is
-    a linear form (`linear_queries`), and a linear output of means over one selector is one mean (`one_mean`)."""
+    a linear form (`linear_queries`), a linear output of means over one selector is one mean (`one_mean`), and a
+    boolean only lookups, one-key aggregates and outputs read is one dimension (`flags`)."""
     prog = copy.deepcopy(prog)
     last_positions(prog)
     narrow_values(prog)
     linear_queries(prog)
     one_mean(prog)
+    flags(prog)
     read = readers(prog)
     for s in walk(prog.roots()):
         if isinstance(s, Width) and s.encoding == ONEHOT and output_only(prog, s, read):
@@ -291,3 +295,34 @@ def one_mean(prog: Program) -> None:
         value = Affine(f"_{name}_values", sort_values(sums), SCALAR, a.line, a.column, terms=terms,
                        const=Fraction(0))
         prog.outputs[name] = Aggregate(name, out.values, SCALAR, out.line, out.column, selector=sel, value=value)
+
+
+# ---- a boolean as one 0/1 dimension ------------------------------------------------------------------------------
+def flags(prog: Program) -> None:
+    """In place: a one-hot boolean (exactly false and true, never none) computed by a map or picked by a
+    `latest`/`earliest`, read only by maps (lookups read its two indicators, Layout.hot), as the value of such
+    one-key aggregates, and by outputs, holds one dimension instead of two. A head then copies the 0/1 number,
+    which is the picked key's value, and an output decodes to the nearer of false and true."""
+    if prog.loop is not None:
+        return
+    read = readers(prog)
+    named = {id(o) for o in prog.outputs.values()}
+    gen = prog.outputs.get(prog.generate) if prog.generate else None
+
+    def reads_as_value(r: SOp, s: SOp) -> bool:
+        if type(r) is Map:
+            return True
+        return (type(r) is Aggregate and r.pick != "" and r.value is s and
+                all(x is not s for x in inputs_of(r)[:-1]))
+    candidates = []
+    for s in walk(prog.roots()):
+        boolean = s.encoding == ONEHOT and len(s.values) == 2 and all(isinstance(v, bool) for v in s.values)
+        if not (boolean and s is not gen and (type(s) is Map and s.inputs or type(s) is Aggregate and s.pick != "")):
+            continue
+        if id(s) not in named and not read.get(id(s)):
+            continue
+        if all(reads_as_value(r, s) for r in read.get(id(s), [])):
+            candidates.append(s)
+    for s in candidates:
+        s.encoding = SCALAR
+

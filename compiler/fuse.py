@@ -8,7 +8,7 @@ import copy
 import itertools
 import math
 
-from hardwire.compiler.core.sops import ONEHOT, Map, Program, SOp
+from hardwire.compiler.core.sops import Map, Program, SOp, is_hot
 from hardwire.compiler.lower import feature_of, inputs_of, walk
 
 FUSE_BUDGET = 4096  # largest input product a fused lookup may have
@@ -35,9 +35,9 @@ def compose(outer, parts: list[tuple[object, list[int]]]):
 
 
 def fusable(i: SOp, keep: set[int]) -> bool:
-    """A plain one-hot map that nothing else needs in the residual. A scalar map keeps its own block: its
-    none -> 0 step is part of its encoding, not of its fn."""
-    return type(i) is Map and id(i) not in keep and feature_of(i) is None and i.encoding == ONEHOT
+    """A plain one-hot map (or flag) that nothing else needs in the residual. A scalar map keeps its own block:
+    its none -> 0 step is part of its encoding, not of its fn."""
+    return type(i) is Map and id(i) not in keep and feature_of(i) is None and is_hot(i)
 
 
 def fold(s: Map, chosen: set[int]) -> tuple[list[SOp], list]:
@@ -60,8 +60,8 @@ def fold(s: Map, chosen: set[int]) -> tuple[list[SOp], list]:
 
 
 def valid(flat: list[SOp]) -> bool:
-    """One lookup MLP can compute a map of these: one input, or one-hot inputs within the budget."""
-    ok = len(flat) == 1 or all(x.encoding == ONEHOT for x in flat)
+    """One lookup MLP can compute a map of these: one input, or one-hot inputs (flags too) within the budget."""
+    ok = len(flat) == 1 or all(is_hot(x) for x in flat)
     return ok and math.prod(len(x.values) for x in flat) <= FUSE_BUDGET
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hardwire.compiler.core.sops import ONEHOT, SCALAR, WORD, Affine, Const, SOp, Width, is_length
+from hardwire.compiler.core.sops import ONEHOT, SCALAR, WORD, Affine, Const, SOp, Width, is_flag, is_length
 
 BOS, NOT_BOS = 0, 1
 
@@ -56,6 +56,14 @@ class Layout:
                 return [{NOT_BOS: 1.0}]
             return [{NOT_BOS: float(s.value)}]
         return [{d: 1.0} for d in self.dims[(id(s), part)]]
+
+    def hot(self, s: SOp, part: str = "") -> list[dict[int, float]]:
+        """One-hot readers, one per value: read() for a one-hot value; for a flag (encode.flags: a boolean in one
+        0/1 dim) not_bos - dim for false and dim for true, both 0 at BOS like every one-hot indicator."""
+        if is_flag(s):
+            (dim,) = self.dims[(id(s), part)]
+            return [{NOT_BOS: 1.0, dim: -1.0}, {dim: 1.0}]
+        return self.read(s, part)
 
     def number(self, s: SOp, power: int = 1) -> dict[int, float]:
         """s (or s**power) as one linear form: a scalar's own dim; a one-hot number's dims weighted by their

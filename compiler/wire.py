@@ -34,6 +34,7 @@ from hardwire.compiler.core.sops import (
     WordMux,
     WordTest,
     combos,
+    is_hot,
     pred_holds,
     selector_atoms,
     selector_holds,
@@ -221,7 +222,7 @@ def score_columns(s: SOp, prog: Program, layout: Layout):
                 cols_q.append(qcol)
                 cols_k.append(kcol)
             continue
-        kread, qread = layout.read(keys), layout.read(queries)
+        kread, qread = layout.hot(keys), layout.hot(queries)
         for kv, kr in zip(keys.values, kread):
             if kv is None:  # none at BOS too (the BOS invariant): a term holding on a none key must not score BOS
                 kr = {**kr, BOS: kr.get(BOS, 0.0) - 1.0}
@@ -258,9 +259,9 @@ def head_columns(s: SOp, prog: Program, layout: Layout) -> tuple:
         if s.encoding == WORD:  # copy the bits; an empty selection reads BOS, whose words are 0
             vcols = [({src: 1.0}, dst) for src, dst in zip(layout.dims[(id(x), "")], out)]
         elif s.encoding == SCALAR:
-            vcols = [(layout.read(x)[0], out[0])]
+            vcols = [(layout.number(x), out[0])]
         else:
-            vcols = [(r, out[s.value_index(v)]) for v, r in zip(x.values, layout.read(x))]
+            vcols = [(r, out[s.value_index(v)]) for v, r in zip(x.values, layout.hot(x))]
             if None not in x.values and None in s.values:   # (none: a head that always selects a key)
                 vcols.append(({BOS: 1.0}, out[s.value_index(None)]))
     return cols_q, cols_k, vcols, lam
@@ -306,7 +307,7 @@ def out_write(s: SOp, layout: Layout, v, coeff: float = 1.0) -> dict[int, float]
 def lookup(s: Map, layout: Layout, units: Units) -> None:
     """One hidden unit per combination of one-hot input values: ReLU(sum of indicators - (k-1))."""
     k = len(s.inputs)
-    reads = [dict(zip(map(value_key, i.values), layout.read(i))) for i in s.inputs]
+    reads = [dict(zip(map(value_key, i.values), layout.hot(i))) for i in s.inputs]
     for vals in combos(s.inputs):  # a combination that never occurs (an index past `length`) needs no unit
         combo = [(v, r[value_key(v)]) for v, r in zip(vals, reads)]
         # the constant rides on not_bos and BOS pushes every unit off, so BOS stays at its default
@@ -357,9 +358,9 @@ def discretize(s: SOp, x_read: dict[int, float], grid: list, f, layout: Layout, 
 
 def gated_discretize(s: Map, layout: Layout, units: Units) -> None:
     """A map over one scalar and one-hot inputs: a staircase in the scalar for each one-hot combination."""
-    k = next(j for j, i in enumerate(s.inputs) if i.encoding != ONEHOT)
+    k = next(j for j, i in enumerate(s.inputs) if not is_hot(i))
     x, others = s.inputs[k], [i for j, i in enumerate(s.inputs) if j != k]
-    reads = [dict(zip(map(value_key, i.values), layout.read(i))) for i in others]
+    reads = [dict(zip(map(value_key, i.values), layout.hot(i))) for i in others]
     for vals in combos(others):
         combo = [(v, r[value_key(v)]) for v, r in zip(vals, reads)]
         gate = {NOT_BOS: 1.0 - len(others), BOS: -(len(others) + 1.0)}
@@ -399,12 +400,12 @@ def mlp(b: Block, layout: Layout, units: Units, file: str | None = None, in_loop
         grid = [Fraction(1, w + 1) for w in s.values]
         discretize(s, layout.read(s, ".frac")[0], grid, lambda g: int(1 / g) - 1, layout, units,
                    bos_off=not in_loop)
-    elif all(i.encoding == ONEHOT for i in s.inputs):
+    elif all(is_hot(i) for i in s.inputs):
         lookup(s, layout, units)
     elif len(s.inputs) == 1:
         x = s.inputs[0]
         discretize(s, layout.read(x)[0], list(x.values), s.fn, layout, units)
-    elif sum(i.encoding != ONEHOT for i in s.inputs) == 1:
+    elif sum(not is_hot(i) for i in s.inputs) == 1:
         gated_discretize(s, layout, units)
     else:
         raise HardwireError(f"{called(s, 'this map')}: an MLP over several scalar inputs cannot be a lookup; wrap all "

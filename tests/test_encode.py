@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from hardwire.compiler.check.elaborate import check_source
-from hardwire.compiler.core.sops import Affine
+from hardwire.compiler.core.sops import Affine, is_flag
 from hardwire.compiler.encode import choose_encodings
 from hardwire.compiler.interpret import run
 from hypothesis import given, settings
@@ -218,11 +218,52 @@ def test_the_last_token_needs_no_length():
 
 
 def test_a_map_of_a_value_that_is_never_none_drops_none():
-    """encode.narrow_values: `y == "a"` of the last token (never none after last_positions) is a boolean of 2 dims,
-    not 3, and the output decodes the interpreter's values."""
+    """encode.narrow_values: `y == "a"` of the last token (never none after last_positions) is a boolean, not a
+    none-able one (so it is a flag, one dim: encode.flags), and the output decodes the interpreter's values."""
     text = LAST.replace("QUERY", "length - 1").replace("VALUE", "tokens").replace("MAXLEN", "8") + \
         'output z = map(v -> v == "a", y)\n'
     prog = choose_encodings(check_source(text))
     assert check_source(text).outputs["z"].values == (None, False, True)
     assert prog.outputs["z"].values == (False, True)
     agrees(text, random.Random(5))
+
+
+# ---- booleans as flags: one 0/1 dimension ------------------------------------------------------------------------
+FLAGS = HEADER + """a = map(t -> t == "a", tokens)
+b = map(t -> t != "c", tokens)
+prev = select(indices, indices, <=)
+seen_a = aggregate(prev, scalar(a))
+early = map(m -> m > 1/2, seen_a)
+last = aggregate(select(indices, length - 1, ==), early)
+y0 = map((x, e) -> x and e, a, early)
+output y = map((x, l, v) -> OUT, y0, last, b)
+"""
+
+
+def flags_of(text: str) -> list[str]:
+    from hardwire.compiler.pipeline import optimized
+    from hardwire.compiler.lower import walk
+    return sorted(s.label for s in walk(optimized(check_source(text)).roots()) if is_flag(s))
+
+
+def test_booleans_read_by_lookups_and_latest_are_flags():
+    """`early` is read by a lookup and by the head of `last` (a `latest`: encode.last_positions), `last` by a lookup,
+    `y` by nothing but the output: each is one dim. `b` keys a select, so it stays one-hot (a select's columns read one indicator per value)."""
+    text = FLAGS.replace("MAXLEN", "8").replace("OUT", "(x or l) and v")
+    assert {"early", "last", "y"} <= set(flags_of(text))
+    keyed = text + "output z = aggregate(select(b, b, ==), scalar(a))\n"
+    assert "b" not in flags_of(keyed)
+    m = hardwire.compile_source(text, device="cpu")
+    assert "early" in m.compiled.labels and "early=true" not in m.compiled.labels
+    agrees(text, random.Random(3))
+    agrees(keyed, random.Random(4))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(["x and l and v", "x or not l", "not (x == l)", "v and not x", "l"]), st.integers(2, 10),
+       st.integers(0, 2 ** 16))
+def test_random_flag_programs_equal_the_interpreter(out, n, seed):
+    """Lookups over flags read `false` as not_bos - x: every combination decodes the interpreter's values."""
+    text = FLAGS.replace("MAXLEN", str(n)).replace("OUT", out)
+    assert "early" in flags_of(text)
+    agrees(text, random.Random(seed), samples=16)

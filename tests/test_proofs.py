@@ -77,9 +77,9 @@ SIZES = {
                    [{"n": 16, "bits": 7}, {"n": 16, "bits": 9}, {"n": 100, "bits": 9}]),
     "add_lsb": (lambda n, B: (4, 4, 9 * B + 18, 4 * B + 38, max(B + 1, 6)),
                 [{"n": 8, "bits": 7}, {"n": 30, "bits": 8}, {"n": 100, "bits": 12}]),
-    "add_msb": (lambda n, B: (2, 2, 2 * B + 2 * n + 46, 660, max(11, B + 1, 2 * n + 7)),
+    "add_msb": (lambda n, B: (2, 2, 2 * B + 2 * n + 44, 476, max(11, B + 1, 2 * n + 7)),
                 [{"n": 2, "bits": 5}, {"n": 8, "bits": 7}, {"n": 30, "bits": 8}]),
-    "add_cot": (lambda n, B: (2, 4, 5 * B + 68, 1210, max(11, B + 1)),
+    "add_cot": (lambda n, B: (2, 4, 5 * B + 67, 870, max(11, B + 1)),
                 [{"n": 2, "bits": 5}, {"n": 8, "bits": 7}, {"n": 30, "bits": 9}]),
 }
 

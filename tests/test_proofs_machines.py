@@ -152,8 +152,8 @@ LIBRARY = {
     "histogram": (lambda N, V: (1, 1, V + 4, 2 * N + 1, V + 1), [4, 16, 60]),
     "frac_prevs": (lambda N, V: (1, 1, 4, 0, 2), [4, 32, 60]),     # prefix selects: `true` under the mask
     "pair_balance": (lambda N, V: (1, 1, 5, 0, 2), [4, 16, 40]),
-    "dyck1": (lambda N, V: (3, 2, 12, 8, 2), [4, 16, 40]),
-    "dyck2": (lambda N, V: (4, 3, 22, 16, 2), [4, 12, 30]),
+    "dyck1": (lambda N, V: (3, 2, 9, 8, 2), [4, 16, 40]),
+    "dyck2": (lambda N, V: (4, 3, 16, 16, 2), [4, 12, 30]),
     "reverse": (lambda N, V: (3, 2, 2 * N + 2 * V + 4, 4 * N, V + 1), [4, 16, 30]),
     "sort": (lambda N, V: (3, 2, V * N + 2 * N + 2 * V + 5, max(V * N, 2 * N + 1), max(V * N + 1, N + 2)),
              [4, 7, 10]),

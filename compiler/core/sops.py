@@ -282,6 +282,16 @@ def value_key(v) -> tuple:
     return (True, type(v).__name__ if not isinstance(v, (int, Fraction)) or isinstance(v, bool) else "num", v)
 
 
+def is_flag(s: SOp) -> bool:
+    """A boolean held as one dimension (encode.flags): 1 for true, 0 for false and at BOS."""
+    return s.encoding == SCALAR and len(s.values) == 2 and all(isinstance(v, bool) for v in s.values)
+
+
+def is_hot(s: SOp) -> bool:
+    """Is s read by one indicator per value (one-hot, or a flag: Layout.hot), as a lookup reads its inputs?"""
+    return s.encoding == ONEHOT or is_flag(s)
+
+
 def sort_values(values) -> tuple:
     """A deterministic order for a value set; 0 and false (1 and true) are different values."""
     return tuple(sorted({value_key(v): v for v in values}.values(), key=value_key))
