@@ -241,8 +241,8 @@ output y = map((x, l, v) -> OUT, y0, last, b)
 
 
 def flags_of(text: str) -> list[str]:
-    from hardwire.compiler.pipeline import optimized
     from hardwire.compiler.lower import walk
+    from hardwire.compiler.pipeline import optimized
     return sorted(s.label for s in walk(optimized(check_source(text)).roots()) if is_flag(s))
 
 
