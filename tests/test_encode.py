@@ -248,7 +248,8 @@ def flags_of(text: str) -> list[str]:
 
 def test_booleans_read_by_lookups_and_latest_are_flags():
     """`early` is read by a lookup and by the head of `last` (a `latest`: encode.last_positions), `last` by a lookup,
-    `y` by nothing but the output: each is one dim. `b` keys a select, so it stays one-hot (a select's columns read one indicator per value)."""
+    `y` by nothing but the output: each is one dim. `b` keys a select, so it stays one-hot (a select's columns read
+    one indicator per value)."""
     text = FLAGS.replace("MAXLEN", "8").replace("OUT", "(x or l) and v")
     assert {"early", "last", "y"} <= set(flags_of(text))
     keyed = text + "output z = aggregate(select(b, b, ==), scalar(a))\n"
