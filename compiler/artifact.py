@@ -133,7 +133,7 @@ def _umask() -> int:
 
 def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> CompiledModel:
     """Pack wired layers into standard shapes: per layer [heads, d_model, d_head] and a ReLU MLP."""
-    from hardwire.compiler.core.sops import WORD, Const
+    from hardwire.compiler.core.sops import CODE, SCALAR, WORD, Const
     from hardwire.compiler.layout import groups
     d = len(layout.labels)
     tensors = {"embed.tokens": tok, "embed.positions": pos}
@@ -174,7 +174,8 @@ def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> Co
     for name, s in prog.outputs.items():
         dims = layout.dims.get((id(s), ""), [])  # none for a constant output
         outputs[name] = {"encoding": s.encoding, "dims": dims, "values": [to_json(v) for v in s.values],
-                         "grid": [float(v) for v in s.values] if s.encoding == "scalar" else None}
+                         "grid": [float(v) for v in s.values] if s.encoding == SCALAR else
+                         [float(j) for j in range(len(s.values))] if s.encoding == CODE else None}
         if s.encoding == WORD and isinstance(s, Const):
             outputs[name]["value"] = s.value
     config = {"program": prog.name, "vocab": [to_json(v) for v in prog.vocab], "max_len": prog.max_len,
@@ -182,6 +183,9 @@ def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> Co
               "n_layers": len(layers), "d_model": d, "layers": cfg_layers, "bos_token_id": 0,
               "word_bits": prog.word_bits, "word_vocab": prog.word_vocab}
     config["groups"] = groups(layout, prog.max_len)  # value sets per subspace: what `hardwire certify` reads
+    for g in config["groups"]:
+        if "values" in g:   # a code's values, as an output lists them
+            g["values"] = [to_json(v) for v in g["values"]]
     if prog.source is not None:  # the program itself, with a hash: what `hardwire certify` proves the file computes
         config["source"] = program_record(prog.source, prog.params)
     if prog.generate is not None:

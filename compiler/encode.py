@@ -1,5 +1,8 @@
 """Encoding choice: a value gets the narrowest residual encoding that all of its readers can use.
 
+Long: one stage whose rules each rewrite one pattern and share its reading of readers and value sets; each rule
+is a section below, in the order choose_encodings applies them.
+
 Works on a copy of the program, like fuse.py; the interpreter keeps the program as written. Each rule keeps
 what the program computes:
 
@@ -13,7 +16,10 @@ what the program computes:
   snapped in place first);
 - a linear output of means over one selector is one mean of the combination (`one_mean`);
 - a boolean that maps, one-key aggregates and outputs read is one 0/1 dimension (`flags`): its `true`
-  indicator is the dim, its `false` indicator not_bos minus it (Layout.hot), so a lookup reads it as one-hot.
+  indicator is the dim, its `false` indicator not_bos minus it (Layout.hot), so a lookup reads it as one-hot;
+- a one-hot map or aggregate that only outputs read is one dimension holding its value's index (`codes`): a
+  lookup writes the index where it wrote the indicator, a head copies the selected key's index, and the output
+  decodes to the nearest index.
 
 The checker turns every scalar key or query a program writes into one-hot, so an Affine query reaches the
 wiring only from `linear_queries`.
@@ -27,11 +33,13 @@ from fractions import Fraction
 
 from hardwire.compiler.core.limits import VALUE_BUDGET
 from hardwire.compiler.core.sops import (
+    CODE,
     ONEHOT,
     SCALAR,
     WORD,
     Affine,
     Aggregate,
+    Const,
     Indices,
     Map,
     OneHotMux,
@@ -40,10 +48,12 @@ from hardwire.compiler.core.sops import (
     SOp,
     Width,
     combos,
+    is_hot,
     is_length,
     sort_values,
 )
 from hardwire.compiler.lower import feature_of, inputs_of, walk
+from hardwire.compiler.wire_numeric import is_numeric_select, one_term
 
 
 def readers(prog: Program) -> dict[int, list[SOp]]:
@@ -66,13 +76,16 @@ def choose_encodings(prog: Program) -> Program:
     """A copy of prog in which the value at the last position is a `latest` (`last_positions`), every output-only
     one-hot width is a scalar, every linear query of an equality select on indices that always names a position is
     a linear form (`linear_queries`), a linear output of means over one selector is one mean (`one_mean`), and a
-    boolean only lookups, one-key aggregates and outputs read is one dimension (`flags`)."""
+    boolean only lookups, one-key aggregates and outputs read is one dimension (`flags`), as is any one-hot value
+    only outputs read (`codes`)."""
     prog = copy.deepcopy(prog)
     last_positions(prog)
     narrow_values(prog)
     linear_queries(prog)
+    numbers(prog)
     one_mean(prog)
     flags(prog)
+    codes(prog)
     read = readers(prog)
     for s in walk(prog.roots()):
         if isinstance(s, Width) and s.encoding == ONEHOT and output_only(prog, s, read):
@@ -230,6 +243,51 @@ def snapped(a: Affine, snaps: dict[int, OneHotMux]) -> Affine:
     return Affine(a.label, a.values, a.encoding, a.line, a.column, terms=tuple(terms), const=a.const)
 
 
+def affine_predicate(sel: Select) -> tuple[Fraction, Fraction] | None:
+    """(a, b) when sel holds exactly where key == a * query + b, on every pair of its (integer) values: `==`
+    itself, or a custom predicate such as Tracr's shift_by, `(k, q) -> q == k + 2` (a = 1, b = -2)."""
+    if sel.fn is None:
+        return (Fraction(1), Fraction(0)) if sel.pred == "==" else None
+    kvals, qvals = sel.keys.values, sel.queries.values
+    if len(kvals) * len(qvals) > VALUE_BUDGET:
+        return None
+    match: dict = {}
+    for q in qvals:
+        ks = [k for k in kvals if sel.fn(k, q)]
+        if len(ks) > 1:
+            return None
+        if ks:
+            match[q] = ks[0]
+    if not match:
+        return None
+    pts = sorted(match.items())
+    fits = [(Fraction(pts[1][1] - pts[0][1], pts[1][0] - pts[0][0]),)] if len(pts) > 1 else [(1,), (-1,), (0,)]
+    keyset = set(kvals)
+    for (a,) in fits:
+        b = Fraction(pts[0][1]) - a * pts[0][0]
+        if all((a * q + b in keyset and a * q + b == match.get(q)) or (q not in match and a * q + b not in keyset)
+               for q in qvals):
+            return a, b
+    return None
+
+
+def one_value_query(sel: Select) -> Affine | None:
+    """The query of an equality (or an affine predicate, affine_predicate) between integer values as one term
+    c * q + b, when q is itself an integer value of the token or the position (embedded, so exact: its square
+    is linear in its dims too, and no snap is needed)."""
+    q = sel.queries
+    if isinstance(q, Const) or isinstance(sel.keys, Const) or feature_of(q) not in ("token", "position") \
+            or not numeric_int(q) or not numeric_int(sel.keys):
+        return None
+    fit = affine_predicate(sel)
+    if fit is None or fit[0] == 0:
+        return None
+    a, b = fit
+    values = sort_values({a * v + b for v in q.values})
+    values = tuple(int(v) if v.denominator == 1 else v for v in values)
+    return Affine(f"{q.label}_query", values, SCALAR, sel.line, sel.column, terms=((a, q),), const=b)
+
+
 def linear_queries(prog: Program) -> None:
     """In place: the query of `aggregate(select(indices, q, ==), x)` becomes an Affine when q is a linear map of
     integer one-hot values that only such selects read and that always names a real position. The head then
@@ -239,7 +297,8 @@ def linear_queries(prog: Program) -> None:
     read = readers(prog)
     roots = {id(r) for r in prog.roots()}
     heads = [s for s in walk(prog.roots()) if isinstance(s, Aggregate) and not s.pick
-             and isinstance(s.selector, Select) and s.selector.pred == "==" and numeric_int(s.selector.keys)]
+             and isinstance(s.selector, Select) and (s.selector.pred == "==" or s.selector.fn is not None)
+             and numeric_int(s.selector.keys)]
     done: dict[int, Affine] = {}
     snaps: dict[int, OneHotMux] = {}
 
@@ -255,19 +314,54 @@ def linear_queries(prog: Program) -> None:
             inner = rewrite(x) if id(x) not in roots and len(read.get(id(x), [])) == 1 else None
             flat.append((c, inner if inner is not None else x))
         return Affine(q.label, q.values, SCALAR, q.line, q.column, terms=tuple(flat), const=const)
+    def one_value(s: Aggregate) -> None:
+        """`==` on a number, or a predicate that is one, as a one-term query: BOS at q^2 - 1/2, matched or not."""
+        own = one_value_query(s.selector)
+        if own is not None:
+            a = snapped(own, snaps)
+            if square_bounded(s.selector.keys, own.values) and drift_bounded(s.selector.keys, a):
+                s.selector = Select(s.selector.keys, a, "==", line=s.selector.line, column=s.selector.column)
     for s in heads:
         q, keys = s.selector.queries, s.selector.keys
-        if id(q) in roots or not all(isinstance(r, Aggregate) and isinstance(r.selector, Select)
-                                     and r.selector.queries is q and r in heads for r in read.get(id(q), [])):
+        if s.selector.fn is not None or id(q) in roots or not all(
+                isinstance(r, Aggregate) and isinstance(r.selector, Select) and r.selector.queries is q
+                and r in heads for r in read.get(id(q), [])):
+            one_value(s)
             continue
         a = done.get(id(q)) or rewrite(q)
         if a is None or not always_matched(prog, keys, a.terms, a.const) or not square_bounded(keys, q.values):
+            one_value(s)
             continue
         a = snapped(a, snaps)
         if not drift_bounded(keys, a):
+            one_value(s)
             continue
         done[id(q)] = a
         s.selector = Select(keys, a, "==")
+
+
+# ---- positions and counts that equality heads alone read: two numbers, x and x^2 -------------------------------
+def numbers(prog: Program) -> None:
+    """In place: `indices`, or a width, read only by integer-equality heads (wire_numeric: as their keys, k and
+    k^2, or as the one value of their query, q and q^2 for BOS's level) holds x and x^2 as two numbers instead of
+    one dimension per value. The position table embeds both; a width's staircase writes both."""
+    if prog.loop is not None:
+        return
+    read = readers(prog)
+    roots = {id(r) for r in prog.roots()}
+
+    def as_number(r: SOp, x: SOp) -> bool:
+        if isinstance(r, Aggregate) and isinstance(r.selector, Select) and is_numeric_select(r.selector):
+            return r.selector.keys is x and r.value is not x
+        return isinstance(r, Affine) and any(
+            isinstance(a, Aggregate) and isinstance(a.selector, Select) and a.selector.queries is r
+            and is_numeric_select(a.selector) and one_term(r) is not None and one_term(r)[1] is x
+            for a in read.get(id(r), []))
+    for x in walk(prog.roots()):
+        if not (isinstance(x, (Indices, Width)) and numeric_int(x)) or id(x) in roots or not read.get(id(x)):
+            continue
+        if all(as_number(r, x) for r in read[id(x)]):
+            x.encoding, x.square = SCALAR, True
 
 
 # ---- a linear combination of means over one selector, as an output: one mean of the combination ---------------
@@ -300,9 +394,9 @@ def one_mean(prog: Program) -> None:
 # ---- a boolean as one 0/1 dimension ------------------------------------------------------------------------------
 def flags(prog: Program) -> None:
     """In place: a one-hot boolean (exactly false and true, never none) computed by a map or picked by a
-    `latest`/`earliest`, read only by maps (lookups read its two indicators, Layout.hot), as the value of such
-    one-key aggregates, and by outputs, holds one dimension instead of two. A head then copies the 0/1 number,
-    which is the picked key's value, and an output decodes to the nearer of false and true."""
+    `latest`/`earliest`, read only by maps (lookups read its two indicators, Layout.hot), as an aggregate's value
+    (a head's value columns read the same indicators, or the 0/1 number) and by outputs, holds one dimension
+    instead of two. A picked flag is the picked key's 0/1; an output decodes to the nearer of false and true."""
     if prog.loop is not None:
         return
     read = readers(prog)
@@ -312,8 +406,7 @@ def flags(prog: Program) -> None:
     def reads_as_value(r: SOp, s: SOp) -> bool:
         if type(r) is Map:
             return True
-        return (type(r) is Aggregate and r.pick != "" and r.value is s and
-                all(x is not s for x in inputs_of(r)[:-1]))
+        return type(r) is Aggregate and r.value is s and all(x is not s for x in inputs_of(r)[:-1])
     candidates = []
     for s in walk(prog.roots()):
         boolean = s.encoding == ONEHOT and len(s.values) == 2 and all(isinstance(v, bool) for v in s.values)
@@ -326,3 +419,19 @@ def flags(prog: Program) -> None:
     for s in candidates:
         s.encoding = SCALAR
 
+
+
+# ---- a value only outputs read: one dimension holding its value's index ----------------------------------------
+def codes(prog: Program) -> None:
+    """In place: a one-hot map or aggregate (of a one-hot value or flag) read by nothing but outputs holds the
+    index of its value in one dimension (CODE) instead of one dimension per value. Both are linear in the value's
+    indicators, so a lookup writes the index where it wrote the indicator, and a head's mean over keys that agree
+    (the only aggregate the interpreter allows) is their index; BOS writes none's. Decoded to the nearest index."""
+    if prog.loop is not None:
+        return
+    read = readers(prog)
+    for s in walk(prog.roots()):
+        if s.encoding != ONEHOT or len(s.values) < 2 or not output_only(prog, s, read):
+            continue
+        if type(s) is Map and s.inputs or type(s) is Aggregate and is_hot(s.value) and not isinstance(s.value, Const):
+            s.encoding = CODE

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hardwire.compiler.core.sops import ONEHOT, SCALAR, WORD, Affine, Const, SOp, Width, is_flag, is_length
+from hardwire.compiler.core.sops import CODE, ONEHOT, SCALAR, WORD, Affine, Const, SOp, Width, is_flag, is_length
 
 BOS, NOT_BOS = 0, 1
 
@@ -41,6 +41,8 @@ class Layout:
             self.labels += names
             self.dims[key] = list(range(start, start + len(names)))
             self.sops[key] = s
+            if s.square and not part:   # its square beside it, allocated with it (encode.numbers)
+                self.alloc(s, ".sq")
         return self.dims[key]
 
     def read(self, s: SOp, part: str = "") -> list[dict[int, float]]:
@@ -73,6 +75,8 @@ class Layout:
             s = target
         if s.encoding == ONEHOT and not isinstance(s, (Affine, Const)):
             return {d: float(v) ** power for d, v in zip(self.dims[(id(s), "")], s.values) if v}
+        if power == 2 and s.square:
+            return {self.alloc(s, ".sq")[0]: 1.0}
         if power != 1:
             raise ValueError(f"{s.label}: only a one-hot number is read as a power")
         return self.read(s)[0]
@@ -93,12 +97,17 @@ def groups(layout: Layout, max_len: int) -> list[dict]:
         g: dict = {"name": s.label + part, "dims": dims, "encoding": s.encoding if not part else SCALAR}
         if part == ".frac":
             g["grid"] = sorted({1.0 / (w + 1) for w in s.values})
+        elif part == ".sq":
+            g["grid"] = sorted({float(v) ** 2 for v in s.values})
         elif s.encoding == WORD:
             g["bits"] = s.bits
             if s.vrange is not None:
                 g["range"] = [int(s.vrange[0]), int(s.vrange[1])]
         elif s.encoding == SCALAR:
             g["grid"] = sorted({float(0 if v is None else v) for v in s.values})
+        elif s.encoding == CODE:  # its value's index: the grid is 0, 1, ..., one per value; the values themselves
+            g["grid"] = [float(j) for j in range(len(s.values))]   # (typed JSON in the artifact) are the copy
+            g["values"] = list(s.values)                           # the output's are checked against
         if not part and is_length(s):  # a count of every visible key: above every index (core/sops.combos)
             g["above_index"] = True
         out.append(g)

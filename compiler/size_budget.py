@@ -62,7 +62,8 @@ def refuse(prog, size: dict, max_params: int, parts: list[Share]) -> HardwireErr
     line = column = None
     if top is not None:
         sop = top.sop
-        what = [f"{top.dims:,} residual dims" if top.dims else "", f"{top.units:,} hidden units" if top.units else "",
+        dims = f"{top.dims:,} residual dim{'' if top.dims == 1 else 's'}"
+        what = [dims if top.dims else "", f"{top.units:,} hidden units" if top.units else "",
                 "an attention head" if top.head_params else ""]
         named = sop.label if sop.label.isidentifier() and not sop.label.startswith("_") else "the value here"
         share = top.params(size["params"] / max(1, d), d)

@@ -222,8 +222,8 @@ def check_layer(i: int, layer: dict, bad) -> None:
 
 def check_column(where: str, col, d: int, bad) -> None:
     """An output or register: an encoding the runtime decodes, dims inside the residual, values to match."""
-    if not isinstance(col, dict) or col.get("encoding") not in ("onehot", "scalar", "word"):
-        bad(f"{where} has no valid encoding (onehot, scalar or word)")
+    if not isinstance(col, dict) or col.get("encoding") not in ("onehot", "scalar", "word", "code"):
+        bad(f"{where} has no valid encoding (onehot, scalar, word or code)")
     dims, values = col.get("dims"), col.get("values")
     if not isinstance(dims, list) or not all(_is_int(x) and x < d for x in dims):
         bad(f"{where} reads dims {str(dims)[:60]}, not indices below d_model {d}")
@@ -237,6 +237,9 @@ def check_column(where: str, col, d: int, bad) -> None:
     if dims and col["encoding"] == "scalar" and (len(dims) != 1 or not isinstance(col.get("grid"), list)
                                                  or len(col["grid"]) != len(values) or not values):
         bad(f"{where} is a scalar without one dim and a grid as long as its values")
+    if dims and col["encoding"] == "code" and (len(dims) != 1 or col.get("grid") != [float(j) for j in range(
+            len(values))] or len(values) < 2):
+        bad(f"{where} is a code without one dim and the grid 0, 1, ... of its {len(values)} values")
     if len(set(dims)) != len(dims) or any(x < 2 for x in dims):
         bad(f"{where} reads dims {str(dims)[:60]}: each once, and none of bos and not_bos (dims 0 and 1)")
     if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
@@ -295,9 +298,13 @@ def check_groups(groups, labels: list[str], d: int, bad) -> None:
     if not isinstance(groups, list):
         bad("config.groups must list the residual's value sets")
     for g in groups:
-        if not isinstance(g, dict) or g.get("encoding") not in ("onehot", "scalar", "word") \
+        if not isinstance(g, dict) or g.get("encoding") not in ("onehot", "scalar", "word", "code") \
                 or not isinstance(g.get("dims"), list) or not g["dims"] \
                 or not all(_is_int(x) and x < d for x in g["dims"]) \
+                or g["encoding"] == "code" and not (len(g["dims"]) == 1 and isinstance(g.get("grid"), list)
+                                                    and g["grid"] == [float(j) for j in range(len(g["grid"]))]
+                                                    and isinstance(g.get("values"), list)
+                                                    and len(g["values"]) == len(g["grid"])) \
                 or g["encoding"] == "scalar" and not (isinstance(g.get("grid"), list) and g["grid"] and all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in g["grid"])) \
                 or g["encoding"] == "word" and not (_is_int(g.get("bits"), 1) and g["bits"] <= 63
@@ -355,8 +362,11 @@ def check_reads(where: str, col: dict, labels: list[str], groups, bad) -> None:
         held = f"the {match[0]['encoding']} value set {match[0]['name']!r} there" if match else \
             "no value set over exactly those dims"
         bad(f"{where} is {enc} over dims {_few(dims)}, but config.groups has {held}")
-    if enc == "scalar" and sorted(set(col["grid"])) != sorted(set(match[0]["grid"])):
+    if enc in ("scalar", "code") and sorted(set(col["grid"])) != sorted(set(match[0]["grid"])):
         bad(f"{where}'s grid is not the grid of its value set {match[0]['name']!r}")
+    if enc == "code" and col["values"] != match[0].get("values"):
+        bad(f"{where} lists values that are not those of its value set {match[0]['name']!r} (a code holds the "
+            "index of its value in that list)")
 
 
 def check_loop(loop: dict, cfg: dict, labels: list[str], groups, bad) -> None:

@@ -13,6 +13,7 @@ from hardwire.compiler import wire_numeric, wire_words
 from hardwire.compiler.check.messages import called
 from hardwire.compiler.core.errors import HardwireError
 from hardwire.compiler.core.sops import (
+    CODE,
     ONEHOT,
     SCALAR,
     WORD,
@@ -76,8 +77,12 @@ def write(vec: np.ndarray, s: SOp, layout: Layout, v) -> None:
             vec[dim] += float((v >> k) & 1)
     elif s.encoding == ONEHOT:
         vec[dims[s.value_index(v)]] += 1.0
+    elif s.encoding == CODE:
+        vec[dims[0]] += float(s.value_index(v))
     else:
         vec[dims[0]] += float(0 if v is None else v)
+        if s.square:
+            vec[layout.alloc(s, ".sq")[0]] += float(v) ** 2
 
 
 def embed(prog: Program, blocks: list[Block], layout: Layout, d: int):
@@ -260,6 +265,14 @@ def head_columns(s: SOp, prog: Program, layout: Layout) -> tuple:
             vcols = [({src: 1.0}, dst) for src, dst in zip(layout.dims[(id(x), "")], out)]
         elif s.encoding == SCALAR:
             vcols = [(layout.number(x), out[0])]
+        elif s.encoding == CODE:  # the selected key's value index (encode.codes); BOS's is none's
+            code: dict[int, float] = {}
+            for v, r in zip(x.values, layout.hot(x)):
+                for dim, c in r.items():
+                    code[dim] = code.get(dim, 0.0) + c * s.value_index(v)
+            if None not in x.values and None in s.values:
+                code[BOS] = code.get(BOS, 0.0) + s.value_index(None)
+            vcols = [({dim: c for dim, c in code.items() if c}, out[0])]
         else:
             vcols = [(r, out[s.value_index(v)]) for v, r in zip(x.values, layout.hot(x))]
             if None not in x.values and None in s.values:   # (none: a head that always selects a key)
@@ -301,7 +314,12 @@ def out_write(s: SOp, layout: Layout, v, coeff: float = 1.0) -> dict[int, float]
     dims = layout.dims[(id(s), "")]
     if s.encoding == ONEHOT:
         return {dims[s.value_index(v)]: coeff}
-    return {dims[0]: coeff * float(0 if v is None else v)}
+    if s.encoding == CODE:
+        return {dims[0]: coeff * float(s.value_index(v))}
+    out = {dims[0]: coeff * float(0 if v is None else v)}
+    if s.square:   # a number an equality head reads as a key: its square beside it (wire_numeric)
+        out[layout.alloc(s, ".sq")[0]] = coeff * float(v) ** 2
+    return out
 
 
 def lookup(s: Map, layout: Layout, units: Units) -> None:

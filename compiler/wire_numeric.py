@@ -3,7 +3,8 @@
 `aggregate(select(indices, q, ==), x)` where q is a linear form (encode.linear_queries: e.g. `length - indices
 - 1`, read straight from the one-hot dims of length and indices) scores key k against query q as
 lam (2 k q - k^2) = lam (q^2 - (k - q)^2): the key equal to q tops every other by lam (the values are integers),
-and BOS sits at lam (q2min - 1/2), below every match, which always exists (encode.always_matched). The key's k and
+and BOS sits at lam (q^2 - 1/2) where q is one value's linear form (then a query may match nothing and read BOS), else
+at lam (q2min - 1/2), below every match, which then always exists (encode.always_matched). The key's k and
 k^2 are both linear readings of its one-hot dims (Layout.number), so the head needs no extra dimension; lam is a
 power of two, so every score is exact in float32 (`dyadic`).
 """
@@ -32,13 +33,43 @@ def q_squared_min(q: SOp) -> Fraction:
     return min(Fraction(v) ** 2 for v in q.values)
 
 
+def one_term(q: Affine) -> tuple[Fraction, SOp, Fraction] | None:
+    """q as c * x + b over one value x (nested forms expanded), or None."""
+    if len(q.terms) != 1:
+        return None
+    (c, x), = q.terms
+    if isinstance(x, Affine):
+        inner = one_term(x)
+        if inner is None:
+            return None
+        ci, xi, bi = inner
+        return Fraction(c) * ci, xi, Fraction(c) * bi + q.const
+    return Fraction(c), x, Fraction(q.const)
+
+
+def bos_column(sel: Select, layout: Layout) -> dict[int, float]:
+    """BOS's score, in units of lam: q^2 - 1/2 read as a linear form where q is c x + b over one value whose
+    square is linear too (a one-hot number, or a number that holds its square): 1/2 below the match, 1/2 above
+    every mismatch, for every query, matched or not. Otherwise the constant q2min - 1/2, which is only right
+    where a match always exists (encode.always_matched)."""
+    single = one_term(sel.queries)
+    if single is not None:
+        c, x, b = single
+        col = {BOS: 1.0, NOT_BOS: float(b * b - Fraction(1, 2))}
+        for power, coef in ((2, c * c), (1, 2 * c * b)):
+            if coef:
+                for dim, k in layout.number(x, power).items():
+                    col[dim] = col.get(dim, 0.0) + float(coef) * k
+        return col
+    return {NOT_BOS: float(q_squared_min(sel.queries) - Fraction(1, 2)), BOS: 1.0}
+
+
 def numeric_score_columns(sel: Select, layout: Layout) -> tuple[list, list]:
-    """Query and key columns of lam (2 k q - k^2) on real keys and lam (q2min - 1/2) on BOS (BOS's own query
-    scores BOS alone, at lam)."""
+    """Query and key columns of lam (2 k q - k^2) on real keys and lam (q^2 - 1/2) on BOS (bos_column; BOS's own
+    query scores BOS alone, at lam)."""
     k1, k2 = layout.number(sel.keys), layout.number(sel.keys, 2)
     q1 = {dim: 2.0 * c for dim, c in layout.number(sel.queries).items()}
-    bos_level = float(q_squared_min(sel.queries) - Fraction(1, 2))
-    cols_q = [q1, {NOT_BOS: -1.0}, {NOT_BOS: bos_level, BOS: 1.0}]
+    cols_q = [q1, {NOT_BOS: -1.0}, bos_column(sel, layout)]
     cols_k = [k1, k2, {BOS: 1.0}]
     return cols_q, cols_k
 

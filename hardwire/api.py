@@ -58,7 +58,7 @@ class Model:
 
     >>> import hardwire
     >>> hardwire.compile_file("programs/reverse.hw")
-    Model(reverse: plain, 3 layers, 2 heads, d_model 44, d_mlp 64, 10,560 params (435 non-zero))
+    Model(reverse: plain, 3 layers, 2 heads, d_model 40, d_mlp 64, 9,280 params (430 non-zero))
     """
 
     def __init__(self, transformer: Transformer, compiled: CompiledModel, program: Program | None = None):
@@ -208,9 +208,9 @@ class Model:
         >>> import hardwire
         >>> trace = hardwire.compile_file("programs/reverse.hw").trace("a b")
         >>> len(trace.layers), trace.layers[0].shape, trace.labels[:3]
-        (4, (3, 44), ['bos', 'not_bos', 'indices=0'])
-        >>> trace.features(1)["reversed=b"]
-        1.0
+        (4, (3, 40), ['bos', 'not_bos', 'indices=0'])
+        >>> trace.features(1)["reversed"]   # an output only outputs read holds its value's index: b is values[2]
+        2.0
         >>> [t.features(1)["tokens=a"] for t in hardwire.compile_file("programs/reverse.hw").trace(["a b", "a"])]
         [1.0, 1.0]
         """

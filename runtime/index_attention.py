@@ -84,7 +84,7 @@ class CodeReader:
         if key not in cache:
             cache[key] = [torch.tensor([1 << k for k in range(len(p.dims) - 1)] + [-(1 << (len(p.dims) - 1))],
                                        device=x.device) if p.encoding == "word" else
-                          torch.tensor(p.grid, dtype=x.dtype, device=x.device) if p.encoding == "scalar" else None
+                          torch.tensor(p.grid, dtype=x.dtype, device=x.device) if p.encoding in ("scalar", "code") else None
                           for p in self.parts]
         return cache[key]
 
@@ -115,7 +115,7 @@ def part_of(g: dict) -> Part | None:
     dims, enc = list(g["dims"]), g["encoding"]
     if enc == "onehot":
         return Part(dims, enc, np.eye(len(dims)))
-    if enc == "scalar":
+    if enc in ("scalar", "code"):
         return Part(dims, enc, np.array(g["grid"], dtype=np.float64)[:, None], grid=list(g["grid"]))
     bits = g["bits"]
     lo, hi = g.get("range", [-(1 << (bits - 1)), (1 << (bits - 1)) - 1])

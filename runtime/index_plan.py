@@ -17,7 +17,7 @@ from hardwire.runtime.index_attention import CodeReader, Rule
 from hardwire.runtime.model import Transformer, token_key
 
 KINDS = {"position": 0, "latest": 1, "earliest": 2}
-ENCODINGS = {"onehot": 0, "word": 1, "scalar": 2}
+ENCODINGS = {"onehot": 0, "word": 1, "scalar": 2, "code": 2}   # a code decodes as a scalar: nearest grid point
 CONSTANT = 3       # an output that folded away: one value at every position
 WORD_TABLE = 20    # most bits of a word output whose token ids are tabled (a model whose vocabulary is not words)
 

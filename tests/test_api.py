@@ -54,7 +54,7 @@ def test_plain_program(reverse):
     assert reverse(["a", "b", "c"]) == reverse("a b c")  # a list of tokens is one input
     batch = [["a"], ["b", "c", "d"], list("abcdabcd")]
     assert reverse(batch) == reverse.interpret(batch) == [reverse(x) for x in batch]
-    assert repr(reverse).startswith("Model(reverse: plain, 3 layers, 2 heads, d_model 44")
+    assert repr(reverse).startswith("Model(reverse: plain, 3 layers, 2 heads, d_model 40")
     with pytest.raises(hardwire.HardwireError, match="not in the vocabulary"):
         reverse("a z")
     with pytest.raises(hardwire.HardwireError, match="list of tokens"):
@@ -90,10 +90,11 @@ def test_trace(reverse):
     assert all(x.shape == (4, reverse.summary()["d_model"]) for x in t.layers)
     assert sorted(t.attention) == [i + 1 for i, layer in enumerate(reverse.compiled.config["layers"])
                                    if layer["heads"]]
+    values = reverse.compiled.outputs["reversed"]["values"]   # a code (encode.codes): the value's index
     for p, want in enumerate(["c", "b", "a"], start=1):
-        assert t.features(p)[f"reversed={want}"] == pytest.approx(1.0)
+        assert t.features(p)["reversed"] == pytest.approx(values.index(want))
     assert "1 a      not_bos, indices=0, tokens=a" in t.table(0)
-    assert repr(t).splitlines()[0] == "Trace(reverse: 4 positions, 3 layers, d_model 44)"
+    assert repr(t).splitlines()[0] == "Trace(reverse: 4 positions, 3 layers, d_model 40)"
     with pytest.raises(IndexError):
         t.table(9)
 

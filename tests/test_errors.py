@@ -257,7 +257,7 @@ def test_max_params_names_the_size(capsys):
     size = compile_program(check_file("sort.hw")).summary()
     want = (ERR + f"sort.hw:5:7: the compiled model would have {size['params']} parameters (layers "
             f"{size['layers']}, d_model {size['d_model']}, d_mlp {size['d_mlp']}), over the budget of 1000 "
-            "(--max-params); the largest part is key (40 residual dims, 40 hidden units: 9,920 parameters, 39%); "
+            "(--max-params); the largest part is key (40 residual dims, 40 hidden units: 8,680 parameters, 46%); "
             "lower max_len or simplify the program")
     assert refused(capsys, ["compile", "sort.hw", "-o", "out.safetensors", "--max-params", "1000"]) == want
     assert refused(capsys, ["check", "sort.hw", "--max-params", "1000"]) == want
@@ -273,7 +273,7 @@ def test_max_params_refuses_before_allocating(monkeypatch):
     monkeypatch.setattr(wire, "embed", never)
     monkeypatch.setattr(wire, "dense_head", never)
     prog = check_file(str(PROGRAMS / "parity_count.hw"), {"n": 4000})
-    with pytest.raises(HardwireError, match=r"would have \d+ parameters \(layers 2, d_model 4008"):
+    with pytest.raises(HardwireError, match=r"would have \d+ parameters \(layers 2, d_model 4007"):
         compile_program(prog, max_params=1_000_000)
 
 

@@ -77,7 +77,7 @@ def test_parity_page(parity):
     assert "select(tokens, 1, ==)" in text                      # the one head's selector, as written
     assert "ones = width(select(tokens, 1, ==))" in text        # the program source
     assert "parity = ones % 2" in text                          # the MLP's formula
-    assert "d_model = 16" in text and "1 layer" not in text
+    assert "d_model = 15" in text and "1 layer" not in text
     assert text.count('<tr class="hit">') >= 3                  # the lookup rows this input used
     # a head's λ, QK and OV views, raw scores and pattern, with TransformerLens's names for them
     assert "λ = " in text and "QK view" in text and "OV view" in text and "Raw scores" in text

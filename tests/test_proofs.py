@@ -69,7 +69,7 @@ def test_lemmas_have_the_names_the_proofs_cite():
 # Size formulas, each as its proof states it (proofs/<name>.md, section "Size"): (layers, heads, d_model,
 # d_mlp, d_head) as functions of the params n and bits (B), and the param values to check them at.
 SIZES = {
-    "parity_count": (lambda n, B: (2, 1, n + 8, 2 * n + 1, 3),
+    "parity_count": (lambda n, B: (2, 1, n + 7, 2 * n + 1, 3),
                      [{"n": 8}, {"n": 32}, {"n": 100}]),
     "parity_cc": (lambda n, B: (2, 2, 11, 6, 2),
                   [{"n": 2}, {"n": 64}, {"n": 100}]),
@@ -77,7 +77,7 @@ SIZES = {
                    [{"n": 16, "bits": 7}, {"n": 16, "bits": 9}, {"n": 100, "bits": 9}]),
     "add_lsb": (lambda n, B: (4, 4, 9 * B + 18, 4 * B + 38, max(B + 1, 6)),
                 [{"n": 8, "bits": 7}, {"n": 30, "bits": 8}, {"n": 100, "bits": 12}]),
-    "add_msb": (lambda n, B: (2, 2, 2 * B + 2 * n + 44, 476, max(11, B + 1, 2 * n + 7)),
+    "add_msb": (lambda n, B: (2, 2, 2 * B + 2 * n + 35, 443, max(11, B + 1, 2 * n + 7)),
                 [{"n": 2, "bits": 5}, {"n": 8, "bits": 7}, {"n": 30, "bits": 8}]),
     "add_cot": (lambda n, B: (2, 4, 5 * B + 67, 870, max(11, B + 1)),
                 [{"n": 2, "bits": 5}, {"n": 8, "bits": 7}, {"n": 30, "bits": 9}]),

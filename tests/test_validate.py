@@ -50,11 +50,11 @@ def workdir(tmp_path: Path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
-    """Weight files compiled once: plain (one-hot, scalar and word outputs), generating and looped."""
+    """Weight files compiled once: plain (code, scalar and word outputs), generating (one-hot outputs) and looped."""
     folder = tmp_path_factory.mktemp("models")
     out = {}
     for name, params in (("reverse", None), ("frac_prevs", None), ("add_lsb", None), ("parity_cot", None),
-                         ("subleq", {"mem": 8, "bits": 6})):
+                         ("add_cot", None), ("subleq", {"mem": 8, "bits": 6})):
         out[name] = folder / f"{name}.safetensors"
         compile_program(check_file(str(PROGRAMS / f"{name}.hw"), params)).save(str(out[name]))
     return out
@@ -92,7 +92,9 @@ def retyped(dtype):
 
 
 def permute_values(m: dict) -> None:
-    values = m["outputs"]["reversed"]["values"]
+    """add_cot's `next`: a one-hot output (the generated token), whose labels name its values. (A code's labels do
+    not: a permuted code is caught by `hardwire certify --program`, which compares the header with the compiler's.)"""
+    values = m["outputs"]["next"]["values"]
     values[1], values[2] = values[2], values[1]
 
 
@@ -111,10 +113,13 @@ TAMPER = {
                               "output does"),
     "onehot-output-as-word-values-dropped": (
         "reverse", None, lambda m: m["outputs"]["reversed"].update(encoding="word", values=[]),
-        "output 'reversed' is a word, but its bit 0 is dim 39, labelled 'reversed=none', not a word's bit "
+        "output 'reversed' is a word, but its bit 0 is dim 39, labelled 'reversed', not a word's bit "
         "('NAME.b0')"),
-    "one-hot-values-permuted": ("reverse", None, permute_values,
-                                "output 'reversed' decodes dim 40 as b, but that dim is labelled 'reversed=a'"),
+    "code-values-permuted": ("reverse", None, lambda m: m["outputs"]["reversed"]["values"].reverse(),
+                             "output 'reversed' lists values that are not those of its value set 'reversed' (a code "
+                             "holds the index of its value in that list)"),
+    "one-hot-values-permuted": ("add_cot", None, permute_values,
+                                "output 'next' decodes dim 93 as 2, but that dim is labelled 'next=1'"),
     "generate-added-to-a-plain-model": ("reverse", None, cfg("generate", {"output": "reversed", "stop": []}),
                                         "config.generate on a model that is not causal (a generating program is "
                                         "`causal`)"),
@@ -132,7 +137,7 @@ TAMPER = {
     "an-infinite-weight": ("reverse", lambda t: t["embed.tokens"].__setitem__((1, 1), -np.inf), None,
                            "tensor 'embed.tokens' holds NaN or infinite values"),
     "groups-emptied": ("reverse", None, cfg("groups", []),
-                       "config.groups leaves 42 residual dims in no value set (first: dim 2, 'indices=0')"),
+                       "config.groups leaves 38 residual dims in no value set (first: dim 2, 'indices=0')"),
     "group-claims-a-dim-twice": ("reverse", None, lambda m: m["config"]["groups"][1]["dims"].append(2),
                                  "config.groups entries 'indices' and 'tokens' both claim dim 2"),
     "causal-not-a-bool": ("reverse", None, cfg("causal", "yes"), "config.causal is missing or invalid (yes)"),
@@ -146,12 +151,11 @@ TAMPER = {
     "program-name-missing": ("reverse", None, cfg("program", None), "config.program is null, not a program name"),
     "scales-emptied": ("reverse", None, lambda m: m["config"]["layers"][0].__setitem__("scales", []),
                             "config.layers[0].scales must list one positive scale per head (1)"),
-    "output-reads-not_bos": ("reverse", None, out("dims", [1, 40, 41, 42, 43]),
-                             "output 'reversed' reads dims [1, 40, 41, 42, 43]: each once, and none of bos and "
-                             "not_bos (dims 0 and 1)"),
-    "output-over-another-value-set": ("reverse", None, out("dims", [18, 19, 20, 21, 39]),
-                                      "output 'reversed' decodes dim 18 as none, but that dim is labelled "
-                                      "'tokens=a'"),
+    "output-reads-not_bos": ("reverse", None, out("dims", [1]),
+                             "output 'reversed' reads dims [1]: each once, and none of bos and not_bos (dims 0 and 1)"),
+    "output-over-another-value-set": ("add_cot", None, out("dims", list(range(47, 57)), "next"),
+                                      "output 'next' decodes dim 47 as 0, but that dim is labelled "
+                                      "'_aggregate=none'"),
     "scalar-grid-off-its-values": ("frac_prevs", None, lambda m: m["outputs"]["frac"]["grid"].__setitem__(1, 0.5),
                                    "output 'frac' has grid point 0.5 for its value 1/32; the grid must be its "
                                    "values as numbers"),

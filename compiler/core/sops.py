@@ -8,6 +8,7 @@ from fractions import Fraction
 from typing import Any
 
 ONEHOT, SCALAR, WORD = "onehot", "scalar", "word"
+CODE = "code"  # a value only outputs read, held as one number: its index in `values` (encode.codes)
 
 
 @dataclass(eq=False)
@@ -23,6 +24,7 @@ class SOp:
     column: int = 0
     bits: int = 0
     vrange: tuple | None = None  # for a word: (min, max) when known, so its MLPs skip impossible intervals
+    square: bool = False  # a scalar number that also holds its square (part ".sq"), for an equality head's k^2
 
     def __hash__(self) -> int:
         return id(self)

@@ -519,7 +519,7 @@ def bad_codes(g: Group, y: np.ndarray) -> np.ndarray:
 
 def decode_margin(out: dict) -> float:
     """How far an output's dims may move before its decode changes."""
-    if out["encoding"] == "scalar" and out.get("grid") and len(out["grid"]) > 1:
+    if out["encoding"] in ("scalar", "code") and out.get("grid") and len(out["grid"]) > 1:
         return float(np.diff(sorted(out["grid"])).min()) / 2
     return 0.5
 

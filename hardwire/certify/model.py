@@ -47,7 +47,7 @@ def make_group(g: dict) -> Group:
     dims, enc = list(g["dims"]), g["encoding"]
     if enc == "onehot":
         codes = np.eye(len(dims))
-    elif enc == "scalar":
+    elif enc in ("scalar", "code"):
         codes = np.array(g["grid"], dtype=np.float64)[:, None]
     else:
         bits = g["bits"]

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from hardwire.compiler.core.sops import Mux, Norm, Register, Width
+from hardwire.compiler.core.sops import Mux, Norm, Register, Width, is_flag
 from hardwire.compiler.lower import ATTN, EMBED, MLP
 from hardwire.explain.layers import Layers
 from hardwire.explain.markup import code, document, esc, fold, table
@@ -253,7 +253,9 @@ class Page(Layers, Render, Steps):
         rows = []
         for key, (name, dims) in groups.items():
             labels = [w.compiled.labels[d] for d in dims]
-            enc = ("flags" if key == "bos" else "scalar" if len(dims) == 1 and "=" not in labels[0]
+            sop = w.layout.sops.get(key) if isinstance(key, tuple) else None
+            enc = ("flags" if key == "bos" else "code (its value's index)" if getattr(sop, "encoding", "") == "code"
+                   else "flag (1 for true)" if sop is not None and is_flag(sop) else "scalar" if len(dims) == 1 and "=" not in labels[0]
                    else "word (bits, lowest first)" if labels[0].endswith(".b0") else "one-hot")
             span = f"{dims[0]}" if len(dims) == 1 else f"{dims[0]}–{dims[-1]}"
             labels = [self.labels[d] for d in dims]

@@ -71,7 +71,7 @@ class Walk:
 
     def decode(self, s, row: np.ndarray, part: str = "") -> Any:
         """The value of SOp `s` held in one position's residual `row` (as the runtime decodes outputs)."""
-        from hardwire.compiler.core.sops import ONEHOT, WORD, Affine, Const, Mux
+        from hardwire.compiler.core.sops import CODE, ONEHOT, WORD, Affine, Const, Mux, is_flag
         if isinstance(s, Const):
             return s.value
         if isinstance(s, Mux) and s.target is not None:
@@ -90,6 +90,9 @@ class Walk:
             return sum(b << k for k, b in enumerate(bits[:-1])) - (bits[-1] << (len(bits) - 1))
         if s.encoding == ONEHOT:
             return s.values[int(np.argmax(vals))] if vals.max() > 0.5 else BLANK
+        if s.encoding == CODE or is_flag(s):   # the value's index (a flag's is its 0/1)
+            j = int(round(float(vals[0])))
+            return s.values[j] if 0 <= j < len(s.values) and abs(float(vals[0]) - j) < 1e-3 else BLANK
         return nearest(s.values, float(vals[0]))
 
 

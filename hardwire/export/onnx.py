@@ -128,7 +128,7 @@ def _decoded(g: _Graph, name: str, out: dict, x: str) -> str:
     z = g.op("Gather", x, g.const(np.array(out["dims"], dtype=np.int64)), axis=2)
     if out["encoding"] == "onehot":
         r = g.op("ArgMax", z, axis=-1, keepdims=0)
-    elif out["encoding"] == "scalar":
+    elif out["encoding"] in ("scalar", "code"):
         first = g.op("Slice", z, g.const([0]), g.const([1]), g.const([-1]))
         r = g.op("ArgMin", g.op("Abs", g.op("Sub", first, g.const(np.array(out["grid"], np.float32)))),
                  axis=-1, keepdims=0)
