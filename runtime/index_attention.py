@@ -84,7 +84,8 @@ class CodeReader:
         if key not in cache:
             cache[key] = [torch.tensor([1 << k for k in range(len(p.dims) - 1)] + [-(1 << (len(p.dims) - 1))],
                                        device=x.device) if p.encoding == "word" else
-                          torch.tensor(p.grid, dtype=x.dtype, device=x.device) if p.encoding in ("scalar", "code") else None
+                          torch.tensor(p.grid, dtype=x.dtype, device=x.device)
+                          if p.encoding in ("scalar", "code") else None
                           for p in self.parts]
         return cache[key]
 

@@ -255,7 +255,8 @@ class Page(Layers, Render, Steps):
             labels = [w.compiled.labels[d] for d in dims]
             sop = w.layout.sops.get(key) if isinstance(key, tuple) else None
             enc = ("flags" if key == "bos" else "code (its value's index)" if getattr(sop, "encoding", "") == "code"
-                   else "flag (1 for true)" if sop is not None and is_flag(sop) else "scalar" if len(dims) == 1 and "=" not in labels[0]
+                   else "flag (1 for true)" if sop is not None and is_flag(sop)
+                   else "scalar" if len(dims) == 1 and "=" not in labels[0]
                    else "word (bits, lowest first)" if labels[0].endswith(".b0") else "one-hot")
             span = f"{dims[0]}" if len(dims) == 1 else f"{dims[0]}–{dims[-1]}"
             labels = [self.labels[d] for d in dims]
