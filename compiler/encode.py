@@ -342,9 +342,10 @@ def linear_queries(prog: Program) -> None:
 
 # ---- positions and counts that equality heads alone read: two numbers, x and x^2 -------------------------------
 def numbers(prog: Program) -> None:
-    """In place: `indices`, or a width, read only by integer-equality heads (wire_numeric: as their keys, k and
-    k^2, or as the one value of their query, q and q^2 for BOS's level) holds x and x^2 as two numbers instead of
-    one dimension per value. The position table embeds both; a width's staircase writes both."""
+    """In place: `indices`, a width, or a staircase over a sum of widths (split.py's rank), read only by
+    integer-equality heads (wire_numeric: as their keys, k and k^2, or as the one value of their query, q and q^2
+    for BOS's level) holds x and x^2 as two numbers instead of one dimension per value. The position table embeds
+    both; a staircase writes both from the same ramps."""
     if prog.loop is not None:
         return
     read = readers(prog)
@@ -358,7 +359,9 @@ def numbers(prog: Program) -> None:
             and is_numeric_select(a.selector) and one_term(r) is not None and one_term(r)[1] is x
             for a in read.get(id(r), []))
     for x in walk(prog.roots()):
-        if not (isinstance(x, (Indices, Width)) and numeric_int(x)) or id(x) in roots or not read.get(id(x)):
+        staircase = type(x) is Map and len(x.inputs) == 1 and isinstance(x.inputs[0], Affine)   # split.py's rank
+        if not ((isinstance(x, (Indices, Width)) or staircase) and numeric_int(x)) or id(x) in roots \
+                or not read.get(id(x)):
             continue
         if all(as_number(r, x) for r in read[id(x)]):
             x.encoding, x.square = SCALAR, True

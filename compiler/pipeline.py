@@ -13,14 +13,16 @@ from hardwire.compiler.encode import choose_encodings
 from hardwire.compiler.fuse import fuse_maps
 from hardwire.compiler.lower import lower, schedule
 from hardwire.compiler.mask import mask_causal
+from hardwire.compiler.split import split_ranks
 from hardwire.compiler.wire import n_layers, wire
 
 
 def optimized(prog: Program) -> Program:
     """The program the compiler wires: equal values merged (`cse`), a causal mask where every selector looks back
-    (`mask`), a `|` across keys made one select (`combine`), encodings chosen (`encode`), then maps folded into
-    their readers (`fuse`). A copy; explain and the head tables call this too, so they place the same blocks."""
-    return fuse_maps(choose_encodings(combine_selectors(mask_causal(merge_common(prog)))))
+    (`mask`), a `|` across keys made one select (`combine`), a count of smaller lexicographic keys made two counts
+    (`split`), encodings chosen (`encode`), then maps folded into their readers (`fuse`). A copy; explain and the
+    head tables call this too, so they place the same blocks."""
+    return fuse_maps(choose_encodings(split_ranks(combine_selectors(mask_causal(merge_common(prog))))))
 
 
 def schedules(prog: Program) -> list[dict]:

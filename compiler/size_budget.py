@@ -65,7 +65,8 @@ def refuse(prog, size: dict, max_params: int, parts: list[Share]) -> HardwireErr
         dims = f"{top.dims:,} residual dim{'' if top.dims == 1 else 's'}"
         what = [dims if top.dims else "", f"{top.units:,} hidden units" if top.units else "",
                 "an attention head" if top.head_params else ""]
-        named = sop.label if sop.label.isidentifier() and not sop.label.startswith("_") else "the value here"
+        named = sop.label if all(p.isidentifier() for p in sop.label.split(".")) and not sop.label.startswith("_") \
+            else "the value here"   # a name the program wrote, or one made from it (split.py's `rank.major`)
         share = top.params(size["params"] / max(1, d), d)
         msg += (f"; the largest part is {named} ({', '.join(w for w in what if w)}: {share:,} parameters, "
                 f"{100 * share / size['params']:.0f}%)")

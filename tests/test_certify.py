@@ -91,12 +91,15 @@ def heads(c) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize("name", ["parity_count", "sort", "add_lsb", "turing_loop", "subleq"])
 def test_a_halved_scale_is_refused_naming_the_head(name):
+    """Half a head's scale is not certified at the model's length, and the failure names that head. (An
+    integer-equality head, wire_numeric: sort's last, has its scale rounded up to a power of two, so half of it may
+    still hold for the shortest inputs.)"""
     _, c = compiled(name)
     for i, h in heads(c):
         def halve(t, i=i, h=h):
             t[f"layers.{i}.attn.W_Q"][h] *= 0.5
         cert = certify(weakened(c, halve))
-        assert not cert.ok and cert.length == 0, (i, h, cert.statement)
+        assert not cert.ok and cert.length < c.config["max_len"], (i, h, cert.statement)
         assert cert.failure.startswith(f"layer {i} head {h}: not hard"), cert.failure
 
 
@@ -190,7 +193,8 @@ def test_cli_certify_prints_the_bound_and_exits_by_it(tmp_path, capsys):
     assert main(["certify", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["certified"] and info["length"] == 10 and info["dtype"] == "float32"
-    assert {b["where"] for b in info["blocks"]} >= {"layer 0 MLP", "layer 1 head 0", "layer 2 head 0"}
+    assert {b["where"] for b in info["blocks"]} >= {"layer 0 head 0", "layer 0 head 1", "layer 0 MLP", "layer 1 MLP",
+                                                    "layer 2 head 0"}
     assert info["outputs"]["sorted"]["error"] < info["outputs"]["sorted"]["margin"]
     assert main(["certify", str(PROGRAMS / "parity_count.hw"), "--param", "n=8"]) == 0
     text = capsys.readouterr().out

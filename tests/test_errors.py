@@ -255,10 +255,10 @@ def test_closed_stdout_is_not_an_error():
 def test_max_params_names_the_size(capsys):
     copy_program("sort.hw")
     size = compile_program(check_file("sort.hw")).summary()
-    want = (ERR + f"sort.hw:5:7: the compiled model would have {size['params']} parameters (layers "
+    want = (ERR + f"sort.hw:6:8: the compiled model would have {size['params']} parameters (layers "
             f"{size['layers']}, d_model {size['d_model']}, d_mlp {size['d_mlp']}), over the budget of 1000 "
-            "(--max-params); the largest part is key (40 residual dims, 40 hidden units: 8,680 parameters, 46%); "
-            "lower max_len or simplify the program")
+            "(--max-params); the largest part is rank.minor (2 residual dims, 21 hidden units, an attention head: "
+            "1,447 parameters, 23%); lower max_len or simplify the program")
     assert refused(capsys, ["compile", "sort.hw", "-o", "out.safetensors", "--max-params", "1000"]) == want
     assert refused(capsys, ["check", "sort.hw", "--max-params", "1000"]) == want
     assert main(["compile", "sort.hw", "-o", "out.safetensors", "--max-params", str(size["params"])]) == 0

@@ -155,7 +155,7 @@ LIBRARY = {
     "dyck1": (lambda N, V: (3, 2, 9, 8, 2), [4, 16, 40]),
     "dyck2": (lambda N, V: (4, 3, 16, 16, 2), [4, 12, 30]),
     "reverse": (lambda N, V: (3, 2, 2 * N + V + 4, 4 * N, 3), [4, 16, 30]),
-    "sort": (lambda N, V: (3, 2, V * N + N + V + 6, max(V * N, 2 * N + 1), V * N + 1),
+    "sort": (lambda N, V: (3, 3, N + V + 9, 4 * N + 2, N + V + 1),
              [4, 7, 10]),
     "sort_unique": (lambda N, V: (2, 2, V + 8, 2 * N + 1, V + 1), [3, 5, 8]),
 }
