@@ -322,14 +322,19 @@ def out_write(s: SOp, layout: Layout, v, coeff: float = 1.0) -> dict[int, float]
     return out
 
 
-def lookup(s: Map, layout: Layout, units: Units) -> None:
-    """One hidden unit per combination of one-hot input values: ReLU(sum of indicators - (k-1))."""
+def lookup(s: Map, layout: Layout, units: Units, in_loop: bool = False) -> None:
+    """One hidden unit per combination of one-hot input values: ReLU(sum of indicators - (k-1)).
+
+    The constant rides on not_bos. At BOS every indicator is 0 but a none's (the BOS invariant), so a unit whose
+    combination holds no none is off there by itself; one that does gets -(k+1) on bos to push it off. In a loop
+    body BOS holds the registers' values, so every unit gets it."""
     k = len(s.inputs)
     reads = [dict(zip(map(value_key, i.values), layout.hot(i))) for i in s.inputs]
     for vals in combos(s.inputs):  # a combination that never occurs (an index past `length`) needs no unit
         combo = [(v, r[value_key(v)]) for v, r in zip(vals, reads)]
-        # the constant rides on not_bos and BOS pushes every unit off, so BOS stays at its default
-        read = {NOT_BOS: 1.0 - k, BOS: -(k + 1.0)}
+        read = {NOT_BOS: 1.0 - k}
+        if in_loop or any(v is None for v in vals):
+            read[BOS] = -(k + 1.0)
         for _, r in combo:
             for dim, c in r.items():
                 read[dim] = read.get(dim, 0.0) + c
@@ -419,7 +424,7 @@ def mlp(b: Block, layout: Layout, units: Units, file: str | None = None, in_loop
         discretize(s, layout.read(s, ".frac")[0], grid, lambda g: int(1 / g) - 1, layout, units,
                    bos_off=not in_loop)
     elif all(is_hot(i) for i in s.inputs):
-        lookup(s, layout, units)
+        lookup(s, layout, units, in_loop)
     elif len(s.inputs) == 1:
         x = s.inputs[0]
         discretize(s, layout.read(x)[0], list(x.values), s.fn, layout, units)
