@@ -113,14 +113,14 @@ SIZES = {
     "length/5": (1, 1, 4, 46), "length/10": (1, 1, 4, 81), "reverse/5": (3, 2, 19, 164),
     "reverse/10": (3, 2, 29, 294), "hist/5": (1, 1, 8, 56), "hist/10": (1, 1, 8, 91),
     "sort_unique/5": (2, 2, 13, 97), "sort_unique/10": (2, 2, 18, 202), "sort/5": (3, 3, 18, 204),
-    "sort/10": (3, 3, 23, 384), "sort_freq/5": (5, 4, 31, 293), "sort_freq/10": (5, 4, 46, 583),
+    "sort/10": (3, 3, 23, 384), "sort_freq/5": (5, 4, 31, 287), "sort_freq/10": (5, 4, 46, 572),
     "frac_prevs/5": (1, 1, 4, 14), "frac_prevs/10": (1, 1, 4, 19), "pair_balance/5": (1, 1, 5, 16),
-    "pair_balance/10": (1, 1, 5, 21), "shuffle_dyck1/5": (3, 3, 17, 101), "shuffle_dyck1/10": (3, 3, 22, 161),
-    "shuffle_dyck2/5": (4, 4, 24, 174), "shuffle_dyck2/10": (4, 4, 29, 279), "shuffle_dyck3/5": (4, 5, 29, 256),
-    "shuffle_dyck3/10": (4, 5, 34, 406), "make_count/5": (1, 1, 7, 49), "make_count/10": (1, 1, 7, 84),
-    "count_less_freq/5": (2, 2, 15, 108), "count_less_freq/10": (2, 2, 20, 183), "detect_pattern/5": (1, 2, 14, 99),
-    "detect_pattern/10": (1, 2, 14, 114), "shift_by/5": (1, 1, 9, 33), "shift_by/10": (1, 1, 9, 48),
-    "nary_sequencemap/5": (1, 0, 11, 84), "nary_sequencemap/10": (1, 0, 16, 169),
+    "pair_balance/10": (1, 1, 5, 21), "shuffle_dyck1/5": (3, 3, 17, 100), "shuffle_dyck1/10": (3, 3, 22, 160),
+    "shuffle_dyck2/5": (4, 4, 24, 169), "shuffle_dyck2/10": (4, 4, 29, 274), "shuffle_dyck3/5": (4, 5, 29, 247),
+    "shuffle_dyck3/10": (4, 5, 34, 397), "make_count/5": (1, 1, 7, 49), "make_count/10": (1, 1, 7, 84),
+    "count_less_freq/5": (2, 2, 15, 108), "count_less_freq/10": (2, 2, 20, 183), "detect_pattern/5": (1, 2, 14, 91),
+    "detect_pattern/10": (1, 2, 14, 106), "shift_by/5": (1, 1, 9, 33), "shift_by/10": (1, 1, 9, 48),
+    "nary_sequencemap/5": (1, 0, 11, 70), "nary_sequencemap/10": (1, 0, 16, 140),
 }
 
 
