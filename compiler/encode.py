@@ -15,7 +15,10 @@ what the program computes:
   by wire_numeric.py's head, with no block and no dimensions of its own (`linear_queries`; its MLP-made inputs
   snapped in place first);
 - a linear output of means over one selector is one mean of the combination (`one_mean`);
-- a boolean that maps, one-key aggregates and outputs read is one 0/1 dimension (`flags`): its `true`
+- an equality with one embedded value's linear form, or a custom predicate that is one, is read by the same
+  head with BOS at q^2 - 1/2, so the query may miss (`one_value_query`), and `indices` or a width that only such
+  heads read holds x and x^2 (`numbers`);
+- a boolean that maps, aggregates' values and outputs read is one 0/1 dimension (`flags`): its `true`
   indicator is the dim, its `false` indicator not_bos minus it (Layout.hot), so a lookup reads it as one-hot;
 - a one-hot map or aggregate that only outputs read is one dimension holding its value's index (`codes`): a
   lookup writes the index where it wrote the indicator, a head copies the selected key's index, and the output
@@ -75,9 +78,9 @@ def output_only(prog: Program, s: SOp, read: dict[int, list[SOp]]) -> bool:
 def choose_encodings(prog: Program) -> Program:
     """A copy of prog in which the value at the last position is a `latest` (`last_positions`), every output-only
     one-hot width is a scalar, every linear query of an equality select on indices that always names a position is
-    a linear form (`linear_queries`), a linear output of means over one selector is one mean (`one_mean`), and a
-    boolean only lookups, one-key aggregates and outputs read is one dimension (`flags`), as is any one-hot value
-    only outputs read (`codes`)."""
+    a linear form (`linear_queries`), indices and widths only such heads read are x and x^2 (`numbers`), a linear
+    output of means over one selector is one mean (`one_mean`), and a boolean only lookups, aggregates' values and
+    outputs read is one dimension (`flags`), as is any one-hot value only outputs read (`codes`)."""
     prog = copy.deepcopy(prog)
     last_positions(prog)
     narrow_values(prog)
@@ -314,6 +317,7 @@ def linear_queries(prog: Program) -> None:
             inner = rewrite(x) if id(x) not in roots and len(read.get(id(x), [])) == 1 else None
             flat.append((c, inner if inner is not None else x))
         return Affine(q.label, q.values, SCALAR, q.line, q.column, terms=tuple(flat), const=const)
+
     def one_value(s: Aggregate) -> None:
         """`==` on a number, or a predicate that is one, as a one-term query: BOS at q^2 - 1/2, matched or not."""
         own = one_value_query(s.selector)
@@ -421,7 +425,6 @@ def flags(prog: Program) -> None:
             candidates.append(s)
     for s in candidates:
         s.encoding = SCALAR
-
 
 
 # ---- a value only outputs read: one dimension holding its value's index ----------------------------------------
