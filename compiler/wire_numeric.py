@@ -15,6 +15,7 @@ from fractions import Fraction
 
 from hardwire.compiler.core.sops import Affine, Select, SOp
 from hardwire.compiler.layout import BOS, NOT_BOS, Layout
+from hardwire.compiler.lower import feature_of
 
 
 def is_numeric_select(sel) -> bool:
@@ -48,12 +49,12 @@ def one_term(q: Affine) -> tuple[Fraction, SOp, Fraction] | None:
 
 
 def bos_column(sel: Select, layout: Layout) -> dict[int, float]:
-    """BOS's score, in units of lam: q^2 - 1/2 read as a linear form where q is c x + b over one value whose
-    square is linear too (a one-hot number, or a number that holds its square): 1/2 below the match, 1/2 above
-    every mismatch, for every query, matched or not. Otherwise the constant q2min - 1/2, which is only right
-    where a match always exists (encode.always_matched)."""
+    """BOS's score, in units of lam: q^2 - 1/2 read as a linear form where q is c x + b over one embedded value
+    (exact, and its square linear in its dims too): 1/2 below the match, 1/2 above every mismatch, for every query,
+    matched or not. Otherwise the constant q2min - 1/2, which is only right where a match always exists
+    (encode.always_matched); a snapped MLP-made term is not squared, so its float error is not either."""
     single = one_term(sel.queries)
-    if single is not None:
+    if single is not None and feature_of(single[1]) in ("token", "position"):
         c, x, b = single
         col = {BOS: 1.0, NOT_BOS: float(b * b - Fraction(1, 2))}
         for power, coef in ((2, c * c), (1, 2 * c * b)):
