@@ -133,7 +133,7 @@ def _umask() -> int:
 
 def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> CompiledModel:
     """Pack wired layers into standard shapes: per layer [heads, d_model, d_head] and a ReLU MLP."""
-    from hardwire.compiler.core.sops import CODE, SCALAR, WORD, Const
+    from hardwire.compiler.core.sops import CODE, SCALAR, WORD, Const, code_grid
     from hardwire.compiler.layout import groups
     d = len(layout.labels)
     tensors = {"embed.tokens": tok, "embed.positions": pos}
@@ -175,7 +175,7 @@ def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> Co
         dims = layout.dims.get((id(s), ""), [])  # none for a constant output
         outputs[name] = {"encoding": s.encoding, "dims": dims, "values": [to_json(v) for v in s.values],
                          "grid": [float(v) for v in s.values] if s.encoding == SCALAR else
-                         [float(j) for j in range(len(s.values))] if s.encoding == CODE else None}
+                         code_grid(len(s.values)) if s.encoding == CODE else None}
         if s.encoding == WORD and isinstance(s, Const):
             outputs[name]["value"] = s.value
     config = {"program": prog.name, "vocab": [to_json(v) for v in prog.vocab], "max_len": prog.max_len,

@@ -55,17 +55,8 @@ from hardwire.compiler.core.sops import (
     is_length,
     sort_values,
 )
-from hardwire.compiler.lower import feature_of, inputs_of, walk
-from hardwire.compiler.wire_numeric import is_numeric_select, one_term
-
-
-def readers(prog: Program) -> dict[int, list[SOp]]:
-    """For every value the roots reach, the values that read it (by id)."""
-    out: dict[int, list[SOp]] = {}
-    for s in walk(prog.roots()):
-        for i in inputs_of(s):
-            out.setdefault(id(i), []).append(s)
-    return out
+from hardwire.compiler.lower import feature_of, inputs_of, readers, walk
+from hardwire.compiler.wire_numeric import base_terms, is_numeric_select, one_term
 
 
 def output_only(prog: Program, s: SOp, read: dict[int, list[SOp]]) -> bool:
@@ -179,19 +170,6 @@ def linear_fit(s: SOp) -> tuple[tuple, Fraction] | None:
     return tuple((c, x) for c, x in zip(coefs, s.inputs) if c != 0), const
 
 
-def base_terms(terms: tuple) -> tuple:
-    """An Affine's terms with nested Affines expanded: ((coef, one-hot SOp), ...), constant separately."""
-    out, const = [], Fraction(0)
-    for c, x in terms:
-        if isinstance(x, Affine):
-            inner, k = base_terms(x.terms)
-            out += [(c * ci, xi) for ci, xi in inner]
-            const += c * (x.const + k)
-        else:
-            out.append((c, x))
-    return tuple(out), const
-
-
 def always_matched(prog: Program, keys: SOp, terms: tuple, const: Fraction) -> bool:
     """Every query value q names a real position: keys are `indices` and 0 <= q < length at every combination
     of the query's inputs that can meet (so the head needs no BOS fallback)."""
@@ -264,12 +242,11 @@ def affine_predicate(sel: Select) -> tuple[Fraction, Fraction] | None:
     if not match:
         return None
     pts = sorted(match.items())
-    fits = [(Fraction(pts[1][1] - pts[0][1], pts[1][0] - pts[0][0]),)] if len(pts) > 1 else [(1,), (-1,), (0,)]
+    slopes = [Fraction(pts[1][1] - pts[0][1], pts[1][0] - pts[0][0])] if len(pts) > 1 else [1, -1, 0]
     keyset = set(kvals)
-    for (a,) in fits:
+    for a in slopes:
         b = Fraction(pts[0][1]) - a * pts[0][0]
-        if all((a * q + b in keyset and a * q + b == match.get(q)) or (q not in match and a * q + b not in keyset)
-               for q in qvals):
+        if all(match[q] == a * q + b if q in match else a * q + b not in keyset for q in qvals):
             return a, b
     return None
 
@@ -358,10 +335,10 @@ def numbers(prog: Program) -> None:
     def as_number(r: SOp, x: SOp) -> bool:
         if isinstance(r, Aggregate) and isinstance(r.selector, Select) and is_numeric_select(r.selector):
             return r.selector.keys is x and r.value is not x
-        return isinstance(r, Affine) and any(
+        single = one_term(r) if isinstance(r, Affine) else None
+        return single is not None and single[1] is x and any(
             isinstance(a, Aggregate) and isinstance(a.selector, Select) and a.selector.queries is r
-            and is_numeric_select(a.selector) and one_term(r) is not None and one_term(r)[1] is x
-            for a in read.get(id(r), []))
+            and is_numeric_select(a.selector) for a in read.get(id(r), []))
     for x in walk(prog.roots()):
         staircase = type(x) is Map and len(x.inputs) == 1 and isinstance(x.inputs[0], Affine)   # split.py's rank
         if not ((isinstance(x, (Indices, Width)) or staircase) and numeric_int(x)) or id(x) in roots \
@@ -407,7 +384,6 @@ def flags(prog: Program) -> None:
     if prog.loop is not None:
         return
     read = readers(prog)
-    named = {id(o) for o in prog.outputs.values()}
     gen = prog.outputs.get(prog.generate) if prog.generate else None
 
     def reads_as_value(r: SOp, s: SOp) -> bool:
@@ -418,8 +394,6 @@ def flags(prog: Program) -> None:
     for s in walk(prog.roots()):
         boolean = s.encoding == ONEHOT and len(s.values) == 2 and all(isinstance(v, bool) for v in s.values)
         if not (boolean and s is not gen and (type(s) is Map and s.inputs or type(s) is Aggregate and s.pick != "")):
-            continue
-        if id(s) not in named and not read.get(id(s)):
             continue
         if all(reads_as_value(r, s) for r in read.get(id(s), [])):
             candidates.append(s)

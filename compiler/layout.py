@@ -3,7 +3,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hardwire.compiler.core.sops import CODE, ONEHOT, SCALAR, WORD, Affine, Const, SOp, Width, is_flag, is_length
+from hardwire.compiler.core.sops import (
+    CODE,
+    ONEHOT,
+    SCALAR,
+    WORD,
+    Affine,
+    Const,
+    SOp,
+    Width,
+    code_grid,
+    is_flag,
+    is_length,
+)
 
 BOS, NOT_BOS = 0, 1
 
@@ -106,7 +118,7 @@ def groups(layout: Layout, max_len: int) -> list[dict]:
         elif s.encoding == SCALAR:
             g["grid"] = sorted({float(0 if v is None else v) for v in s.values})
         elif s.encoding == CODE:  # its value's index: the grid is 0, 1, ..., one per value; the values themselves
-            g["grid"] = [float(j) for j in range(len(s.values))]   # (typed JSON in the artifact) are the copy
+            g["grid"] = code_grid(len(s.values))                   # (typed JSON in the artifact) are the copy
             g["values"] = list(s.values)                           # the output's are checked against
         if not part and is_length(s):  # a count of every visible key: above every index (core/sops.combos)
             g["above_index"] = True

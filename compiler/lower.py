@@ -107,6 +107,15 @@ def walk(roots: list[SOp]) -> list[SOp]:
     return order
 
 
+def readers(prog: Program) -> dict[int, list[SOp]]:
+    """For every value the roots reach, the values that read it (by id)."""
+    out: dict[int, list[SOp]] = {}
+    for s in walk(prog.roots()):
+        for i in inputs_of(s):
+            out.setdefault(id(i), []).append(s)
+    return out
+
+
 def lower(prog: Program, roots: list[SOp] | None = None) -> nx.DiGraph:
     """Blocks as nodes, data dependencies as edges. A Width is a head plus an MLP.
 

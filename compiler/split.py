@@ -28,7 +28,7 @@ from hardwire.compiler.core.sops import (
     combos,
     selector_atoms,
 )
-from hardwire.compiler.lower import inputs_of, walk
+from hardwire.compiler.lower import readers, walk
 
 ORDER_BUDGET = 4 * VALUE_BUDGET   # most combinations of (a, b) whose order is checked
 
@@ -54,14 +54,12 @@ def lexicographic(m: Map) -> tuple[SOp, SOp] | None:
     return None
 
 
-def read_as_select_side(prog: Program, w: Width) -> list[Select] | None:
+def read_as_select_side(prog: Program, w: Width, read: dict[int, list[SOp]]) -> list[Select] | None:
     """The selects that read w as a key or query, when nothing else reads it (no map, value or output)."""
     if any(o is w for o in prog.outputs.values()):
         return None
     atoms = []
-    for r in walk(prog.roots()):
-        if w not in inputs_of(r):
-            continue
+    for r in read.get(id(w), []):
         if not isinstance(r, (Aggregate, Width)) or isinstance(r, Aggregate) and r.value is w:
             return None
         atoms += [a for a in selector_atoms(r.selector) if a.keys is w or a.queries is w]
@@ -74,13 +72,14 @@ def split_ranks(prog: Program) -> Program:
     prog = copy.deepcopy(prog)
     if prog.loop is not None:
         return prog
+    read = readers(prog)   # a split only replaces its own width's reads, so the others' stay as computed here
     for w in walk(prog.roots()):
         sel = getattr(w, "selector", None)
         if not (type(w) is Width and isinstance(sel, Select) and sel.fn is None and sel.pred == "<"
                 and sel.keys is sel.queries and w.encoding == ONEHOT):
             continue
         order = lexicographic(sel.keys)
-        atoms = read_as_select_side(prog, w) if order is not None else None
+        atoms = read_as_select_side(prog, w, read) if order is not None else None
         if atoms is None:
             continue
         a, b = order

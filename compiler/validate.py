@@ -23,6 +23,7 @@ from fractions import Fraction
 from hardwire.compiler.artifact import FORMAT, from_json
 from hardwire.compiler.core.errors import HardwireError
 from hardwire.compiler.core.limits import MAX_LEN_LIMIT  # no compiled model has more positions
+from hardwire.compiler.core.sops import code_grid
 
 MAX_WEIGHT = 2.0 ** 64   # sqrt of float32's largest value: a product of two weights above it overflows
 MAX_WORD_BITS = 63
@@ -237,8 +238,8 @@ def check_column(where: str, col, d: int, bad) -> None:
     if dims and col["encoding"] == "scalar" and (len(dims) != 1 or not isinstance(col.get("grid"), list)
                                                  or len(col["grid"]) != len(values) or not values):
         bad(f"{where} is a scalar without one dim and a grid as long as its values")
-    if dims and col["encoding"] == "code" and (len(dims) != 1 or col.get("grid") != [float(j) for j in range(
-            len(values))] or len(values) < 2):
+    if dims and col["encoding"] == "code" and (len(dims) != 1 or col.get("grid") != code_grid(len(values))
+                                               or len(values) < 2):
         bad(f"{where} is a code without one dim and the grid 0, 1, ... of its {len(values)} values")
     if len(set(dims)) != len(dims) or any(x < 2 for x in dims):
         bad(f"{where} reads dims {str(dims)[:60]}: each once, and none of bos and not_bos (dims 0 and 1)")
@@ -302,7 +303,7 @@ def check_groups(groups, labels: list[str], d: int, bad) -> None:
                 or not isinstance(g.get("dims"), list) or not g["dims"] \
                 or not all(_is_int(x) and x < d for x in g["dims"]) \
                 or g["encoding"] == "code" and not (len(g["dims"]) == 1 and isinstance(g.get("grid"), list)
-                                                    and g["grid"] == [float(j) for j in range(len(g["grid"]))]
+                                                    and g["grid"] == code_grid(len(g["grid"]))
                                                     and isinstance(g.get("values"), list)
                                                     and len(g["values"]) == len(g["grid"])) \
                 or g["encoding"] == "scalar" and not (isinstance(g.get("grid"), list) and g["grid"] and all(

@@ -71,18 +71,13 @@ def feature_value(s: SOp, token=None, index=None):
 
 
 def write(vec: np.ndarray, s: SOp, layout: Layout, v) -> None:
-    dims = layout.dims[(id(s), "")]
+    """v's encoding added to an embedding row: a word's bits, else what out_write gives an MLP to write."""
     if s.encoding == WORD:
-        for k, dim in enumerate(dims):
+        for k, dim in enumerate(layout.dims[(id(s), "")]):
             vec[dim] += float((v >> k) & 1)
-    elif s.encoding == ONEHOT:
-        vec[dims[s.value_index(v)]] += 1.0
-    elif s.encoding == CODE:
-        vec[dims[0]] += float(s.value_index(v))
-    else:
-        vec[dims[0]] += float(0 if v is None else v)
-        if s.square:
-            vec[layout.alloc(s, ".sq")[0]] += float(v) ** 2
+        return
+    for dim, c in out_write(s, layout, v).items():
+        vec[dim] += c
 
 
 def embed(prog: Program, blocks: list[Block], layout: Layout, d: int):

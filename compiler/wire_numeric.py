@@ -34,18 +34,26 @@ def q_squared_min(q: SOp) -> Fraction:
     return min(Fraction(v) ** 2 for v in q.values)
 
 
+def base_terms(terms: tuple) -> tuple:
+    """An Affine's terms with nested Affines expanded: ((coef, one-hot SOp), ...), constant separately."""
+    out, const = [], Fraction(0)
+    for c, x in terms:
+        if isinstance(x, Affine):
+            inner, k = base_terms(x.terms)
+            out += [(c * ci, xi) for ci, xi in inner]
+            const += c * (x.const + k)
+        else:
+            out.append((c, x))
+    return tuple(out), const
+
+
 def one_term(q: Affine) -> tuple[Fraction, SOp, Fraction] | None:
     """q as c * x + b over one value x (nested forms expanded), or None."""
-    if len(q.terms) != 1:
+    flat, k = base_terms(q.terms)
+    if len(flat) != 1:
         return None
-    (c, x), = q.terms
-    if isinstance(x, Affine):
-        inner = one_term(x)
-        if inner is None:
-            return None
-        ci, xi, bi = inner
-        return Fraction(c) * ci, xi, Fraction(c) * bi + q.const
-    return Fraction(c), x, Fraction(q.const)
+    (c, x), = flat
+    return Fraction(c), x, Fraction(q.const) + k
 
 
 def bos_column(sel: Select, layout: Layout) -> dict[int, float]:

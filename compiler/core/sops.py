@@ -289,6 +289,11 @@ def is_flag(s: SOp) -> bool:
     return s.encoding == SCALAR and len(s.values) == 2 and all(isinstance(v, bool) for v in s.values)
 
 
+def code_grid(n: int) -> list[float]:
+    """A code's grid (CODE): the indices 0, 1, ..., n - 1 of its n values, as the runtime decodes them."""
+    return [float(j) for j in range(n)]
+
+
 def is_hot(s: SOp) -> bool:
     """Is s read by one indicator per value (one-hot, or a flag: Layout.hot), as a lookup reads its inputs?"""
     return s.encoding == ONEHOT or is_flag(s)
