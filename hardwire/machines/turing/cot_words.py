@@ -1,18 +1,18 @@
 """The chain-of-thought Turing machine with word tokens: a step is one token, the word `code * M + cell field`,
-so the vocabulary, d_model and the embedding grow with log(cells), not with the cells (proofs/turing_cot.md).
+so the vocabulary, d_model and the embedding grow with log(cells), not with the cells nor the run's length
+(proofs/turing_cot.md).
 
 A token's code says what the token is (an input symbol; a step's new state, written symbol and move; halt) and
-its low field the head's cell after it (cell - lo + 1, in [1, C]). Codes are ordered so that every field the
-program needs is a linear function of K - 1 threshold tests `tokens >= code * M`.
+its low field a cell (cell - lo + 1, in [1, C]): the head's cell after a step, an input symbol's own cell. The
+prompt lists the input cells from the last down to cell 0, so each input token is the write of its symbol to its
+cell and the last leaves the head at 0. Codes are ordered so that every field the program needs is a linear
+function of K - 1 threshold tests `tokens >= code * M`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from hardwire.machines.turing import tm as tmlib
-
-NO_INPUT = 99   # `input_of` at a step token: it is no input cell (the head's cell past the prompt reads blank)
-
 
 @dataclass(frozen=True)
 class Code:
@@ -35,13 +35,14 @@ class WordCot:
     states: list[str]
 
     def token(self, code: Code, cell: int) -> int:
-        """The word of `code` with the head's cell after it (halt: field 0)."""
+        """The word of `code` at `cell` (a step: the head's cell after it; an input symbol: its cell; halt: field 0)."""
         field = 0 if code.kind == "halt" else cell - self.lo + 1
         return self.codes.index(code) * self.M + field
 
     def prompt(self, tape: list[int]) -> list[int]:
-        """The prompt's words: input symbol s at cell c is the code of s with the head's start cell, 0."""
-        return [self.token(Code("in", s=s), 0) for s in tape]
+        """The prompt's words: input symbol s at cell c is the code of s at cell c, last cell first, so the prompt
+        ends at cell 0, where the head starts."""
+        return [self.token(Code("in", s=s), c) for c, s in reversed(list(enumerate(tape)))]
 
     @property
     def halt(self) -> int:
@@ -54,14 +55,15 @@ class WordCot:
 
 
 def encoding(tm: tmlib.Machine, lo: int, hi: int, max_len: int) -> WordCot:
-    """Codes in the order the program's chains need: the input symbols, then the steps sorted by written symbol
-    (so `w` is a chain of tests), then halt."""
+    """Codes in the order the program's chains need: per symbol s, the input symbol s and then the steps that write
+    s (so the written symbol `w` is a chain of tests), then halt. The word holds the codes' fields and the window's
+    cells, not the position: nothing in the program is a word of the position (max_len is the index's range)."""
     steps = sorted({(t[1], t[2], t[0]) for t in tm.table.values() if t is not None}, key=lambda x: (x[2], x[1], x[0]))
-    codes = [Code("in", s=s) for s in range(tm.symbols)] + [Code("step", q, w, mv) for mv, q, w in steps] + \
-        [Code("halt", q=tmlib.HALT)]
+    codes = [c for s in range(tm.symbols) for c in [Code("in", s=s)] + [Code("step", q, w, mv) for mv, q, w in steps
+                                                                        if w == s]] + [Code("halt", q=tmlib.HALT)]
     cells = hi - lo + 1
     M = 1 << (cells + 1).bit_length()   # fields 0..C+1: a step one past the window stays out of the code
-    top = max(len(codes) * M, max_len + 1, -lo + 1, hi + 2)
+    top = max(len(codes) * M, -lo + 1, hi + 2)
     states = ["A"] + [q for q in tm.states[1:]] + [tmlib.HALT]
     return WordCot(codes, lo, hi, M, top.bit_length() + 1, states)
 
@@ -72,7 +74,7 @@ def step_word(enc: WordCot, state: str, write: int, move: int, head_after: int) 
 
 
 def cot_word_program(tm: tmlib.Machine, prompt_len: int, lo: int, hi: int, max_len: int) -> str:
-    """The program of `hardwire tm --mode cot`: 4 layers, 2 heads, d_model O(log cells + log max_len)."""
+    """The program of `hardwire tm --mode cot`: 4 layers, 1 head, d_model O(log cells)."""
     enc = encoding(tm, lo, hi, max_len)
     codes, M = enc.codes, enc.M
     K = len(codes)
@@ -100,11 +102,12 @@ def cot_word_program(tm: tmlib.Machine, prompt_len: int, lo: int, hi: int, max_l
     sentinel = hi + 1   # the cell a non-step token "wrote": no head is ever there
     tests = "\n".join(f"{g[k]} = tokens >= {k * M}\nb{k} = word(0) + {g[k]}" for k in range(1, K))
     q_chain = " else ".join(f'if qi == {i} then "{q}"' for q, i in qi.items() if i) + ' else "A"'
-    ws = [c.w if c.kind == "step" else 0 for c in codes]
+    ws = [c.w if c.kind == "step" else c.s for c in codes]
     ws[-1] = ws[-2]   # halt writes nothing and is never matched: any value; the last step's keeps the chain short
-    mvs = [c.mv if c.kind == "step" else (0 if c.kind == "in" else lo - 1) - sentinel for c in codes]
+    # the cell written is the head's cell less the move; an input symbol writes its own cell (no move), halt's
+    # field 0 (cell lo - 1) less lo - 1 - sentinel is the sentinel
+    mvs = [c.mv if c.kind == "step" else 0 if c.kind == "in" else lo - 1 - sentinel for c in codes]
     w_of = chain(ws)
-    in_of = chain([c.s if c.kind == "in" else NO_INPUT for c in codes])
     syms = list(range(tm.symbols))
     rows = []
     for q in enc.states:
@@ -119,7 +122,8 @@ def cot_word_program(tm: tmlib.Machine, prompt_len: int, lo: int, hi: int, max_l
     stop = enc.halt
     return f'''# The Turing machine {tm.spec} by chain of thought with word tokens (`hardwire tm --mode cot`).
 # A token is the word code * {M} + (cell - {lo} + 1): its code is an input symbol, a step (new state, written
-# symbol, move) or halt, and its low field the head's cell after it. Cells {lo}..{hi}; {K} codes.
+# symbol, move) or halt, and its low field the head's cell after a step, an input symbol's own cell. The prompt
+# lists the input cells from the last down to cell 0. Cells {lo}..{hi}; {K} codes.
 program turing_cot_words
 word {enc.bits}
 vocab word
@@ -134,17 +138,16 @@ table delta {{
 {tests}
 code = word(0){"".join(f" + b{k}" for k in range(1, K))}
 h = tokens - {M} * code + {lo - 1}
-# the cell a step wrote is the cell before its move; an input symbol or halt "wrote" cell {sentinel}, off the tape
+# the cell a step wrote is the cell before its move; an input symbol writes its own cell; halt "wrote" cell
+# {sentinel}, off the tape
 cell_written = tokens - {M} * code + {lo - 1} - ({lin(mvs)})
 qi = {lin([qi[c.q] for c in codes])}
 q = {q_chain}
 w = {w_of}
-input_of = {in_of}
-# the symbol under the head: the latest step that wrote the head's cell (a word `==` head with `latest`),
-# else the input there (position bits against the head's), else blank.
+# the symbol under the head: the latest token that wrote the head's cell (a word `==` head with `latest`: a
+# step, else the input symbol there), else blank
 written = latest(select(cell_written, h, ==), w)
-given = aggregate(select(word(indices), h, ==), input_of)
-sym = default(written, default(map(x -> if x == {NO_INPUT} then 0 else x, given), 0))
+sym = default(written, 0)
 step = delta[q, sym]
 output next = if step[2] then word({stop}) else (word(0) + step[0]) * {M} + h + step[1] + {1 - lo}
 '''
