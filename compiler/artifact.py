@@ -131,12 +131,48 @@ def _umask() -> int:
     return mask
 
 
+def position_table(tensors: dict, rows: int, cap: int = 1 << 26) -> np.ndarray:
+    """The first `rows` position rows [rows, D] as numpy: the stored table's, or the formula's (embed.position_form:
+    row i + 1 = form[0] + i * form[1], BOS's row 0, computed in the form's dtype). A table of more than `cap`
+    entries is refused (a HardwireError with its size): a consumer that needs every row of a long run's model
+    (the certifier, the exports) cannot hold them."""
+    table = tensors.get("embed.positions")
+    if table is not None:
+        return np.asarray(table[:rows])
+    form = np.asarray(tensors["embed.position_form"])
+    if rows * form.shape[1] > cap:
+        raise HardwireError(f"this model's position rows are a formula over {rows - 1:,} positions; a table of them "
+                            f"would be {rows * form.shape[1] * form.itemsize / 2**30:.1f} GiB")
+    i = np.arange(rows - 1, dtype=form.dtype)[:, None]
+    return np.concatenate([np.zeros((1, form.shape[1]), form.dtype), form[0] + i * form[1]])
+
+
+def grid_of(g: dict) -> list[float]:
+    """A scalar group's grid: listed, or the integers lo..hi of a formula's index (layout.groups)."""
+    if "grid" in g:
+        return g["grid"]
+    lo, hi = g["integers"]
+    return [float(v) for v in range(lo, hi + 1)]
+
+
+def tabled(tensors: dict, config: dict) -> tuple[dict, dict]:
+    """(tensors, config) with a position formula written out as its table and the index's integers as its grid:
+    the form the certifier and the exports read (refused, by position_table, where the table would be too large)."""
+    if "embed.position_form" not in tensors:
+        return tensors, config
+    out = {k: v for k, v in tensors.items() if k != "embed.position_form"}
+    out["embed.positions"] = position_table(tensors, config["max_len"] + 1)
+    groups = [{**{k: v for k, v in g.items() if k != "integers"}, "grid": grid_of(g)} if "integers" in g else g
+              for g in config.get("groups") or []]
+    return out, {**config, "groups": groups}
+
+
 def build(prog, layout, tok, pos, layers, bits=None, body_layers: int = 0) -> CompiledModel:
     """Pack wired layers into standard shapes: per layer [heads, d_model, d_head] and a ReLU MLP."""
     from hardwire.compiler.core.sops import CODE, SCALAR, WORD, Const, code_grid
     from hardwire.compiler.layout import groups
     d = len(layout.labels)
-    tensors = {"embed.tokens": tok, "embed.positions": pos}
+    tensors = {"embed.tokens": tok, ("embed.position_form" if layout.position_form else "embed.positions"): pos}
     if bits is not None:
         tensors["embed.bits"] = bits
     cfg_layers = []

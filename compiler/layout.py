@@ -32,6 +32,7 @@ class Layout:
     sops: dict[tuple[int, str], SOp] = field(default_factory=dict)  # the value each subspace holds
     word_bits: int = 0  # the widest word: heads leak 2^-word_bits less (wire.scale)
     largest: list = field(default_factory=list)  # the values with the largest shares of the model (size_budget)
+    position_form: bool = False  # the position rows are a formula, not a table (wire.position_form)
 
     def index_dim(self) -> int:
         if self.index is None:
@@ -123,7 +124,9 @@ def groups(layout: Layout, max_len: int) -> list[dict]:
         if not part and is_length(s):  # a count of every visible key: above every index (core/sops.combos)
             g["above_index"] = True
         out.append(g)
-    if layout.index is not None:
+    if layout.index is not None and layout.position_form:   # the integers 0..max_len - 1, not listed
+        out.append({"name": "index", "dims": [layout.index], "encoding": SCALAR, "integers": [0, max_len - 1]})
+    elif layout.index is not None:
         out.append({"name": "index", "dims": [layout.index], "encoding": SCALAR,
                     "grid": [float(i) for i in range(max_len)]})
     return out

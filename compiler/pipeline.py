@@ -35,16 +35,18 @@ def schedules(prog: Program) -> list[dict]:
     return segments
 
 
-def compile_program(prog: Program, max_params: int | None = None) -> CompiledModel:
+def compile_program(prog: Program, max_params: int | None = None, positions: str = "auto") -> CompiledModel:
     """Checked program -> CompiledModel.
 
     max_params: refuse (HardwireError naming the size) a model with more parameters, before allocating it.
+    positions: "auto", "form" or "table", how the position rows are stored (wire.position_form).
     """
     t0 = time.perf_counter()
     prog = optimized(prog)                                     # 1. masked, combined, encoded, maps folded
     segments = schedules(prog)                                 # 2. block graph and schedule (a loop's body first)
     loop_index = 0 if prog.loop is not None else None
-    layout, tok, pos, bits, layers = wire(prog, segments, loop_index, max_params)  # 3. residual layout and weights
+    layout, tok, pos, bits, layers = wire(prog, segments, loop_index, max_params,  # 3. residual layout and weights
+                                          positions)
     body = 0 if prog.loop is None else n_layers(segments[0])
     model = build(prog, layout, tok, pos, layers, bits, body)  # 4. the artifact: tensors, config, labels
     model.compile_s = round(time.perf_counter() - t0, 4)      # kept out of the file: compiles are byte-identical

@@ -117,7 +117,11 @@ def check_header(meta, tensors: dict[str, tuple[str, list[int]]], path: str) -> 
         bad(f"config.n_layers is {cfg['n_layers']} but config.layers describes {len(cfg['layers'])}")
     check_config(cfg, bad)
     word_bits = cfg["word_bits"] if cfg["word_vocab"] else 0
-    want = {"embed.tokens": [1 if word_bits else len(vocab) + 1, d], "embed.positions": [cfg["max_len"] + 1, d]}
+    want = {"embed.tokens": [1 if word_bits else len(vocab) + 1, d]}
+    if "embed.position_form" in tensors:   # the position rows as a formula (compiler/wire.position_form)
+        want["embed.position_form"] = [2, d]
+    else:
+        want["embed.positions"] = [cfg["max_len"] + 1, d]
     if word_bits:
         want["embed.bits"] = [word_bits, d]
     for i, layer in enumerate(cfg["layers"]):
@@ -154,7 +158,7 @@ def check_header(meta, tensors: dict[str, tuple[str, list[int]]], path: str) -> 
             bad(f"config.{key} is null; a model without a {key} block has no {key} key")
     groups = cfg.get("groups")  # optional (files from before `hardwire certify` lack it; certify says so)
     if groups is not None:
-        check_groups(groups, labels, d, bad)
+        check_groups(groups, labels, d, bad, cfg["max_len"] if "embed.position_form" in tensors else None)
     if not outputs:
         bad("the header lists no outputs (every program has at least one `output` line)")
     for name, col in outputs.items():
@@ -293,7 +297,7 @@ def _is_fraction(v) -> bool:
         return False
 
 
-def check_groups(groups, labels: list[str], d: int, bad) -> None:
+def check_groups(groups, labels: list[str], d: int, bad, form_len: int | None = None) -> None:
     """config.groups: value sets over disjoint dims that cover the residual (bos and not_bos aside), each over
     the dims its labels name."""
     if not isinstance(groups, list):
@@ -306,8 +310,11 @@ def check_groups(groups, labels: list[str], d: int, bad) -> None:
                                                     and g["grid"] == code_grid(len(g["grid"]))
                                                     and isinstance(g.get("values"), list)
                                                     and len(g["values"]) == len(g["grid"])) \
-                or g["encoding"] == "scalar" and not (isinstance(g.get("grid"), list) and g["grid"] and all(
+                or g["encoding"] == "scalar" and "integers" not in g and not (
+                    isinstance(g.get("grid"), list) and g["grid"] and all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in g["grid"])) \
+                or "integers" in g and not (g.get("name") == "index" and form_len is not None
+                                            and g["integers"] == [0, form_len - 1]) \
                 or g["encoding"] == "word" and not (_is_int(g.get("bits"), 1) and g["bits"] <= 63
                                                     and len(g["dims"]) == g["bits"]):
             shown = str(g) if len(str(g)) <= 80 else str(g)[:76] + " ..."
@@ -317,7 +324,7 @@ def check_groups(groups, labels: list[str], d: int, bad) -> None:
         name = g.get("name")
         if not isinstance(name, str) or not name:
             bad(f"config.groups entry over dims {_few(g['dims'])} has no name")
-        if g["encoding"] == "scalar" and not all(math.isfinite(v) for v in g["grid"]):
+        if g["encoding"] == "scalar" and "grid" in g and not all(math.isfinite(v) for v in g["grid"]):
             bad(f"config.groups entry {name!r} has a grid that is not finite")
         rng = g.get("range")
         if g["encoding"] == "word" and rng is not None and not (

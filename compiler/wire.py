@@ -80,19 +80,43 @@ def write(vec: np.ndarray, s: SOp, layout: Layout, v) -> None:
         vec[dim] += c
 
 
+POSITION_ROWS = 1 << 20   # a position table of more rows than this is stored as its formula, where it has one
+
+
+def position_form(prog: Program, blocks: list[Block], mode: str = "auto") -> bool:
+    """Whether the position rows are stored as a formula (embed.position_form: row i + 1 = form[0] + i * form[1],
+    BOS's row 0): they have one when no embedded value is a function of `indices` (the index of `latest` and
+    `earliest` is the formula's second row). "auto" uses it past POSITION_ROWS rows, "form" always (a HardwireError
+    naming the value that needs the table when there is none), "table" never."""
+    if mode not in ("auto", "form", "table"):
+        raise ValueError("positions is 'auto', 'form' or 'table'")
+    srcs = [(b.sop, b.sop.init if isinstance(b.sop, Register) else b.sop) for b in blocks]
+    need = [s for s, src in srcs if not isinstance(src, Const) and feature_of(src) != "token"]  # embed's position rows
+    if mode == "form" and need:
+        s = need[0]
+        what = "is the position" if isinstance(s, Indices) else "is a function of indices"
+        raise HardwireError(f"the position rows have no formula: '{s.label}' {what}, so they need a table of "
+                            f"{prog.max_len + 1} rows", prog.file, s.line or None, s.column or None)
+    return not need and (mode == "form" or (mode == "auto" and prog.max_len + 1 > POSITION_ROWS))
+
+
 def embed(prog: Program, blocks: list[Block], layout: Layout, d: int):
-    """Token and position tables; with `vocab word` a token is embedded by its bits (embed.bits)."""
+    """Token and position tables (the positions as a formula of two rows with `layout.position_form`); with `vocab
+    word` a token is embedded by its bits (embed.bits)."""
     tok = np.zeros((1 if prog.word_vocab else len(prog.vocab) + 1, d))
     bits = np.zeros((prog.word_bits, d)) if prog.word_vocab else None
-    pos = np.zeros((prog.max_len + 1, d))
+    form = layout.position_form
+    pos = np.zeros((2 if form else prog.max_len + 1, d))
     tok[0, BOS] = 1.0
-    pos[1:, NOT_BOS] = 1.0
+    pos[0 if form else slice(1, None), NOT_BOS] = 1.0   # the formula's row 0 is every input position's constant
     for b in blocks:
         s = b.sop
         src = s.init if isinstance(s, Register) else s
         if isinstance(src, Tokens) and prog.word_vocab:
             for k, dim in enumerate(layout.dims[(id(s), "")]):
                 bits[k, dim] += 1.0
+        elif isinstance(src, Const) and form:
+            write(pos[0], s, layout, src.value)
         elif isinstance(src, Const):
             for i in range(prog.max_len):
                 write(pos[i + 1], s, layout, src.value)
@@ -439,13 +463,14 @@ def n_layers(when: dict[Block, int]) -> int:
 
 
 def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None = None,
-         max_params: int | None = None):
+         max_params: int | None = None, positions: str = "auto"):
     """All weights as numpy arrays, layer by layer, plus the layout.
 
     `segments` are schedules laid one after the other (a loop body, then what follows it). The loop body's
     last MLP also erases every value the body wrote except the registers, so each pass starts clean.
     Every layer is planned as sparse columns and hidden units first; a model over `max_params` parameters
-    is refused then, before any dense matrix is allocated.
+    is refused then, before any dense matrix is allocated. `positions`: the position rows' storage
+    (`position_form`).
     """
     layout = Layout()
     layout.word_bits = max([b.sop.bits for w in segments for b in w if b.sop.encoding == WORD], default=0)
@@ -463,6 +488,7 @@ def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None
                 layout.alloc(b.sop)
     if any(getattr(b.sop, "pick", "") for w in segments for b in w):
         layout.index_dim()
+    layout.position_form = position_form(prog, embeds, positions)
     d = len(layout.labels)
     plan = []  # per layer: its heads as sparse columns and its MLP's hidden units
     owners: tuple[list, list] = ([], [])  # (sop, d_head) per head, (sop, hidden units) per MLP block: for check_size
@@ -489,15 +515,17 @@ def wire(prog: Program, segments: list[dict[Block, int]], loop_index: int | None
         for b in order:
             if b.kind == ATTN and isinstance(b.sop, Width) and k != loop_index:
                 tok[0, layout.frac(b.sop)[0]] = BOS_FRAC
-    if layout.index is not None:
+    if layout.index is not None and layout.position_form:
+        pos[1, layout.index] = 1.0
+    elif layout.index is not None:
         pos[1:, layout.index] = np.arange(prog.max_len)
     layers = [([dense_head(h, d) for h in heads], units) for heads, units in plan]
     return layout, tok, pos, bits, layers
 
 
-def planned_size(prog: Program, d: int, plan: list) -> dict:
+def planned_size(prog: Program, d: int, plan: list, position_form: bool = False) -> dict:
     """The size of the model a plan packs into (as artifact.build packs it): layers, d_model, d_mlp, params."""
-    rows = (1 if prog.word_vocab else len(prog.vocab) + 1) + prog.max_len + 1
+    rows = (1 if prog.word_vocab else len(prog.vocab) + 1) + (2 if position_form else prog.max_len + 1)
     params = (rows + (prog.word_bits if prog.word_vocab else 0)) * d
     for heads, units in plan:
         d_head = max([max(len(q), len(v)) for q, _, v, _ in heads], default=0)
@@ -511,7 +539,7 @@ def check_size(prog: Program, d: int, plan: list, max_params: int | None, layout
     """The planned size and each value's share of it (compiler/size_budget.py); over `max_params` (None: no
     budget), refused, naming the size it would have had and the value with the largest share, at its line:column."""
     from hardwire.compiler.size_budget import refuse, shares
-    size = planned_size(prog, d, plan)
+    size = planned_size(prog, d, plan, layout is not None and layout.position_form)
     parts = shares(layout, sops or [], *owners) if layout is not None else []
     if max_params is not None and size["params"] > max_params:
         raise refuse(prog, size, max_params, parts)

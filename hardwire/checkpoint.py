@@ -2,7 +2,9 @@
 
 A checkpoint is a safetensors file (no pickle): its metadata holds a JSON object naming the run it was made for
 (`what`, in words, and `identity`, a hash of the model's cache key, the input and the dtype) and the run's state
-(steps taken, values emitted, tokens generated); its one tensor is a loop's residual between two passes.
+(steps taken, values emitted, tokens generated); its tensors are a loop's residual between two passes, or the
+native index decoder's state (its tokens so far, its last residual row and its heads' tables: O(key codes), not
+O(tokens), beside the tokens themselves).
 Files are written to a temporary name in the same folder and renamed, so a crash leaves the last whole one.
 """
 from __future__ import annotations
@@ -19,11 +21,13 @@ FORMAT = "hardwire-checkpoint-1"
 
 @dataclass
 class Checkpoint:
-    """A run's saved state: `state` is JSON (steps, emitted, tokens), `residual` a loop's [T, D] tensor or None."""
+    """A run's saved state: `state` is JSON (steps, emitted, tokens), `residual` a loop's [T, D] tensor or None,
+    `tensors` any others by name (numpy or torch)."""
     what: str
     identity: str
     state: dict = field(default_factory=dict)
     residual: object = None
+    tensors: dict = field(default_factory=dict)
 
 
 def identity(**parts) -> str:
@@ -37,6 +41,7 @@ def save(path: str, ck: Checkpoint) -> None:
     from safetensors.torch import save_file
     meta = {"format": FORMAT, "what": ck.what, "identity": ck.identity, "state": json.dumps(ck.state)}
     tensors = {} if ck.residual is None else {"residual": ck.residual.detach().cpu().contiguous()}
+    tensors.update({k: torch.as_tensor(v).contiguous() for k, v in ck.tensors.items()})
     if not tensors:
         tensors = {"none": torch.zeros(0)}
     folder = os.path.dirname(os.path.abspath(path))
@@ -58,8 +63,9 @@ def load(path: str, what: str, ident: str) -> Checkpoint:
         with safe_open(path, framework="pt") as f:
             meta = f.metadata() or {}
             residual = f.get_tensor("residual") if "residual" in f.keys() else None
+            others = {k: f.get_tensor(k) for k in f.keys() if k not in ("residual", "none")}
     except Exception:  # noqa: BLE001 - any unreadable file is one message
-        meta, residual = {}, None
+        meta, residual, others = {}, None, {}
     if meta.get("format") != FORMAT:
         raise HardwireError(f"--resume {path}: not a hardwire checkpoint (write one with --checkpoint FILE)")
     if meta.get("identity") != ident:
@@ -67,7 +73,7 @@ def load(path: str, what: str, ident: str) -> Checkpoint:
         why = "" if made != what else " (same machine, but another input, dtype or compiler)"
         raise HardwireError(f"--resume {path}: this checkpoint was made for {made}{why}, not for this run, "
                             f"{what}; resume it with the command that wrote it, or start without --resume")
-    return Checkpoint(meta["what"], meta["identity"], json.loads(meta.get("state", "{}")), residual)
+    return Checkpoint(meta["what"], meta["identity"], json.loads(meta.get("state", "{}")), residual, others)
 
 
 @dataclass
@@ -78,7 +84,7 @@ class Saver:
     ident: str
     writes: int = 0
 
-    def write(self, state: dict, residual=None) -> None:
+    def write(self, state: dict, residual=None, tensors: dict | None = None) -> None:
         if self.path is not None:
-            save(self.path, Checkpoint(self.what, self.ident, state, residual))
+            save(self.path, Checkpoint(self.what, self.ident, state, residual, tensors or {}))
             self.writes += 1

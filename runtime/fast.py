@@ -119,7 +119,7 @@ class FastModel:
         self.model, self.attention, self.cfg = model, attention, model.config
         w0 = next(iter(model.w.values()))
         self.device, self.dtype = w0.device, w0.dtype
-        self.d = model.p("embed.positions").shape[1]
+        self.d = model.d_model
         self.u = torch.finfo(self.dtype).eps / 2
         self.causal = bool(self.cfg["causal"])
         self.info = [self.layer_info(i) for i in range(self.cfg["n_layers"])]

@@ -46,7 +46,7 @@ class Ticker:
 def generate(model: Transformer, prompts: list[list], max_len: int | None = None, fast: bool | None = None,
              attention: str = "soft", progress: bool | str = False, long: LongRun | None = None,
              on_token: Callable[[], None] | None = None, kernel: str | None = None,
-             stamps: dict[int, float] | None = None) -> list[list]:
+             stamps: dict[int, float] | None = None, arrays: bool = False) -> list:
     """Tokens generated after each prompt, until a stop token (included) or max_len tokens in all.
 
     attention: "soft" (the softmax), "hard" (per query where its margin holds), or "index" (proven heads as
@@ -55,21 +55,23 @@ def generate(model: Transformer, prompts: list[list], max_len: int | None = None
     against long.total from long.done. on_token() is called once per decoding step (benches time it). With
     "index", kernel picks the decoder: "native" (one numba kernel, runtime/index_native.py), "torch", or None
     (native where numba is installed and the model qualifies); stamps: {token index of row 0: None} to time, each
-    filled with time.perf_counter() as that token is read."""
+    filled with time.perf_counter() as that token is read. arrays: the native kernel's word tokens as int64 numpy
+    arrays, not lists (a chain of 47 million tokens is 377 MB so, 1.7 GB as Python ints); other paths give lists."""
     from hardwire.runtime.loop import use_fast
     from hardwire.runtime.threads import SPLIT_POSITIONS, THREADS, intra_op_threads
     if attention not in ("soft", "hard", "index"):
         raise ValueError("attention is 'soft', 'hard' or 'index'")
     if kernel is not None and attention != "index":
         raise ValueError("kernel chooses the index decoder; it needs attention='index'")
-    if attention == "index" and long is not None and long.save is not None:
-        raise ValueError("checkpoints are written by the soft and hard decoders, not the index one (yet)")
+    if attention == "index" and long is not None and (long.save is not None or long.resume is not None) \
+            and (kernel == "torch" or len(prompts) != 1):
+        raise ValueError("an index decoding's checkpoints are the native kernel's, of one prompt")
     if max_len is not None and any(len(p) >= max_len for p in prompts):
         # a prompt already max_len long generates nothing (decode_step.record's rule); the others decode as a batch,
         # whose caches are sized by max_len
         rest = [i for i, p in enumerate(prompts) if len(p) < max_len]
         got = generate(model, [prompts[i] for i in rest], max_len, fast, attention, progress, long, on_token, kernel,
-                       stamps) if rest else []
+                       stamps, arrays) if rest else []
         out: list[list] = [[] for _ in prompts]
         for i, g in zip(rest, got):
             out[i] = g
@@ -79,11 +81,13 @@ def generate(model: Transformer, prompts: list[list], max_len: int | None = None
         if attention == "index":
             from hardwire.runtime.index_decode import generate_index
 
-            def step() -> None:
-                ticker.bar.update(1)
-                if on_token is not None:
+            def step(n: int = 1) -> None:
+                ticker.bar.update(n)
+                for _ in range(n if on_token is not None else 0):
                     on_token()
-            return generate_index(model, prompts, max_len, step if progress or on_token else None, kernel, stamps)
+            step.counts = True   # the native kernel reports a chunk's tokens in one call
+            return generate_index(model, prompts, max_len, step if progress or on_token else None, kernel, stamps,
+                                  arrays, long)
         if use_fast(model, fast, prompts):
             return generate_fast(model, prompts, max_len, attention, ticker, on_token)
         small = len(prompts) * (max((len(p) for p in prompts), default=0) + 1) <= SPLIT_POSITIONS
@@ -140,7 +144,7 @@ def generate_dense(model: Transformer, prompts: list[list], max_len: int | None 
             ticker.tick(out)
         step_ids = torch.tensor(new_ids, device=x.device)
         p = torch.clamp(pos, max=limit - 1)
-        y = (model.embed_step(step_ids) + model.p("embed.positions")[p])[:, None, :]           # [B, 1, D]
+        y = (model.embed_step(step_ids) + model.position_rows(p))[:, None, :]           # [B, 1, D]
         valid = (keys[None, :] <= p[:, None])[:, None, None, :]                              # [B, 1, 1, L]
         for i in range(cfg["n_layers"]):
             qkv, wo, _, _ = model.packed(i)
@@ -227,7 +231,7 @@ def _generate_fast(model: Transformer, prompts: list[list], max_len: int | None,
             ticker.tick(out)
         step_ids = torch.tensor(new_ids, device=dev)
         p = torch.clamp(pos, max=limit - 1)
-        y = (model.embed_step(step_ids) + model.p("embed.positions")[p]).t().contiguous()[:, :, None]  # [D,B,1]
+        y = (model.embed_step(step_ids) + model.position_rows(p)).t().contiguous()[:, :, None]  # [D,B,1]
         valid = (keys[None, :] <= p[:, None])[:, None, None, :]                                          # [B,1,1,L]
         for i, ex in enumerate(plan.layers):
             flat = y.view(fm.d, -1)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from hardwire.compiler.artifact import grid_of
 from hardwire.runtime.model import Transformer, layer_norm_pairs
 
 LEAK_TOL = math.exp(-29)   # as hardwire/certify/certifier.py: a head is hard when its leak is at most this
@@ -117,7 +118,10 @@ def part_of(g: dict) -> Part | None:
     if enc == "onehot":
         return Part(dims, enc, np.eye(len(dims)))
     if enc in ("scalar", "code"):
-        return Part(dims, enc, np.array(g["grid"], dtype=np.float64)[:, None], grid=list(g["grid"]))
+        if "integers" in g and g["integers"][1] - g["integers"][0] >= CODE_CAP:
+            return None
+        grid = grid_of(g)
+        return Part(dims, enc, np.array(grid, dtype=np.float64)[:, None], grid=list(grid))
     bits = g["bits"]
     lo, hi = g.get("range", [-(1 << (bits - 1)), (1 << (bits - 1)) - 1])
     if hi - lo >= CODE_CAP:
@@ -151,10 +155,15 @@ class Weights:
         self.owner = np.full(self.d, -1)
         for k, g in enumerate(self.groups):
             self.owner[g["dims"]] = k
-        tok, pos = self.t["embed.tokens"][1:], self.t["embed.positions"][1:]
-        bits = self.t.get("embed.bits")
-        self.positional = [not tok[:, g["dims"]].any() and (bits is None or not bits[:, g["dims"]].any())
-                           and len({r.tobytes() for r in pos[:, g["dims"]]}) == len(pos) for g in self.groups]
+        tok, bits = self.t["embed.tokens"][1:], self.t.get("embed.bits")
+        self.form = self.t.get("embed.position_form")   # [2, D]: position j's row is form[0] + (j - 1) form[1]
+        if self.form is not None:   # a formula's rows are distinct where its per-index row is not 0
+            distinct = [bool(self.form[1, g["dims"]].any()) for g in self.groups]
+        else:
+            pos = self.t["embed.positions"][1:]
+            distinct = [len({r.tobytes() for r in pos[:, g["dims"]]}) == len(pos) for g in self.groups]
+        self.positional = [not tok[:, g["dims"]].any() and (bits is None or not bits[:, g["dims"]].any()) and dist
+                           for g, dist in zip(self.groups, distinct)]
         self.bos = self.bos_residuals()
 
     def written_before(self, i: int) -> np.ndarray:
@@ -169,7 +178,7 @@ class Weights:
 
     def bos_residuals(self) -> list[np.ndarray]:
         """BOS's residual before each layer: alone in its sequence, every head's softmax is 1 on itself."""
-        x = self.t["embed.tokens"][0] + self.t["embed.positions"][0]
+        x = self.t["embed.tokens"][0] + (0 if self.form is not None else self.t["embed.positions"][0])
         out = [x]
         for i in range(self.cfg["n_layers"]):
             wq = self.t.get(f"layers.{i}.attn.W_Q")
@@ -294,7 +303,10 @@ def derive_head(w: Weights, i: int, h: int, u: float) -> Rule | Refusal:
         return Refusal(i, h, "a layer before it writes a positional row its keys read")
     code_rows = np.array([r for r in rk if r not in set(pos_rows.tolist())], dtype=int)
     xq = enumerate_codes(q_reader, rq)                                        # [nq, |rq|]
-    xp = w.t["embed.positions"][1:n_pos + 1][:, pos_rows].copy()              # [L, |pos rows|]
+    if w.form is not None:   # affine in the position: positions 1 and L bound every |x| (and stand in for k_abs)
+        xp = w.form[0][pos_rows] + np.array([[0.0], [n_pos - 1.0]]) * w.form[1][pos_rows]      # [2, |pos rows|]
+    else:
+        xp = w.t["embed.positions"][1:n_pos + 1][:, pos_rows].copy()          # [L, |pos rows|]
     xp[:, pos_rows == BOS], xp[:, pos_rows == NOT_BOS] = 0.0, 1.0
     xb = w.bos[i][rk]
     q = xq @ wq[rq]                                                           # [nq, e]
@@ -304,14 +316,20 @@ def derive_head(w: Weights, i: int, h: int, u: float) -> Rule | Refusal:
     # without this every query code of a latest head over a word would be its own row.
     varying = (pos_rows != BOS) & (pos_rows != NOT_BOS)
     cq = q @ wk[NOT_BOS] if NOT_BOS in set(pos_rows.tolist()) else np.zeros(len(q))
-    kv = xp[:, varying] @ wk[pos_rows[varying]]                               # [L, e]
+    if w.form is not None:   # kv(j) = kv0 + (j - 1) kv1: the position part is affine in j
+        kv = w.form[:, pos_rows[varying]] @ wk[pos_rows[varying]]             # [2, e]
+    else:
+        kv = xp[:, varying] @ wk[pos_rows[varying]]                           # [L, e]
     cols = np.nonzero(np.abs(kv).sum(0))[0]
     # the position part depends on q only through the columns kv has: score each distinct row of them once
     rows_u, inv = np.unique(q[:, cols], axis=0, return_inverse=True)
     inv = inv.reshape(-1)
-    if len(rows_u) * n_pos > PAIR_CAP:
+    if w.form is not None:
+        pu = affine_part(rows_u @ kv[0, cols], rows_u @ kv[1, cols], n_pos)
+    elif len(rows_u) * n_pos > PAIR_CAP:
         return Refusal(i, h, "too many (query, position) scores to enumerate")
-    pu = position_part(rows_u, kv[:, cols])
+    else:
+        pu = position_part(rows_u, kv[:, cols])
     a = code_scores(k_reader, q, wk, code_rows)
     b = q @ (xb @ wk[rk]) - cq                                                # [nq]: BOS against pi's constant
     k_abs = np.maximum(a.k_abs + (np.abs(xp) @ np.abs(wk[pos_rows])).max(0, initial=0), np.abs(xb) @ np.abs(wk[rk]))
@@ -363,6 +381,18 @@ def position_part(rows_u: np.ndarray, kp: np.ndarray) -> PositionPart:
         pu[np.arange(len(pu)), top] = -np.inf
         out.second[at] = pu.max(1, initial=-np.inf)
     return out
+
+
+def affine_part(a: np.ndarray, s: np.ndarray, n_pos: int) -> PositionPart:
+    """position_part's reductions, exactly, for p(u, j) = a_u + (j - 1) s_u over j = 1..L (a formula's position
+    rows): the extremes are at the ends, every step is s_u, the first argmax is the end s_u points to (position 1
+    on a tie) and the runner-up its neighbour (on a tie, the same score)."""
+    last = a + (n_pos - 1) * s
+    step_lo, step_hi = (s, s) if n_pos > 1 else (np.full_like(s, np.inf), np.full_like(s, -np.inf))
+    top = np.where(s > 0, n_pos - 1, 0).astype(np.int64)
+    top_s = np.where(s > 0, last, a)
+    second = np.where(s > 0, last - s, np.where(s < 0, a + s, a)) if n_pos > 1 else np.full_like(a, -np.inf)
+    return PositionPart(np.minimum(a, last), np.maximum(a, last), step_lo, step_hi, top, top_s, second)
 
 
 def latest_rule(a: CodeScores, pu: PositionPart, inv: np.ndarray, b: np.ndarray):

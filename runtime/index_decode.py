@@ -34,13 +34,14 @@ class HeadState:
 
 def generate_index(model: Transformer, prompts: list[list], max_len: int | None = None,
                    on_token: Callable[[], None] | None = None, kernel: str | None = None,
-                   stamps: dict[int, float] | None = None) -> list[list]:
+                   stamps: dict[int, float] | None = None, arrays: bool = False, long=None) -> list:
     """generate with proven heads as lookups (see the module docstring); the same tokens as the dense pass.
 
     kernel: "native" (runtime/index_native.py: the decoding loop as one numba kernel; needs numba and a model that
     qualifies), "torch" (tensor operations per step), or None: native where it can run (see `native_why_not`).
     stamps, when given, maps token indices of row 0 to time: each gets time.perf_counter() as that token is read
-    (the benches; the native kernel returns to Python only there)."""
+    (the benches; the native kernel returns to Python only there). long: a LongRun whose checkpoints (save) and
+    resume are the native kernel's DecodeState (one prompt)."""
     from hardwire.runtime.threads import THREADS, intra_op_threads
     if kernel not in (None, "native", "torch"):
         raise ValueError("kernel is 'native', 'torch' or None (native where it can run)")
@@ -52,10 +53,15 @@ def generate_index(model: Transformer, prompts: list[list], max_len: int | None 
             from hardwire.compiler.core.errors import HardwireError
             raise HardwireError(f"the native index kernel cannot decode this model: {why}")
     native = kernel == "native" or (kernel is None and native_why_not(model) is None)
+    if long is not None and (long.save is not None or long.resume is not None) and not native:
+        from hardwire.compiler.core.errors import HardwireError
+        raise HardwireError(f"an index decoding is checkpointed by the native kernel, which cannot decode this model: "
+                            f"{native_why_not(model)}")
     with intra_op_threads(THREADS):
         if native:
             from hardwire.runtime.index_native import generate_native
-            return generate_native(model, prefill(model, prompts, max_len), proven(model), on_token, stamps)
+            return generate_native(model, prefill(model, prompts, max_len), proven(model), on_token, stamps, arrays,
+                                   long)
         return _generate_index(model, prompts, max_len, on_token, stamps)
 
 
@@ -145,7 +151,6 @@ def _generate_index(model: Transformer, prompts: list[list], max_len: int | None
     active = [True] * b
     step_ctx = Context(b, 1, None, torch.zeros(b, 1, dtype=torch.bool, device=dev),
                        torch.zeros(1, dtype=torch.long, device=dev), hard=False)
-    pos_emb = model.p("embed.positions")
     any_soft = any(len(soft) for per_layer in layers for soft, *_ in per_layer)
     while True:
         vals = next_values(model, last, pre.name)
@@ -157,7 +162,8 @@ def _generate_index(model: Transformer, prompts: list[list], max_len: int | None
         if not any(active):
             return out_tokens
         p = torch.clamp(pos, max=limit - 1)
-        y = (model.embed_step(torch.tensor(new_ids, device=dev)) + pos_emb[p]).t().contiguous()[:, :, None]  # [D,B,1]
+        y = model.embed_step(torch.tensor(new_ids, device=dev)) + model.position_rows(p)
+        y = y.t().contiguous()[:, :, None]                                                              # [D,B,1]
         valid = (keys[None, :] <= p[:, None])[:, None, None, :] if any_soft else None                  # [B,1,1,L]
         for ex, per_layer in zip(plan.layers, layers):
             flat = y.view(fm.d, -1)

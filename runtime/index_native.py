@@ -172,6 +172,8 @@ def decode(p: NativePlan, x, state, have, pos, n_out, done, out, limit, budget):
     delta = np.zeros(d, x.dtype)
     vals = np.zeros(p.max_cols, x.dtype)
     hidden = np.zeros(p.max_units, x.dtype)
+    prow = np.zeros(d, x.dtype)
+    qf = np.zeros(1, x.dtype)
     for row in range(x.shape[0]):
         xr, sr, hr = x[row], state[row], have[row]
         for _ in range(budget):
@@ -188,6 +190,13 @@ def decode(p: NativePlan, x, state, have, pos, n_out, done, out, limit, budget):
                 done[row] = True
                 break
             q = pos[row]
+            if len(p.positions):
+                for k in range(d):
+                    prow[k] = p.positions[q, k]
+            else:   # the formula, in the model's dtype: the index q - 1 rounded to it once, as Transformer's
+                qf[0] = q - 1
+                for k in range(d):
+                    prow[k] = p.pos_form[0, k] + qf[0] * p.pos_form[1, k]
             if len(p.bits):   # `vocab word`: the token's two's complement bits times embed.bits
                 for k in range(d):
                     xr[k] = 0
@@ -196,10 +205,10 @@ def decode(p: NativePlan, x, state, have, pos, n_out, done, out, limit, budget):
                         for k in range(d):
                             xr[k] += p.bits[b, k]
                 for k in range(d):
-                    xr[k] += p.positions[q, k]
+                    xr[k] += prow[k]
             else:
                 for k in range(d):
-                    xr[k] = p.tokens[nxt, k] + p.positions[q, k]
+                    xr[k] = p.tokens[nxt, k] + prow[k]
             step(xr, p, sr, hr, q, delta, vals, hidden)
             pos[row] += 1
 
@@ -224,24 +233,38 @@ def row_state(plan: NativePlan, pre) -> tuple[np.ndarray, np.ndarray]:
     return state, have
 
 
-def generate_native(model, pre, rules: dict, on_token=None, stamps: dict[int, float] | None = None) -> list[list]:
+def generate_native(model, pre, rules: dict, on_token=None, stamps: dict[int, float] | None = None,
+                    arrays: bool = False, long=None) -> list:
     """Decode from the prefill's state with the kernel: every token in one call, or in calls of at most CHUNK
     tokens per row when on_token reports each (a progress bar), and ending at each token of row 0 that stamps
-    times (it gets time.perf_counter() as that token is read). Returns the generated values per row."""
+    times (it gets time.perf_counter() as that token is read). Returns the generated values per row (with `arrays`
+    and a word output, each row's int64 array). An on_token with `counts` set takes a chunk's count in one call.
+    long (one row): resume from long.resume, a DecodeState (its tokens come first in the result), and call
+    long.save(DecodeState) when long.due() between calls of at most CHUNK tokens, and at the end."""
     from hardwire.compiler.artifact import from_json
     from hardwire.runtime.index_plan import export
+    from hardwire.runtime.loop_state import DecodeState
     plan = export(model, rules)
     state, have = row_state(plan, pre)
     x = pre.last.numpy().copy()
     b = x.shape[0]
     pos = pre.lengths.numpy().astype(np.int64).copy()
+    prior = np.zeros(0, np.int64)
+    saving = long is not None and long.save is not None
+    if long is not None and isinstance(long.resume, DecodeState):   # the kernel's whole state, as it was saved
+        r = long.resume
+        x[0], state[0], have[0], pos[0], prior = r.x, r.state, r.have, r.pos, np.asarray(r.tokens, np.int64)
     n_out = np.zeros(b, np.int64)
     done = np.zeros(b, np.bool_)
     out = np.zeros((b, max(1, pre.limit - int(pos.min()) + 1)), np.int64)
+
+    def snapshot() -> DecodeState:
+        return DecodeState(np.concatenate([prior, out[0, :n_out[0]]]), x[0].copy(), state[0].copy(), have[0].copy(),
+                           int(pos[0]))
     marks = sorted(k for k in (stamps or {}) if k >= 0)
     reported = 0
     while True:
-        budget = out.shape[1] if on_token is None else CHUNK
+        budget = out.shape[1] if on_token is None and not saving else 1 if saving and long.every_s == 0 else CHUNK
         while marks and marks[0] < n_out[0]:
             marks.pop(0)
         if marks and not done[0]:
@@ -251,12 +274,23 @@ def generate_native(model, pre, rules: dict, on_token=None, stamps: dict[int, fl
                 budget = min(budget, marks[0] - int(n_out[0]))
         decode(plan, x, state, have, pos, n_out, done, out, pre.limit, budget)
         if on_token is not None:
-            for _ in range(int(n_out.max()) - reported):
-                on_token()
+            if getattr(on_token, "counts", False):
+                on_token(int(n_out.max()) - reported)
+            else:
+                for _ in range(int(n_out.max()) - reported):
+                    on_token()
             reported = int(n_out.max())
+        if saving and (done.all() or long.due()):
+            long.save(snapshot())
         if done.all():
             break
     values = values_of(model, pre.name, from_json)
+    if long is not None and len(prior):
+        return [np.concatenate([prior, out[0, :n_out[0]]]) if arrays and values is None else
+                [*(prior.tolist() if values is None else [values[v] for v in prior]),
+                 *(out[0, :n_out[0]].tolist() if values is None else [values[v] for v in out[0, :n_out[0]]])]]
+    if values is None and arrays:
+        return [out[r, :n_out[r]].copy() for r in range(b)]
     return [out[r, :n_out[r]].tolist() if values is None else [values[v] for v in out[r, :n_out[r]]]
             for r in range(b)]
 

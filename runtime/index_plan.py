@@ -26,7 +26,8 @@ class NativePlan(NamedTuple):
     """One model's decoding step as arrays (ints int64, weights in the model's dtype); `*_ptr` are CSR offsets."""
     tokens: np.ndarray        # [V + 1, D] embed.tokens
     bits: np.ndarray          # [bits, D] embed.bits (`vocab word`), else [0, D]
-    positions: np.ndarray     # [max_len + 1, D]
+    positions: np.ndarray     # [max_len + 1, D] embed.positions, or [0, D] where the model has a formula:
+    pos_form: np.ndarray      # [2, D] embed.position_form (row q = form[0] + (q - 1) form[1]), else [0, D]
     layer_heads: np.ndarray   # [L + 1]: layer l's heads are layer_heads[l]..layer_heads[l + 1]
     head_cols: np.ndarray     # [H + 1]: head h's value dims (columns) are head_cols[h]..head_cols[h + 1]
     head_kind: np.ndarray     # [H] KINDS
@@ -145,8 +146,11 @@ def build(model: Transformer, rules: dict[tuple[int, int], Rule]) -> NativePlan:
     """Every layer's non-zeros, readers and targets, and the generated output's decoding, as a NativePlan."""
     cfg = model.config
     np_of = lambda name: model.p(name).detach().cpu().numpy()
-    pos = np_of("embed.positions")
-    dt, d = pos.dtype, pos.shape[1]
+    tok = np_of("embed.tokens")
+    dt, d = tok.dtype, tok.shape[1]
+    none = np.zeros((0, d), dt)
+    pos = np_of("embed.positions") if model.p("embed.positions") is not None else none
+    form = np_of("embed.position_form") if model.p("embed.position_form") is not None else none
     bits = np_of("embed.bits") if model.p("embed.bits") is not None else np.zeros((0, d), dt)
     readers = Readers(dt)
     layer_heads, head_cols, kind, hq, hk, head_tgt, tgt, off, have = [0], [0], [], [], [], [0], [], [], []
@@ -197,7 +201,7 @@ def build(model: Transformer, rules: dict[tuple[int, int], Rule]) -> NativePlan:
     in_ptr, in_unit, in_w = csr(in_cols or [empty])
     out_ptr, out_idx, out_w = csr(out_units or [empty])
     return NativePlan(
-        tokens=np_of("embed.tokens"), bits=bits, positions=pos,
+        tokens=tok, bits=bits, positions=pos, pos_form=form,
         layer_heads=np.array(layer_heads, np.int64), head_cols=np.array(head_cols, np.int64),
         head_kind=np.array(kind, np.int64), head_q=np.array(hq, np.int64), head_k=np.array(hk, np.int64),
         head_tgt=np.array(head_tgt, np.int64), tgt=np.concatenate(tgt) if tgt else np.zeros(0, np.int64),

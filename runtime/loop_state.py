@@ -30,12 +30,24 @@ class LoopState:
 
 
 @dataclass
+class DecodeState:
+    """The native index decoder's one row between two kernel calls: the tokens generated so far, the residual row
+    at the last position (its output not read yet), the proven heads' tables and flags, and the next position.
+    Resuming from it gives the same tokens as decoding on: nothing else carries from one token to the next."""
+    tokens: object     # int64 numpy array
+    x: object          # [D] numpy, the model's dtype
+    state: object      # [S] the heads' tables (index_plan's layout)
+    have: object       # [F] uint8 flags
+    pos: int
+
+
+@dataclass
 class LongRun:
-    """What a long run of one row adds: where it resumes from (a LoopState for a loop; the tokens generated so
-    far are the prompt's tail for a decoder), a `save` called with the state every `every_s` seconds (and once
-    when the step limit stops the run), the total a progress bar's ETA is measured against, and the bar's
-    label."""
-    resume: LoopState | None = None
+    """What a long run of one row adds: where it resumes from (a LoopState for a loop, a DecodeState for the native
+    index decoder; for the other decoders the tokens generated so far are the prompt's tail), a `save` called with
+    the state every `every_s` seconds (and once when the step limit stops the run), the total a progress bar's ETA
+    is measured against, and the bar's label."""
+    resume: LoopState | DecodeState | None = None
     save: Callable | None = None
     every_s: float = 60.0
     total: int | None = None

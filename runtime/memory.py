@@ -111,3 +111,32 @@ def batches(model, inputs: list, most: int = 256, budget: int | None = None, wha
         return []
     rows = rows_that_fit(model, most, budget, what)
     return [inputs[i:i + rows] for i in range(0, len(inputs), rows)]
+
+
+def index_bytes(model, prompt_len: int) -> int:
+    """Bytes of `generate(model, [prompt], attention="index")` from a prompt of prompt_len tokens to max_len: the
+    prefill's pass over the prompt, each proven head's table (a latest/earliest head's key codes, a position head's
+    positions), each other head's KV cache over max_len, and the tokens (the kernel's int64 buffer and the list or
+    array it returns, about 48 bytes a token as Python ints)."""
+    from hardwire.runtime.index_attention import Rule, derive
+    cfg = model.config
+    size = next(iter(model.w.values())).element_size()
+    limit = cfg["max_len"] + 1
+    total = estimate(model, prompt_len + 1).bytes(1) + 56 * limit
+    rules = {(r.layer, r.head): r for r in derive(model) if isinstance(r, Rule)}
+    for i, layer in enumerate(cfg["layers"]):
+        for h in range(layer["heads"]):
+            r, e = rules.get((i, h)), layer["d_head"]
+            slots = limit if r is None or r.kind == "position" else r.key.size + 1
+            total += slots * e * size * (2 if r is None else 1) + slots
+    return total
+
+
+def index_fits(model, prompt_len: int, what: str, fix: str) -> None:
+    """Refuse, with the estimate, an index decoding (index_bytes) that does not fit in the memory it may use."""
+    need, budget = index_bytes(model, prompt_len), budget_bytes(str(next(iter(model.w.values())).device))
+    if need > budget:
+        cfg = model.config
+        raise HardwireError(f"{what} {cfg['program']} needs about {gigabytes(need)} to decode {cfg['max_len']:,} "
+                            f"tokens (d_model {cfg['d_model']}), more than the {gigabytes(budget)} of memory it may "
+                            f"use; {fix}")

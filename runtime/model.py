@@ -43,7 +43,40 @@ class Transformer(torch.nn.Module):
             tb = ((ids[..., None] >> k) & 1).to(bits.dtype)
             tb[:, 0] = 0
             x = tb @ bits + self.p("embed.tokens")[0] * (torch.arange(t, device=ids.device) == 0)[None, :, None]
-        return x + self.p("embed.positions")[:t].unsqueeze(0)
+        return x + self.positions(t).unsqueeze(0)
+
+    def positions(self, t: int) -> torch.Tensor:
+        """Position rows 0..t-1 [t, D]: the table's, or the formula's (`position_rows`)."""
+        table = self.p("embed.positions")
+        if table is not None:
+            return table[:t]
+        return self.position_rows(torch.arange(t, device=self.p("embed.position_form").device))
+
+    def position_rows(self, p: torch.Tensor) -> torch.Tensor:
+        """The position rows at positions p ([...] long -> [..., D]): the table's, or embed.position_form's, row
+        i + 1 = form[0] + i * form[1] (i the index, in the model's dtype; exact for integers below 2^24 in
+        float32, 2^53 in float64) and BOS's row 0 (compiler/wire.position_form)."""
+        table = self.p("embed.positions")
+        if table is not None:
+            return table[p]
+        f = self.p("embed.position_form")
+        row = f[0] + (p - 1).clamp_min(0).to(f.dtype)[..., None] * f[1]
+        return torch.where((p > 0)[..., None], row, torch.zeros((), dtype=f.dtype, device=f.device))
+
+    def position_table(self) -> torch.Tensor:
+        """All max_len + 1 position rows, as the exports store them: a formula written out (refused, with its size,
+        past artifact.position_table's cap)."""
+        table = self.p("embed.positions")
+        if table is not None:
+            return table
+        from hardwire.compiler.artifact import position_table
+        form = self.p("embed.position_form").detach().cpu()
+        rows = position_table({"embed.position_form": form.numpy()}, self.config["max_len"] + 1)
+        return torch.from_numpy(rows).to(form.dtype)
+
+    @property
+    def d_model(self) -> int:
+        return self.p("embed.tokens").shape[1]
 
     def embed_step(self, ids: torch.Tensor) -> torch.Tensor:
         """The token embeddings of one new (non-BOS) token per row: [B] ids (for `vocab word`, the words

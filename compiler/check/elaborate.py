@@ -35,7 +35,7 @@ from hardwire.compiler.check.scalars import ScalarOps
 from hardwire.compiler.check.selects import SelectOps
 from hardwire.compiler.check.words import Cases, WordOps, is_word
 from hardwire.compiler.core.errors import HardwireError
-from hardwire.compiler.core.limits import MAX_LEN_LIMIT, VALUE_BUDGET
+from hardwire.compiler.core.limits import LONG_MAX_LEN, MAX_LEN_LIMIT, VALUE_BUDGET
 from hardwire.compiler.core.sops import (
     ONEHOT,
     SCALAR,
@@ -205,8 +205,9 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps, SelectOps):
                 v = self.expr(node.children[0])
                 if not isinstance(v, int) or v < 1:
                     raise self.err(f"max_len must be a positive integer, got {shown(v)}", node)
-                if v > MAX_LEN_LIMIT:
-                    raise self.err(f"max_len {v} is over this compiler's limit of {MAX_LEN_LIMIT:,}", node)
+                if v > LONG_MAX_LEN:
+                    raise self.err(f"max_len {v} is over this compiler's limit of {LONG_MAX_LEN:,}", node)
+                self.max_len_node = node
                 self.prog.max_len = v
             elif kind == "h_causal":
                 self.prog.causal = True
@@ -240,7 +241,8 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps, SelectOps):
             self.env["tokens"] = Tokens("tokens", (), WORD, bits=p.word_bits)
         else:
             self.env["tokens"] = Tokens("tokens", sort_values(p.vocab), ONEHOT)
-        self.env["indices"] = Indices("indices", tuple(range(p.max_len)), ONEHOT)
+        if p.max_len <= MAX_LEN_LIMIT:   # past it, `indices` is refused where it is read (`name`)
+            self.env["indices"] = Indices("indices", tuple(range(p.max_len)), ONEHOT)
         for node in stmts:
             if node.data == "table":
                 self.table(node)
@@ -392,6 +394,8 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps, SelectOps):
                 return self.frame.args[name]
             if name == "length":
                 return self.length(node)
+            if name == "indices":
+                self.positions_listed("indices", node)
             env = self.scope()
             if name not in env:
                 if name in self.fns:
@@ -450,9 +454,18 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps, SelectOps):
                            "map(x -> x + 1, tokens), or of select, as its third: select(k, q, (a, b) -> a < b)", node)
         raise self.err(f"unsupported construct {kind}", node)
 
+    def positions_listed(self, what: str, node) -> None:
+        """Refuse `what` (indices, a width, length), whose value set lists every position, past MAX_LEN_LIMIT."""
+        if self.prog.max_len > MAX_LEN_LIMIT:
+            raise self.err(f"a program that reads {what} has at most {MAX_LEN_LIMIT:,} positions (its value set "
+                           f"lists them); this one's max_len is {self.prog.max_len:,} (line "
+                           f"{self.max_len_node.meta.line}). Only latest/earliest's index goes further, to "
+                           f"{LONG_MAX_LEN:,}", node)
+
     def length(self, node) -> SOp | int:
         if self.prog.exact_len:
             return self.prog.max_len
+        self.positions_listed("length", node)
         if "indices" not in self.env:
             raise self.err("`length` is not known in the header; use a param", node)
         if self.prog.causal:
@@ -678,6 +691,7 @@ class Elaborator(FunctionOps, WordOps, LoopOps, ScalarOps, SelectOps):
                 raise self.err(f"{fname} takes a selector{' and a value' if want == 2 else ''}", node)
             if fname == "width":
                 self.refuse_word_select(args[0], fname, node)
+                self.positions_listed("width", node)
                 return Width("_width", tuple(range(self.prog.max_len + 1)), ONEHOT, node.meta.line,
                              node.meta.column, selector=args[0])
             value = self.word_sop(args[1], node) if is_word(args[1]) else self.as_sop(args[1], node)

@@ -89,6 +89,8 @@ class Model:
         if "groups" not in config:
             raise HardwireError("this weight file has no value sets (it predates `hardwire certify`); "
                                 "compile the program again")
+        from hardwire.compiler.artifact import tabled
+        (tensors, config), reference = tabled(tensors, config), reference and tabled(reference, config)[0]
         self.t, self.config, self.labels, self.outputs = tensors, config, labels, outputs
         self.d = config["d_model"]
         self.groups = [make_group(g) for g in config["groups"]]
@@ -102,7 +104,7 @@ class Model:
             self.xmax[g.dims] = np.maximum(np.abs(g.lo), np.abs(g.hi))
         self.bos = self.bos_residuals()
         self.cache: dict = {}
-        tok, pos = tensors["embed.tokens"][1:], tensors["embed.positions"][1:]
+        tok, pos = self.t["embed.tokens"][1:], self.t["embed.positions"][1:]
         self.positional = [not tok[:, g.dims].any() and len({r.tobytes() for r in pos[:, g.dims]}) == len(pos)
                            for g in self.groups]  # a position-only group with a distinct code at each position
         self.scalar_dims = np.zeros(self.d)

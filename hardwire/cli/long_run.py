@@ -83,11 +83,16 @@ def loop_long_run(a, what: str, ident: str, total: int, desc: str):
                    desc=desc, done=resume.steps if resume else 0), saver
 
 
-def cot_resume(a, what: str, ident: str) -> list:
-    """The tokens a chain-of-thought checkpoint had generated ([] without --resume)."""
+def cot_resume(a, what: str, ident: str):
+    """The tokens a chain-of-thought checkpoint had generated ([] without --resume), or the native index decoder's
+    state (a runtime DecodeState) where it wrote the checkpoint."""
     if getattr(a, "resume", None) is None:
         return []
     ck = checkpoint.load(a.resume, what, ident)
+    if {"tokens", "x", "state", "have"} <= ck.tensors.keys():
+        from hardwire.runtime.loop_state import DecodeState
+        t = {k: v.numpy() for k, v in ck.tensors.items()}
+        return DecodeState(t["tokens"], t["x"], t["state"], t["have"], int(ck.state["pos"]))
     if "tokens" not in ck.state:
         raise HardwireError(f"--resume {a.resume}: the checkpoint holds no generated tokens")
     return list(ck.state["tokens"])

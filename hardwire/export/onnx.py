@@ -63,7 +63,7 @@ def _embed(g: _Graph, model, ids: str, first: str) -> str:
     """Token plus position embeddings, as Transformer.embed_tokens computes them."""
     bits = model.p("embed.bits")
     t_len = g.op("Shape", ids, start=1, end=2)
-    positions = g.op("Slice", g.weight("embed.positions", f32(model.p("embed.positions"))), g.const([0]),
+    positions = g.op("Slice", g.weight("embed.positions", f32(model.position_table())), g.const([0]),
                      t_len, g.const([0]))
     tokens = g.weight("embed.tokens", f32(model.p("embed.tokens")))
     if bits is None:

@@ -79,7 +79,7 @@ def state_dict(model) -> dict[str, np.ndarray]:
     c = tl_config(model)
     d, h, dh, m = c["d_model"], c["n_heads"], c["d_head"], c["d_mlp"]
     w_u, b_u = readout(model, c["d_vocab"]) or (np.eye(d, dtype=np.float32), np.zeros(d, np.float32))
-    sd = {"embed.W_E": _token_table(model), "pos_embed.W_pos": f32(model.p("embed.positions")),
+    sd = {"embed.W_E": _token_table(model), "pos_embed.W_pos": f32(model.position_table()),
           "unembed.W_U": w_u, "unembed.b_U": b_u}
     for i, layer in enumerate(model.config["layers"]):
         w = {n: np.zeros((h, d, dh), np.float32) for n in "QKV"}

@@ -8,11 +8,12 @@ import sys
 import time
 
 from hardwire.compiler.core.errors import HardwireError
+from hardwire.compiler.core.limits import LONG_MAX_LEN
 from hardwire.machines.turing import cot_words
 from hardwire.machines.turing import tm as tmlib
 
 MAX_TOKENS = 65_536          # --encoding cells: its float32 argument (proofs/turing_cot.md) holds to about 78,000
-MAX_WORD_TOKENS = 1 << 20    # words: the position table (max_len rows of d_model) is what grows; float64 holds it
+MAX_WORD_TOKENS = LONG_MAX_LEN   # words: the position rows are a formula past 2^20 tokens; float64 holds the head
 
 
 def parse_step(tok: str) -> tuple[str, int, int, int]:
@@ -101,31 +102,59 @@ def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s
         weights = cached_generated_model("turing_cot", tmlib.cot_program(machine, len(prompt), lo, hi, max_len))
         model = load(weights, a.device, torch.float64 if dtype == "float64" else torch.float32)
         key, given = long_run.model_key(weights), list(prompt)
-    long_run.fits(model, "the chain of thought", "lower --max-steps")
-    what = f"tm {machine.spec} --mode cot ({cells} cells, {max_len} tokens)"
-    ident = checkpoint.identity(kind="tm cot", model=key, prompt=given)
-    done = long_run.cot_resume(a, what, ident)
-    saver = checkpoint.Saver(getattr(a, "checkpoint", None), what, ident)
-    long = LongRun(save=(lambda g: saver.write({"tokens": done + g})) if saver.path else None,
-                   every_s=getattr(a, "checkpoint_every", 60), total=max_len - len(prompt), desc="tokens",
-                   done=len(done))
-    t1 = time.perf_counter()
-    # proven heads as lookups (runtime/index_attention.py) unless the dense reference is asked for, or checkpoints
-    # (which the soft and hard decoders write)
+    from hardwire.runtime.index_decode import native_why_not
+    from hardwire.runtime.loop_state import DecodeState
     dense = getattr(a, "dense", False)
-    attention = "soft" if dense or saver.path else "index"
-    gen = done + generate(model, [given + done], fast=False if dense else None, attention=attention,
-                          progress=long_run.progress_mode(a), long=long)[0]
-    run_s = time.perf_counter() - t1
+    native = not dense and native_why_not(model) is None
+    # proven heads as lookups (runtime/index_attention.py) unless the dense reference is asked for; checkpoints are
+    # the native kernel's state, or (where it cannot run) the soft decoder's tokens
+    attention = "soft" if dense or (getattr(a, "checkpoint", None) and not native) else "index"
     if attention == "index":
-        from hardwire.runtime.index_decode import native_why_not
-        decoder = "native index" if native_why_not(model) is None else "torch index"
+        from hardwire.runtime.memory import index_fits
+        index_fits(model, len(given), "the chain of thought", "lower --max-steps")
+    else:
+        long_run.fits(model, "the chain of thought", "lower --max-steps (or decode without --dense/--checkpoint)")
+    what = f"tm {machine.spec} --mode cot ({cells} cells, {max_len} tokens)"
+    ident = checkpoint.identity(kind="tm cot", model=key, prompt=given, dtype=dtype)
+    done = long_run.cot_resume(a, what, ident)
+    state = done if isinstance(done, DecodeState) else None
+    if state is not None and not (native and attention == "index"):
+        raise HardwireError(f"--resume {a.resume}: the checkpoint is the native index decoder's, which cannot "
+                            f"decode this run ({'--dense' if dense else native_why_not(model)})")
+    done = [] if state is not None else done
+    saver = checkpoint.Saver(getattr(a, "checkpoint", None), what, ident)
+    if attention == "index":
+        save = (lambda st: saver.write({"tokens": len(st.tokens), "pos": st.pos, "decoder": "native index"},
+                                       tensors={"tokens": st.tokens, "x": st.x, "state": st.state, "have": st.have}))
+    else:
+        save = lambda g: saver.write({"tokens": done + g})  # noqa: E731
+    long = LongRun(resume=state, save=save if saver.path else None, every_s=getattr(a, "checkpoint_every", 60),
+                   total=max_len - len(prompt), desc="tokens",
+                   done=len(done) + (len(state.tokens) if state is not None else 0))
+    t1 = time.perf_counter()
+    gen = generate(model, [given + done], fast=False if dense else None, attention=attention,
+                   progress=long_run.progress_mode(a), long=long, arrays=words)[0]
+    run_s = time.perf_counter() - t1
+    resumed_at = len(done) + (len(state.tokens) if state is not None else 0)
+    if attention == "index":
+        decoder = "native index" if native else "torch index"
     else:
         decoder = "dense" if dense else "soft"
-    steps_as_text = [word_step(enc, t) for t in gen] if words else gen
-    halted = bool(gen) and (steps_as_text[-1] == "halt" or steps_as_text[-1][0] == tmlib.HALT)
-    tape, head, steps = replay(prompt, steps_as_text)
-    same = (steps == ref.steps and halted == ref.halted and head == ref.head
+    if words:   # every token against the simulator's word, and the tape the tokens record
+        import numpy as np
+        gen = np.concatenate([np.asarray(done, np.int64), np.asarray(gen, np.int64)])
+        t2 = time.perf_counter()
+        want = cot_words.simulated_words(machine, prompt, enc, ref.steps)
+        tape, head, state, steps = cot_words.replay_words(enc, prompt, gen)
+        check_s = time.perf_counter() - t2
+        every = len(gen) == len(want) and bool(np.array_equal(gen, want))
+        halted = bool(len(gen)) and (int(gen[-1]) == enc.halt or state == tmlib.HALT)
+    else:
+        gen = done + gen
+        halted = bool(gen) and (gen[-1] == "halt" or gen[-1][0] == tmlib.HALT)
+        tape, head, steps = replay(prompt, gen)
+        every, check_s = None, None
+    same = (steps == ref.steps and halted == ref.halted and head == ref.head and every is not False
             and {c: v for c, v in tape.items() if v} == {c: v for c, v in ref.tape.items() if v})
     used = sorted(tape)
     shown = "".join(str(tape.get(c, 0)) for c in range(used[0], used[-1] + 1)) if used else ""
@@ -134,7 +163,8 @@ def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s
             "tape": shown, "head": head, "matches_reference": same, "tokens": len(gen),
             "layers": cfg["n_layers"], "encoding": "words" if words else "cells", "d_model": cfg["d_model"],
             "dtype": dtype, "decoder": decoder, "run_s": round(run_s, 3), "reference_s": round(ref_s, 3),
-            **long_run.report(a, len(done), saver)}
+            **({"every_token_matches": every, "check_s": round(check_s, 3)} if every is not None else {}),
+            **long_run.report(a, resumed_at, saver)}
 
 
 def word_step(enc: cot_words.WordCot, word: int) -> str:

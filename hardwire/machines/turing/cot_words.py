@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from hardwire.machines.turing import tm as tmlib
+
 
 @dataclass(frozen=True)
 class Code:
@@ -151,3 +154,57 @@ sym = default(written, 0)
 step = delta[q, sym]
 output next = if step[2] then word({stop}) else (word(0) + step[0]) * {M} + h + step[1] + {1 - lo}
 '''
+
+
+def simulated_words(tm: tmlib.Machine, tape_input: list[int], enc: WordCot, steps: int) -> np.ndarray:
+    """The simulator's chain of thought as words, straight into an int64 array (no trace of tapes, so a run of
+    47 million steps takes a few hundred MB): tmlib.simulate's loop, each step written as step_word, then the
+    `halt` word when the run stops at an undefined transition within `steps`."""
+    out = np.empty(steps + 1, np.int64)
+    tape = {i: v for i, v in enumerate(tape_input) if v}
+    table, M, lo = tm.table, enc.M, enc.lo
+    index = {c: k for k, c in enumerate(enc.codes)}
+    code_of = {(q, w, mv): index[Code("step", q, w, mv)] for t in table.values() if t is not None
+               for w, mv, q in [t]}
+    state, head, n = "A", 0, 0
+    while state != tmlib.HALT and n < steps:
+        t = table[(state, tape.get(head, 0))]
+        if t is None:
+            break
+        write, move, state = t
+        if write:
+            tape[head] = write
+        else:
+            tape.pop(head, None)
+        head += move
+        out[n] = code_of[(state, write, move)] * M + head - lo + 1
+        n += 1
+    if state != tmlib.HALT and table[(state, tape.get(head, 0))] is None:
+        out[n] = enc.halt
+        n += 1
+    return out[:n]
+
+
+def replay_words(enc: WordCot, prompt: list[int], words: np.ndarray) -> tuple[dict[int, int], int, str, int]:
+    """(tape, head, state, steps) that a chain of generated words records, in numpy (every step token's written
+    cell and symbol from its code; the last write to a cell wins). A word that is no step ends the replay."""
+    kinds = np.array([c.kind == "step" for c in enc.codes])
+    n_codes = len(enc.codes)
+    code, field = words // enc.M, words % enc.M
+    ok = (words >= 0) & (code < n_codes)
+    ok &= kinds[np.where(ok, code, 0)]
+    n = int(np.argmin(ok)) if not ok.all() else len(words)
+    code, cell_after = code[:n], field[:n] + enc.lo - 1
+    mv = np.array([c.mv for c in enc.codes])[code]
+    sym = np.array([c.w for c in enc.codes])[code]
+    cell = cell_after - mv
+    last = {}
+    if n:   # the last write per cell: unique over the reversed chain keeps each cell's last occurrence
+        cells, first = np.unique(cell[::-1], return_index=True)
+        last = dict(zip(cells.tolist(), sym[::-1][first].tolist()))
+    tape = {c: s for c, s in enumerate(prompt) if s}
+    tape.update(last)
+    tape = {c: s for c, s in tape.items() if s}
+    head = int(cell_after[-1]) if n else 0
+    state = enc.codes[int(code[-1])].q if n else "A"
+    return tape, head, state, n
