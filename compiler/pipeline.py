@@ -39,7 +39,7 @@ def compile_program(prog: Program, max_params: int | None = None, positions: str
     """Checked program -> CompiledModel.
 
     max_params: refuse (HardwireError naming the size) a model with more parameters, before allocating it.
-    positions: "auto", "form" or "table", how the position rows are stored (wire.position_form).
+    positions: "auto", "formula" or "table", how the position rows are stored (wire.position_form).
     """
     t0 = time.perf_counter()
     prog = optimized(prog)                                     # 1. masked, combined, encoded, maps folded

@@ -22,7 +22,7 @@ from fractions import Fraction
 
 from hardwire.compiler.artifact import FORMAT, from_json
 from hardwire.compiler.core.errors import HardwireError
-from hardwire.compiler.core.limits import MAX_LEN_LIMIT  # no compiled model has more positions
+from hardwire.compiler.core.limits import LONG_MAX_LEN  # no compiled model has more positions
 from hardwire.compiler.core.sops import code_grid
 
 MAX_WEIGHT = 2.0 ** 64   # sqrt of float32's largest value: a product of two weights above it overflows
@@ -190,8 +190,8 @@ def check_config(cfg: dict, bad) -> None:
     """Every config field the runtime or the compiler's summary reads: its type and range."""
     if not isinstance(cfg.get("program"), str) or not cfg["program"]:
         bad(f"config.program is {_show(cfg.get('program'))}, not a program name")
-    if cfg["max_len"] > MAX_LEN_LIMIT:
-        bad(f"config.max_len is {cfg['max_len']}, over the compiler's limit of {MAX_LEN_LIMIT:,}")
+    if cfg["max_len"] > LONG_MAX_LEN:
+        bad(f"config.max_len is {cfg['max_len']}, over the compiler's limit of {LONG_MAX_LEN:,}")
     for key in ("distinct", "exact_len", "word_vocab"):
         if not isinstance(cfg.get(key), bool):
             bad(f"config.{key} is {_show(cfg.get(key))}, not true or false")

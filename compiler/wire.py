@@ -86,18 +86,18 @@ POSITION_ROWS = 1 << 20   # a position table of more rows than this is stored as
 def position_form(prog: Program, blocks: list[Block], mode: str = "auto") -> bool:
     """Whether the position rows are stored as a formula (embed.position_form: row i + 1 = form[0] + i * form[1],
     BOS's row 0): they have one when no embedded value is a function of `indices` (the index of `latest` and
-    `earliest` is the formula's second row). "auto" uses it past POSITION_ROWS rows, "form" always (a HardwireError
+    `earliest` is the formula's second row). "auto" uses it past POSITION_ROWS rows, "formula" always (a HardwireError
     naming the value that needs the table when there is none), "table" never."""
-    if mode not in ("auto", "form", "table"):
-        raise ValueError("positions is 'auto', 'form' or 'table'")
+    if mode not in ("auto", "formula", "table"):
+        raise ValueError("positions is 'auto', 'formula' or 'table'")
     srcs = [(b.sop, b.sop.init if isinstance(b.sop, Register) else b.sop) for b in blocks]
     need = [s for s, src in srcs if not isinstance(src, Const) and feature_of(src) != "token"]  # embed's position rows
-    if mode == "form" and need:
+    if mode == "formula" and need:
         s = need[0]
         what = "is the position" if isinstance(s, Indices) else "is a function of indices"
         raise HardwireError(f"the position rows have no formula: '{s.label}' {what}, so they need a table of "
                             f"{prog.max_len + 1} rows", prog.file, s.line or None, s.column or None)
-    return not need and (mode == "form" or (mode == "auto" and prog.max_len + 1 > POSITION_ROWS))
+    return not need and (mode == "formula" or (mode == "auto" and prog.max_len + 1 > POSITION_ROWS))
 
 
 def embed(prog: Program, blocks: list[Block], layout: Layout, d: int):

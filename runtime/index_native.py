@@ -249,18 +249,20 @@ def generate_native(model, pre, rules: dict, on_token=None, stamps: dict[int, fl
     x = pre.last.numpy().copy()
     b = x.shape[0]
     pos = pre.lengths.numpy().astype(np.int64).copy()
-    prior = np.zeros(0, np.int64)
+    prior, resumed_done = np.zeros(0, np.int64), False
     saving = long is not None and long.save is not None
     if long is not None and isinstance(long.resume, DecodeState):   # the kernel's whole state, as it was saved
         r = long.resume
         x[0], state[0], have[0], pos[0], prior = r.x, r.state, r.have, r.pos, np.asarray(r.tokens, np.int64)
+        resumed_done = r.done
     n_out = np.zeros(b, np.int64)
     done = np.zeros(b, np.bool_)
+    done[0] = resumed_done
     out = np.zeros((b, max(1, pre.limit - int(pos.min()) + 1)), np.int64)
 
     def snapshot() -> DecodeState:
         return DecodeState(np.concatenate([prior, out[0, :n_out[0]]]), x[0].copy(), state[0].copy(), have[0].copy(),
-                           int(pos[0]))
+                           int(pos[0]), bool(done[0]))
     marks = sorted(k for k in (stamps or {}) if k >= 0)
     reported = 0
     while True:

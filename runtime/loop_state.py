@@ -39,6 +39,7 @@ class DecodeState:
     state: object      # [S] the heads' tables (index_plan's layout)
     have: object       # [F] uint8 flags
     pos: int
+    done: bool = False  # the row has stopped: x's output is read already, and nothing is left to decode
 
 
 @dataclass

@@ -68,7 +68,7 @@ def cot_tm(spec: str, tape_in: list[int], steps: int, words: bool = False, dtype
         model = from_compiled(compile_program(check_source(text, "generated")), "cpu", dtype)
         return model, tape, tmlib.cot_tokens(trace, ref)
     text = cot_words.cot_word_program(machine, len(tape), lo, hi, max_len)
-    model = from_compiled(compile_program(check_source(text, "generated")), "cpu", dtype)
+    model = from_compiled(compile_program(check_source(text, "generated"), positions="formula"), "cpu", dtype)
     enc = cot_words.encoding(machine, lo, hi, max_len)
     return model, enc.prompt(tape), tmlib.cot_tokens(trace, ref, lambda *step: cot_words.step_word(enc, *step),
                                                      enc.halt)

@@ -105,6 +105,15 @@ def test_bench_decode_quick(tmp_path, capsys):
             for w in p["windows"]:
                 reported(w, "tokens_per_s")
     assert [[w["from"], w["to"]] for w in bb5["paths"]["index"]["windows"]] == [[20, 100], [100, 299]]
+    words = data["words"]   # the word chain of thought: one proven `latest` head, every path exact
+    assert words["tokens"] == 3_000 and [h["rule"] for h in words["heads"]] == ["latest"]
+    assert words["positions"] == "formula" and "halt" not in data   # BB(5) to halt runs with --long only
+    for path, p in words["paths"].items():
+        if path == "native" and not native:
+            continue
+        assert p["exact"] is True and p["tokens_run"] == 3_000
+        for w in p["windows"]:
+            reported(w, "tokens_per_s")
     assert native == ("first_call_s" in data["native_jit"])
     assert "## Decoding" in (tmp_path / "README_quick.md").read_text()
 

@@ -611,8 +611,9 @@ def test_bad_subleq_images(capsys, name, data, args, message):
                                        "to at least 4"),
     (["1RB1LA_0LA0RB", "--mode", "cot", "--encoding", "cells", "--max-steps", "70000"],
      "a chain of thought of 70001 tokens is more than 65536; lower --max-steps (long runs: --mode loop)"),
-    (["1RB1LA_0LA0RB", "--mode", "cot", "--max-steps", "1100000"],
-     "a chain of thought of 1100001 tokens is more than 1048576; lower --max-steps (long runs: --mode loop)"),
+    (["1RB1LA_0LA0RB", "--mode", "cot", "--max-steps", "2000000000"],
+     "a chain of thought of up to 2000000002 tokens (--max-steps 2000000000) is more than 1073741824; lower "
+     "--max-steps (long runs: --mode loop)"),
 ])
 def test_bad_tm_specs_and_tapes(capsys, args, message):
     assert refused(capsys, ["tm", *args, "--device", "cpu"]) == ERR + message

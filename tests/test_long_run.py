@@ -121,6 +121,20 @@ def test_a_checkpoint_is_written_whole(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.ckpt"]
 
 
+def test_a_finished_native_checkpoint_resumes_to_the_same_run(tmp_path, capsys):
+    """The last checkpoint of a chain of thought is taken after its stop token: resuming it decodes nothing more."""
+    pytest.importorskip("numba", reason="the native index kernel writes this checkpoint (the `native` extra)")
+    ck = tmp_path / "c.ckpt"
+    code, want = run_json(["tm", BB4, "--mode", "cot", "--checkpoint", str(ck)], capsys)
+    assert code == 0 and want["decoder"] == "native index" and want["checkpoints"] == 1
+    code, got = run_json(["tm", BB4, "--mode", "cot", "--resume", str(ck)], capsys)
+    assert code == 0 and got["resumed_at"] == 107 and got["every_token_matches"]
+    assert {k: got[k] for k in KEYS} == {k: want[k] for k in KEYS} and got["tokens"] == 107
+    assert main(["tm", BB4, "--mode", "cot", "--dense", "--resume", str(ck), "--device", "cpu"]) == 2
+    assert capsys.readouterr().err == (f"hardwire: error: --resume {ck}: the checkpoint is the native index "
+                                       "decoder's, which cannot decode this run (--dense)\n")
+
+
 def test_progress_line_has_steps_and_the_known_total(capsys):
     assert main(["tm", BB4, "--device", "cpu", "--progress"]) == 0
     err = capsys.readouterr().err

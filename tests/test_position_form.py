@@ -32,7 +32,7 @@ NO_POSITION_FEATURES = ["caesar", "dyck1", "dyck2", "frac_prevs", "histogram", "
 def both(prog_or_text, dtype=torch.float64):
     """(table model, formula model) of one program."""
     prog = check_source(prog_or_text, "generated") if isinstance(prog_or_text, str) else prog_or_text
-    return tuple(from_compiled(compile_program(prog, positions=m), "cpu", dtype) for m in ("table", "form"))
+    return tuple(from_compiled(compile_program(prog, positions=m), "cpu", dtype) for m in ("table", "formula"))
 
 
 def word_cot(spec: str, tape: list[int], steps: int):
@@ -114,13 +114,13 @@ def test_certify_reads_the_formula_as_its_table():
     from hardwire.certify.model import from_compiled as certified
     text, *_ = word_cot(BB5, [0], 200)
     a, b = (certify(certified(compile_program(check_source(text, "g"), positions=m)), "float64")
-            for m in ("table", "form"))
+            for m in ("table", "formula"))
     assert a.ok and b.ok and a.length == b.length and [f.detail for f in a.findings] == [f.detail for f in b.findings]
 
 
 def test_a_formula_model_saves_and_loads(tmp_path):
     text, enc, prompt, want = word_cot(BB5, [0], 200)
-    c = compile_program(check_source(text, "generated"), positions="form")
+    c = compile_program(check_source(text, "generated"), positions="formula")
     path = tmp_path / "w.safetensors"
     c.save(str(path))
     model = load(str(path), "cpu", torch.float64)
@@ -130,9 +130,9 @@ def test_a_formula_model_saves_and_loads(tmp_path):
 
 def test_the_formula_is_refused_where_a_value_is_a_function_of_the_position():
     with pytest.raises(HardwireError, match="'indices' is the position, so they need a table of 17 rows"):
-        compile_program(check_file("programs/reverse.hw", {}), positions="form")
+        compile_program(check_file("programs/reverse.hw", {}), positions="formula")
     with pytest.raises(HardwireError, match=r"parity_cot.hw:\d+:\d+: the position rows have no formula"):
-        compile_program(check_file("programs/parity_cot.hw", {}), positions="form")
+        compile_program(check_file("programs/parity_cot.hw", {}), positions="formula")
 
 
 def test_auto_takes_the_formula_past_a_table_of_position_rows_only():

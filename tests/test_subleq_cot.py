@@ -38,7 +38,7 @@ def cache(tmp_path_factory, monkeypatch):
 def built(mem: int, bits: int, max_len: int = MAX_LEN):
     """(checked program, float64 model) of the trace mode; the cache folder is a fixed temporary one."""
     prog = check_file(str(cached_source("subleq_cot", cot.cot_program(mem, bits, max_len))), {})
-    return prog, from_compiled(compile_program(prog), "cpu", torch.float64)
+    return prog, from_compiled(compile_program(prog, positions="formula"), "cpu", torch.float64)
 
 
 def images(mem: int, bits: int):

@@ -143,7 +143,7 @@ TAMPER = {
     "causal-not-a-bool": ("reverse", None, cfg("causal", "yes"), "config.causal is missing or invalid (yes)"),
     "exact_len-not-a-bool": ("reverse", None, cfg("exact_len", 1), "config.exact_len is 1, not true or false"),
     "max_len-past-the-limit": ("reverse", None, cfg("max_len", 10 ** 12),
-                               "config.max_len is 1000000000000, over the compiler's limit of 10,000,000"),
+                               "config.max_len is 1000000000000, over the compiler's limit of 1,073,741,824"),
     "word_bits-negative": ("reverse", None, cfg("word_bits", -3),
                            "config.word_bits is -3, not a word width of 0 to 63"),
     "params-not-integers": ("reverse", None, cfg("params", {"k": "3"}),

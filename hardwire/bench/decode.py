@@ -15,14 +15,12 @@ import time
 from pathlib import Path
 
 from hardwire.bench.common import cpu_name, fmt, write_json
+from hardwire.bench.decode_words import BB5, PATHS, bench_halt, bench_words, windows, word_plan
 
 BB4 = "1RB1LB_1LA0LC_1RZ1LD_1RD0RA"          # halts after 107 steps
-BB5 = "1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA"   # halts after 47,176,870 steps: a prefix
 PERCEPTA = {"tokens_per_s": 30_000, "source": "Percepta's transformer-vm (a WASM interpreter compiled into a "
             "7-layer transformer, d_model 36): more than 30,000 tokens/s on a CPU over runs of about a million "
             "tokens, by hard attention over 2-D keys as a convex-hull query (issue 20)"}
-PATHS = {"dense": {"fast": False}, "fast": {"fast": True}, "index": {"attention": "index", "kernel": "torch"},
-         "native": {"attention": "index", "kernel": "native"}}
 
 
 def plan(quick: bool, long: bool) -> list[dict]:
@@ -49,18 +47,6 @@ def expected_tokens(machine, steps: int) -> tuple[list[str], object]:
     trace: list = []
     ref = tmlib.simulate(machine, [0], max_steps=steps, trace=trace)
     return tmlib.cot_tokens(trace, ref), ref
-
-
-def windows(stamps, n: int, spans: list[list[int]]) -> list[dict]:
-    """Tokens per second over each [a, b) of the n generated tokens (stamps[k]: when token k was read), where run."""
-    out = []
-    for a, b in spans:
-        if a >= n - 1:
-            out.append({"from": a, "to": b, "tokens_per_s": None, "note": "not run this far"})
-            continue
-        b = min(b, n - 1)
-        out.append({"from": a, "to": b, "tokens_per_s": round((b - a) / (stamps[b] - stamps[a]), 1)})
-    return out
 
 
 def bench_run(run: dict, threads: int | None) -> dict:
@@ -159,9 +145,35 @@ def native_jit(cold: bool) -> dict:
 
 
 def bench_decode(quick: bool = False, out_dir: str = "bench/results", threads: int | None = 1,
-                 long: bool = False) -> dict:
-    """Every run of plan() on CPU; writes decode.json (decode_quick.json)."""
+                 long: bool = False, only: list[str] | None = None) -> dict:
+    """Every run of plan() on CPU, the word chain of thought (decode_words.py) and, with --long, BB(5) to halt;
+    writes decode.json (decode_quick.json). only: some of "cells", "words", "halt", run again into the existing
+    file (the rest kept)."""
+    import json
+
     import torch
+
+    path = Path(out_dir) / ("decode_quick.json" if quick else "decode.json")
+    if only:
+        unknown = set(only) - {"cells", "words", "halt", "halt_cot", "halt_loop"}
+        if unknown:
+            from hardwire.compiler.core.errors import HardwireError
+            raise HardwireError(f"bench decode --only takes cells, words, halt (halt_cot, halt_loop), not "
+                                f"{sorted(unknown)[0]!r}")
+        result = json.loads(path.read_text()) if path.exists() else {}
+        result.update({"torch": torch.__version__, "device": "cpu", "device_name": cpu_name(), "cpu_name": cpu_name(),
+                       "reference": PERCEPTA})
+        result.setdefault("runs", [])
+        if "cells" in only:
+            result["runs"] = [bench_run(r, threads) for r in plan(quick, long)]
+        if "words" in only:
+            result["words"] = bench_words(word_plan(quick, long))
+        parts = tuple(p for p in ("cot", "loop") if "halt" in only or f"halt_{p}" in only)
+        if parts:
+            result["halt"] = bench_halt(parts, result.get("halt"))
+        result["date"] = datetime.date.today().isoformat()
+        write_json(path, result)
+        return result
     result = {"date": datetime.date.today().isoformat(), "torch": torch.__version__, "device": "cpu",
               "device_name": cpu_name(), "cpu_name": cpu_name(), "quick": quick, "long": long, "threads": threads,
               "reference": PERCEPTA,
@@ -171,8 +183,11 @@ def bench_decode(quick: bool = False, out_dir: str = "bench/results", threads: i
                       "runs the same lookups as one numba kernel (its JIT cost in native_jit, not in the rates); "
                       "a path with a limit ran only its first tokens (every path runs to the end with --long)",
               "native_jit": native_jit(cold=not quick),
-              "runs": [bench_run(r, threads) for r in plan(quick, long)]}
-    write_json(Path(out_dir) / ("decode_quick.json" if quick else "decode.json"), result)
+              "runs": [bench_run(r, threads) for r in plan(quick, long)],
+              "words": bench_words(word_plan(quick, long))}
+    if long:
+        result["halt"] = bench_halt()
+    write_json(path, result)
     return result
 
 
@@ -186,12 +201,36 @@ def decode_table(result: dict) -> str:
         lines[2:2] = [f"Native kernel JIT: first call {jit['first_call_s']} s"
                       + (f", cold compile {jit['cold_compile_s']} s" if jit.get("cold_compile_s") else "") + ".", ""]
     for r in result["runs"]:
-        for path, p in r["paths"].items():
-            if "windows" not in p:
-                lines.append(f"| {r['name']} | {r['tokens']:,} | {r['d_model']:,} | {path} | {p['note']} |")
-                continue
-            cells = [f"{w['from']:,}–{w['to']:,} | {fmt(w['tokens_per_s']) or 'not run'}" for w in p["windows"]]
-            cells += [" | "] * (3 - len(cells))
-            lines.append(f"| {r['name']} | {r['tokens']:,} | {r['d_model']:,} | {path} | {' | '.join(cells)} | "
-                         f"{p['exact']} |")
+        lines += rows(r, 3)
+    words = result.get("words")
+    if words:
+        k = max(len(p.get("windows", [])) for p in words["paths"].values())
+        lines += ["", f"Word tokens ({words['dtype']}, position rows as a {words['positions']}, max_len "
+                      f"{words['max_len']:,}):", "", "| run | tokens | d_model | path | " + "window | tokens/s | " * k
+                  + "exact |", "|---|---|---|---|" + "---|---|" * k + "---|", *rows(words, k)]
+    halt = result.get("halt")
+    if halt:
+        c, lp = halt["cot"], halt["loop"]
+        lines += ["", f"BB(5) to halt, chain of thought (`{c['command']}`): " +
+                  (f"{c['steps']:,} steps, halted {c['halted']}, matches the simulator {c['matches_reference']} "
+                   f"(every token: {c.get('every_token_matches')}), {c['run_s']:,} s decoding "
+                   f"({fmt(c['decode_tokens_per_s'])} tokens/s), {c['wall_s']:,} s wall, peak {c['peak_rss_gb']} GB; "
+                   f"the simulator {c['reference_s']} s." if c["returncode"] == 0 else f"failed: {c.get('stderr')}"),
+                  f"BB(5) looped (`{lp['command']}`): " +
+                  (f"{fmt(lp['steps_per_s'])} steps/s, about {lp['hours_to_halt_at_this_rate']} hours to halt "
+                   "(not run to halt)." if "steps_per_s" in lp else f"failed: {lp.get('stderr')}")]
     return "\n".join(lines)
+
+
+def rows(r: dict, k: int) -> list[str]:
+    """One run's markdown rows: per path its windows' rates (k columns of windows) and whether it was exact."""
+    out = []
+    for path, p in r["paths"].items():
+        if "windows" not in p:
+            out.append(f"| {r['name']} | {r['tokens']:,} | {r['d_model']:,} | {path} | {p['note']} |")
+            continue
+        cells = [f"{w['from']:,}–{w['to']:,} | {fmt(w['tokens_per_s']) or 'not run'}" for w in p["windows"]]
+        cells += [" | "] * (k - len(cells))
+        out.append(f"| {r['name']} | {r['tokens']:,} | {r['d_model']:,} | {path} | {' | '.join(cells)} | "
+                   f"{p['exact']} |")
+    return out

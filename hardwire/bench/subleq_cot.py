@@ -23,7 +23,8 @@ def trace_model(mem: int, bits: int, max_len: int):
     from hardwire.compiler.pipeline import compile_program
     from hardwire.machines.subleq import cot
     from hardwire.runtime.model import from_compiled
-    compiled = compile_program(check_file(str(cached_source("subleq_cot", cot.cot_program(mem, bits, max_len))), {}))
+    compiled = compile_program(check_file(str(cached_source("subleq_cot", cot.cot_program(mem, bits, max_len))), {}),
+                               positions="formula")
     return from_compiled(compiled, "cpu", torch.float64), compiled.summary()
 
 

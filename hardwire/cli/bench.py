@@ -12,9 +12,11 @@ def add_parser(sub) -> None:
     b.add_argument("--out", default="bench/results", help="folder for the JSON results")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--only", help="lengths: comma-separated constructions to sweep again (the rest are kept); "
-                   "tracr: comma-separated programs to run; subleq: cot, the trace mode alone (the rest is kept)")
+                   "tracr: comma-separated programs to run; subleq: cot, the trace mode alone (the rest is kept); "
+                   "decode: some of cells, words, halt (BB(5) to halt)")
     b.add_argument("--long", action="store_true",
-                   help="decode: every path to 20,000 tokens, and index attention to 65,535 (about half an hour)")
+                   help="decode: every path to 20,000 tokens, index attention to 65,535, the word chain of thought to "
+                        "10^7 and BB(5) to halt (about an hour)")
     b.add_argument("--samples", type=int, help="tracr: random inputs per program and length (default 20; quick 4)")
     b.add_argument("--threads", type=int, default=1,
                    help="intra-op threads for the dense pass (the fast paths always run on one; default 1)")
@@ -30,7 +32,7 @@ def cmd_bench(a) -> dict:
         result = bench_tm(a.quick, a.out, a.threads)
     elif a.what == "decode":   # tokens/s against the sequence length per head path (bench/results/decode.json)
         from hardwire.bench.decode import bench_decode
-        result = bench_decode(a.quick, a.out, a.threads, a.long)
+        result = bench_decode(a.quick, a.out, a.threads, a.long, [x for x in (a.only or "").split(",") if x] or None)
     elif a.what == "certify":  # how long `hardwire certify FILE` takes per program (bench/results/certify.json)
         from hardwire.bench.certify import main as bench_certify
         return bench_certify(["-o", str(Path(a.out) / "certify.json")] + (["--default-sizes"] if not a.quick else []))

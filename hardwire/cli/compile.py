@@ -8,6 +8,9 @@ def add_parser(sub) -> None:
     c = sub.add_parser("compile", help="compile PROG.hw into a safetensors weight file")
     c.add_argument("program")
     c.add_argument("-o", "--output", required=True)
+    c.add_argument("--positions", choices=["auto", "table", "formula"], default="auto",
+                   help="how the position rows are stored: a table of max_len + 1 rows, or (where no value is a "
+                        "function of indices) a formula of two rows; auto: the formula past 2^20 rows")
     add_program_options(c)
     add_json_option(c)
 
@@ -16,7 +19,7 @@ def cmd_compile(a) -> dict:
     from hardwire.compiler.pipeline import compile_program
     check_output(a.output, "-o", a.program)
     prog = load_program(a.program, a.param, a.strict)
-    model = compile_program(prog, a.max_params)
+    model = compile_program(prog, a.max_params, a.positions)
     model.save(a.output)
     info = {**model.summary(), "compile_s": model.compile_s, "output": a.output, "largest": model.largest}
     return info

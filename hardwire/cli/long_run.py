@@ -92,7 +92,7 @@ def cot_resume(a, what: str, ident: str):
     if {"tokens", "x", "state", "have"} <= ck.tensors.keys():
         from hardwire.runtime.loop_state import DecodeState
         t = {k: v.numpy() for k, v in ck.tensors.items()}
-        return DecodeState(t["tokens"], t["x"], t["state"], t["have"], int(ck.state["pos"]))
+        return DecodeState(t["tokens"], t["x"], t["state"], t["have"], int(ck.state["pos"]), bool(ck.state["done"]))
     if "tokens" not in ck.state:
         raise HardwireError(f"--resume {a.resume}: the checkpoint holds no generated tokens")
     return list(ck.state["tokens"])

@@ -9,7 +9,7 @@ from hardwire.compiler.core.errors import HardwireError
 from hardwire.machines.subleq import cot
 from hardwire.machines.subleq import emulator as subleq_ref
 
-PROBE_LEN = 64   # the compile that measures the model's fixed part (everything but the position table)
+PROBE_LEN = 64   # the compile that measures the model (its position rows are a formula: no part grows with max_len)
 
 
 def check_args(a) -> None:
@@ -36,12 +36,13 @@ def check_args(a) -> None:
 def estimate_bytes(fixed_params: int, d_model: int, max_len: int, key_codes: int, value_dims: int,
                    prompt_len: int, size: int) -> int:
     """Bytes a run takes at most, before anything of its size is allocated: the weights three times (the compile's
-    arrays, the model, the decoder's compacted plan), each with its position table of max_len + 1 rows; the latest
-    tables (one slot per key code and a value vector each); and the prefill's residual and scores."""
-    weights = 3 * (fixed_params + (max_len + 1) * d_model) * 8
+    arrays, the model, the decoder's compacted plan; the position rows are a formula, two rows whatever max_len);
+    the latest tables (one slot per key code and a value vector each); the prefill's residual and scores; and the
+    tokens (the kernel's buffer and the list returned, about 56 bytes each)."""
+    weights = 3 * fixed_params * 8
     tables = key_codes * value_dims * size
     prefill = (prompt_len + 1) * (6 * d_model + 3 * 512) * size
-    return weights + tables + prefill
+    return weights + tables + prefill + 56 * (max_len + 1)
 
 
 def load_model(a, prompt_len: int, steps: int):
@@ -57,19 +58,19 @@ def load_model(a, prompt_len: int, steps: int):
     from hardwire.runtime.model import from_compiled
     max_len = cot.max_len_for(prompt_len, steps)
     probe = compile_program(check_file(str(cached_source("subleq_cot", cot.cot_program(a.mem, a.bits, PROBE_LEN))),
-                                       {}))
+                                       {}), positions="formula")
     cfg = probe.config
     d = cfg["d_model"]
-    fixed = sum(int(t.size) for t in probe.tensors.values()) - (PROBE_LEN + 1) * d
+    fixed = sum(int(t.size) for t in probe.tensors.values())
     heads = sum(layer["heads"] for layer in cfg["layers"])
     need = estimate_bytes(fixed, d, max_len, heads * (a.mem + 2), a.bits + 3, prompt_len, 8)
     budget = budget_bytes(a.device or "cpu")
     if need > budget:
         raise HardwireError(f"the trace of {steps} steps needs {max_len} positions, about {need / 2**30:.1f} GiB "
-                            f"(weights {max_len + 1} x {d} and the heads' tables), more than the "
+                            f"(the weights, the heads' tables and the tokens), more than the "
                             f"{budget / 2**30:.1f} GiB this run may use; lower --max-steps or --mem")
     compiled = probe if max_len == PROBE_LEN else compile_program(
-        check_file(str(cached_source("subleq_cot", cot.cot_program(a.mem, a.bits, max_len))), {}))
+        check_file(str(cached_source("subleq_cot", cot.cot_program(a.mem, a.bits, max_len))), {}), positions="formula")
     dtype, note = choose_dtype("the trace-mode SUBLEQ", fit(compiled.tensors, compiled.config), a.dtype)
     if dtype == "float32":
         model = from_compiled(compiled, a.device, torch.float32)

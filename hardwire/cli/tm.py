@@ -18,6 +18,12 @@ def cmd_tm(a) -> dict:
     long_run.check_paths(a)
     machine = tmlib.parse_spec(a.spec)
     tape_in = tmlib.parse_tape(a.input, machine.symbols)
+    if a.mode == "cot":   # refused before the simulator runs the steps (a billion of them would take an hour)
+        from hardwire.machines.turing.cot import MAX_WORD_TOKENS
+        most = max(len(tape_in), 1) + a.max_steps + 1
+        if getattr(a, "encoding", "words") == "words" and most > MAX_WORD_TOKENS:
+            raise HardwireError(f"a chain of thought of up to {most} tokens (--max-steps {a.max_steps}) is more "
+                                f"than {MAX_WORD_TOKENS}; lower --max-steps (long runs: --mode loop)")
     t0 = time.perf_counter()
     ref = tmlib.simulate(machine, tape_in, a.max_steps)
     ref_s = time.perf_counter() - t0

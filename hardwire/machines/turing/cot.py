@@ -60,7 +60,7 @@ def word_model(source: str, bits: int, max_len: int, asked: str | None, device: 
     head32 = float32_holds_latest(bits, max_len)
     if asked != "float64" and weights.exists() and (head32 or asked == "float32"):
         return load(str(weights), device, torch.float32), "float32", weights.name
-    compiled = compile_program(check_file(str(hw), {}))
+    compiled = compile_program(check_file(str(hw), {}), positions="formula")
     dtype, note = choose_dtype("the chain of thought", fit(compiled.tensors, compiled.config), asked)
     if dtype == "float32" and asked is None and not head32:
         dtype, note = "float64", (f"note: the chain of thought runs in float64: {max_len} tokens of {bits}-bit words "
@@ -124,7 +124,8 @@ def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s
     done = [] if state is not None else done
     saver = checkpoint.Saver(getattr(a, "checkpoint", None), what, ident)
     if attention == "index":
-        save = (lambda st: saver.write({"tokens": len(st.tokens), "pos": st.pos, "decoder": "native index"},
+        save = (lambda st: saver.write({"tokens": len(st.tokens), "pos": st.pos, "done": st.done,
+                                        "decoder": "native index"},
                                        tensors={"tokens": st.tokens, "x": st.x, "state": st.state, "have": st.have}))
     else:
         save = lambda g: saver.write({"tokens": done + g})  # noqa: E731
