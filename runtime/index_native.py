@@ -146,8 +146,8 @@ def step(x, p: NativePlan, state, have, pos, delta, vals, hidden):
         for r in range(p.row_ptr[2 * layer + 1], p.row_ptr[2 * layer + 2]):
             delta[p.rows[r]] = 0
         u0, n_units = p.layer_units[layer], p.layer_units[layer + 1] - p.layer_units[layer]
-        for u in range(n_units):
-            hidden[u] = 0
+        for u in range(n_units):   # not_bos's share (index_plan.not_bos_is_one), or 0
+            hidden[u] = p.bias[u0 + u]
         for j in range(p.layer_in[layer], p.layer_in[layer + 1]):   # W_in by residual row: a row at 0 adds zeros
             xv = x[p.in_rows[j]]
             if xv != 0:
@@ -172,7 +172,6 @@ def decode(p: NativePlan, x, state, have, pos, n_out, done, out, limit, budget):
     delta = np.zeros(d, x.dtype)
     vals = np.zeros(p.max_cols, x.dtype)
     hidden = np.zeros(p.max_units, x.dtype)
-    prow = np.zeros(d, x.dtype)
     qf = np.zeros(1, x.dtype)
     for row in range(x.shape[0]):
         xr, sr, hr = x[row], state[row], have[row]
@@ -190,25 +189,24 @@ def decode(p: NativePlan, x, state, have, pos, n_out, done, out, limit, budget):
                 done[row] = True
                 break
             q = pos[row]
-            if len(p.positions):
-                for k in range(d):
-                    prow[k] = p.positions[q, k]
-            else:   # the formula, in the model's dtype: the index q - 1 rounded to it once, as Transformer's
-                qf[0] = q - 1
-                for k in range(d):
-                    prow[k] = p.pos_form[0, k] + qf[0] * p.pos_form[1, k]
-            if len(p.bits):   # `vocab word`: the token's two's complement bits times embed.bits
-                for k in range(d):
-                    xr[k] = 0
+            for k in range(d):
+                xr[k] = 0
+            if len(p.bits):   # `vocab word`: the token's two's complement bits times embed.bits (their non-zeros)
                 for b in range(len(p.bits)):
                     if (nxt >> b) & 1:
-                        for k in range(d):
-                            xr[k] += p.bits[b, k]
-                for k in range(d):
-                    xr[k] += prow[k]
+                        for k in range(p.bit_ptr[b], p.bit_ptr[b + 1]):
+                            xr[p.bit_idx[k]] += p.bit_w[k]
             else:
+                for k in range(p.tok_ptr[nxt], p.tok_ptr[nxt + 1]):
+                    xr[p.tok_idx[k]] += p.tok_w[k]
+            if len(p.positions):
                 for k in range(d):
-                    xr[k] = p.tokens[nxt, k] + prow[k]
+                    xr[k] += p.positions[q, k]
+            else:   # the formula, in the model's dtype: the index q - 1 rounded to it once, as Transformer's
+                qf[0] = q - 1
+                for j in range(len(p.form_idx)):
+                    k = p.form_idx[j]
+                    xr[k] += p.pos_form[0, k] + qf[0] * p.pos_form[1, k]
             step(xr, p, sr, hr, q, delta, vals, hidden)
             pos[row] += 1
 

@@ -17,6 +17,7 @@ from hardwire.runtime.index_attention import CodeReader, Rule
 from hardwire.runtime.model import Transformer, token_key
 
 KINDS = {"position": 0, "latest": 1, "earliest": 2}
+NOT_BOS = 1        # the residual row that is 1 at every position but BOS
 ENCODINGS = {"onehot": 0, "word": 1, "scalar": 2, "code": 2}   # a code decodes as a scalar: nearest grid point
 CONSTANT = 3       # an output that folded away: one value at every position
 WORD_TABLE = 20    # most bits of a word output whose token ids are tabled (a model whose vocabulary is not words)
@@ -28,6 +29,15 @@ class NativePlan(NamedTuple):
     bits: np.ndarray          # [bits, D] embed.bits (`vocab word`), else [0, D]
     positions: np.ndarray     # [max_len + 1, D] embed.positions, or [0, D] where the model has a formula:
     pos_form: np.ndarray      # [2, D] embed.position_form (row q = form[0] + (q - 1) form[1]), else [0, D]
+    form_idx: np.ndarray      # the dims where the formula's rows are not 0
+    tok_ptr: np.ndarray       # [V + 2] CSR of embed.tokens' rows (a token's row adds only its non-zeros)
+    tok_idx: np.ndarray
+    tok_w: np.ndarray
+    bit_ptr: np.ndarray       # [bits + 1] CSR of embed.bits' rows
+    bit_idx: np.ndarray
+    bit_w: np.ndarray
+    bias: np.ndarray          # [U] each hidden unit's not_bos weight where not_bos is exactly 1 at every decoded
+    #                           position (then W_in's not_bos row is not in in_rows: hidden starts at it), else 0
     layer_heads: np.ndarray   # [L + 1]: layer l's heads are layer_heads[l]..layer_heads[l + 1]
     head_cols: np.ndarray     # [H + 1]: head h's value dims (columns) are head_cols[h]..head_cols[h + 1]
     head_kind: np.ndarray     # [H] KINDS
@@ -151,12 +161,14 @@ def build(model: Transformer, rules: dict[tuple[int, int], Rule]) -> NativePlan:
     none = np.zeros((0, d), dt)
     pos = np_of("embed.positions") if model.p("embed.positions") is not None else none
     form = np_of("embed.position_form") if model.p("embed.position_form") is not None else none
+    one = not_bos_is_one(model, tok, pos, form)
     bits = np_of("embed.bits") if model.p("embed.bits") is not None else np.zeros((0, d), dt)
     readers = Readers(dt)
     layer_heads, head_cols, kind, hq, hk, head_tgt, tgt, off, have = [0], [0], [], [], [], [0], [], [], []
     v_cols, o_cols, rows = [], [], []
     layer_units, layer_in, in_rows, in_cols, out_units = [0], [0], [], [], []
     state = flags = 0
+    bias: list[np.ndarray] = []
     for i in range(cfg["n_layers"]):
         wq = model.p(f"layers.{i}.attn.W_Q")
         written = np.zeros(d, bool)
@@ -187,6 +199,10 @@ def build(model: Transformer, rules: dict[tuple[int, int], Rule]) -> NativePlan:
             w_in, w_out = np_of(f"layers.{i}.mlp.W_in"), np_of(f"layers.{i}.mlp.W_out")
             units = np.nonzero((w_in != 0).any(0) & (w_out != 0).any(1))[0]
             read = np.nonzero((w_in[:, units] != 0).any(1))[0]
+            # rows in increasing order, bos (0 at a decoded position) first: not_bos's product, 1 * w, is the
+            # first term each unit sums, so starting the sum at w is the same sum
+            bias += [w_in[NOT_BOS, units] if one else np.zeros(len(units), dt)]
+            read = read[read != NOT_BOS] if one else read
             in_rows += read.tolist()
             in_cols += [w_in[r, units] for r in read]
             out_units += [w_out[u] for u in units]
@@ -202,6 +218,10 @@ def build(model: Transformer, rules: dict[tuple[int, int], Rule]) -> NativePlan:
     out_ptr, out_idx, out_w = csr(out_units or [empty])
     return NativePlan(
         tokens=tok, bits=bits, positions=pos, pos_form=form,
+        form_idx=np.nonzero((form != 0).any(0))[0].astype(np.int64) if len(form) else np.zeros(0, np.int64),
+        **dict(zip(("tok_ptr", "tok_idx", "tok_w"), csr(list(tok)))),
+        **dict(zip(("bit_ptr", "bit_idx", "bit_w"), csr(list(bits) or [np.zeros(0, dt)]))),
+        bias=np.concatenate(bias).astype(dt) if bias else np.zeros(0, dt),
         layer_heads=np.array(layer_heads, np.int64), head_cols=np.array(head_cols, np.int64),
         head_kind=np.array(kind, np.int64), head_q=np.array(hq, np.int64), head_k=np.array(hk, np.int64),
         head_tgt=np.array(head_tgt, np.int64), tgt=np.concatenate(tgt) if tgt else np.zeros(0, np.int64),
@@ -214,6 +234,21 @@ def build(model: Transformer, rules: dict[tuple[int, int], Rule]) -> NativePlan:
         out_ptr=out_ptr, out_idx=out_idx, out_w=out_w, **readers.arrays(), **output_arrays(model, dt),
         state_size=state, have_size=flags, max_cols=max([1] + np.diff(head_cols).tolist()),
         max_units=max([1] + np.diff(layer_units).tolist()))
+
+
+def not_bos_is_one(model: Transformer, tok: np.ndarray, pos: np.ndarray, form: np.ndarray) -> bool:
+    """Whether not_bos holds exactly 1 at every decoded position: no token row or bit row writes it (BOS's row
+    aside), the position rows hold 1 there, and no layer writes it."""
+    bits = model.p("embed.bits")
+    rows = (np.all(pos[1:, NOT_BOS] == 1) if len(pos) else form[0, NOT_BOS] == 1 and form[1, NOT_BOS] == 0)
+    if not rows or np.any(tok[1:, NOT_BOS] != 0) or (bits is not None and bool((bits[:, NOT_BOS] != 0).any())):
+        return False
+    for i in range(model.config["n_layers"]):
+        for name in (f"layers.{i}.attn.W_O", f"layers.{i}.mlp.W_out", f"layers.{i}.norm.W_out"):
+            w = model.p(name)
+            if w is not None and bool((w.reshape(-1, w.shape[-1])[:, NOT_BOS] != 0).any()):
+                return False
+    return True
 
 
 def output_arrays(model: Transformer, dt) -> dict:
