@@ -117,11 +117,11 @@ def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s
     what = f"tm {machine.spec} --mode cot ({cells} cells, {max_len} tokens)"
     ident = checkpoint.identity(kind="tm cot", model=key, prompt=given, dtype=dtype)
     done = long_run.cot_resume(a, what, ident)
-    state = done if isinstance(done, DecodeState) else None
-    if state is not None and not (native and attention == "index"):
+    resume = done if isinstance(done, DecodeState) else None
+    if resume is not None and not (native and attention == "index"):
         raise HardwireError(f"--resume {a.resume}: the checkpoint is the native index decoder's, which cannot "
                             f"decode this run ({'--dense' if dense else native_why_not(model)})")
-    done = [] if state is not None else done
+    done = [] if resume is not None else done
     saver = checkpoint.Saver(getattr(a, "checkpoint", None), what, ident)
     if attention == "index":
         save = (lambda st: saver.write({"tokens": len(st.tokens), "pos": st.pos, "done": st.done,
@@ -129,16 +129,20 @@ def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s
                                        tensors={"tokens": st.tokens, "x": st.x, "state": st.state, "have": st.have}))
     else:
         save = lambda g: saver.write({"tokens": done + g})  # noqa: E731
-    long = LongRun(resume=state, save=save if saver.path else None, every_s=getattr(a, "checkpoint_every", 60),
-                   total=max_len - len(prompt), desc="tokens",
-                   done=len(done) + (len(state.tokens) if state is not None else 0))
+    resumed_at = len(done) + (len(resume.tokens) if resume is not None else 0)
+    long = LongRun(resume=resume, save=save if saver.path else None, every_s=getattr(a, "checkpoint_every", 60),
+                   total=max_len - len(prompt), desc="tokens", done=resumed_at)
     t1 = time.perf_counter()
     gen = generate(model, [given + done], fast=False if dense else None, attention=attention,
                    progress=long_run.progress_mode(a), long=long, arrays=words)[0]
     run_s = time.perf_counter() - t1
-    resumed_at = len(done) + (len(state.tokens) if state is not None else 0)
+    heads = []
     if attention == "index":
+        from hardwire.runtime.index_attention import Rule, derive
         decoder = "native index" if native else "torch index"
+        heads = [{"rule": r.kind, "margin": round(r.margin, 3), "score_error": float(f"{r.score_error:.3g}"),
+                  "leak": float(f"{r.leak:.3g}")} if isinstance(r, Rule) else {"refused": r.why}
+                 for r in derive(model)]
     else:
         decoder = "dense" if dense else "soft"
     if words:   # every token against the simulator's word, and the tape the tokens record
@@ -165,14 +169,6 @@ def run_cot(a, machine: tmlib.Machine, tape_in: list[int], ref: tmlib.Run, ref_s
             "layers": cfg["n_layers"], "encoding": "words" if words else "cells", "d_model": cfg["d_model"],
             "dtype": dtype, "decoder": decoder, "run_s": round(run_s, 3), "reference_s": round(ref_s, 3),
             **({"every_token_matches": every, "check_s": round(check_s, 3)} if every is not None else {}),
+            **({"heads": heads} if heads else {}),
             **long_run.report(a, resumed_at, saver)}
 
-
-def word_step(enc: cot_words.WordCot, word: int) -> str:
-    """A generated word as the text step token (`B1R-3`, or `halt`; a token that is no step reads as halt)."""
-    if not 0 <= word < len(enc.codes) * enc.M:
-        return "halt"
-    code, cell = enc.decode(word)
-    if code.kind != "step":
-        return "halt"
-    return tmlib.step_token(code.q, code.w, code.mv, cell)
