@@ -59,7 +59,7 @@ def test_bench_subleq_quick(tmp_path, capsys):
     assert cpu["by_mem"]["mem_16"]["batch_1"]["exact"]
     assert "note" in data["cuda"] or "batch_1" in data["cuda"]
     trace = data["trace_mode"]["by_mem"]["64"]
-    assert all(trace[k]["exact"] for k in ("batch_1", "batch_64", "loop_fast_batch_1"))
+    assert all(trace[k]["exact"] for k in ("batch_1", "batch_64", "batch_1024", "loop_fast_batch_1"))
     assert trace["batch_1"]["proven_heads"] == trace["batch_1"]["heads"] > 0
     reported(trace["batch_1"], "instructions_per_s")
     md = (tmp_path / "README_quick.md").read_text()

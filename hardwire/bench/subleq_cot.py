@@ -1,7 +1,8 @@
 """The trace-mode SUBLEQ's rate by memory size (`hardwire bench subleq --only cot`, the `trace_mode` entry of
 bench/results/subleq.json): instructions per second of `generate(..., attention="index")` at 256, 4,096 and 65,536
-words, batch 1 and 64, beside the loop mode's fast path where one pass over the memory is feasible. Every run is
-checked against the emulator, token for token; the sizes show that nothing but the position table grows with mem."""
+words, batch 1, 64 and 1024 (where its tables fit in memory), beside the loop mode's fast path where one pass over
+the memory is feasible. Every run is checked against the emulator, token for token; the sizes show that nothing
+grows with mem but the word width."""
 from __future__ import annotations
 
 import datetime
@@ -36,10 +37,15 @@ def trace_rate(mem: int, bits: int, batch: int, steps: int, kernel: str | None =
     from hardwire.runtime.generate import generate
     from hardwire.runtime.index_attention import Refusal, derive
     from hardwire.runtime.index_decode import native_why_not
+    from hardwire.runtime.memory import budget_bytes, gigabytes, index_bytes
     image = counter_image(mem)
     prompt = cot.prompt(image, bits)
     need = len(prompt) + 3 * steps
     model, size = trace_model(mem, bits, cot.max_len_for(len(prompt), steps))
+    est = batch * index_bytes(model, len(prompt))
+    if est > budget_bytes():
+        return {"batch": batch, "steps": steps, "skipped": f"the heads' tables of {batch} rows (mem + 1 slots per "
+                f"memory head, per row) would take about {gigabytes(est)}, more than this run may use"}
     t0 = time.perf_counter()
     rules = derive(model)
     prove_s = time.perf_counter() - t0
@@ -79,7 +85,8 @@ def loop_rate(mem: int, bits: int, steps: int) -> dict:
 
 
 def bench_trace(quick: bool = False) -> dict:
-    """The trace mode's rates per memory size, at batch 1 and 64, with the loop mode beside it up to LOOP_MAX_MEM."""
+    """The trace mode's rates per memory size, at batch 1, 64 and 1024, with the loop mode beside it up to
+    LOOP_MAX_MEM."""
     import os
 
     import torch
@@ -87,10 +94,11 @@ def bench_trace(quick: bool = False) -> dict:
                  "load_average_1min": round(os.getloadavg()[0], 2),   # the CPU is shared: how busy it was
                  "workload": "counter_image: a counter at the top of memory that never halts; every instruction is "
                              "three generated tokens, decoded with attention='index'", "by_mem": {}}
-    steps1, steps64 = (60, 10) if quick else (2000, 200)
+    steps1, steps64, steps1024 = (60, 10, 2) if quick else (2000, 200, 20)
     for mem, bits in (QUICK_MEMS if quick else MEMS):
         row: dict = {"bits": bits, "batch_1": trace_rate(mem, bits, 1, steps1),
                      "batch_64": trace_rate(mem, bits, 64, steps64),
+                     "batch_1024": trace_rate(mem, bits, 1024, steps1024),
                      "torch_batch_1": trace_rate(mem, bits, 1, steps1 // 4, "torch")}
         if mem <= LOOP_MAX_MEM:
             row["loop_fast_batch_1"] = loop_rate(mem, bits, 300 if not quick else 20)
@@ -103,15 +111,18 @@ def bench_trace(quick: bool = False) -> dict:
 
 def trace_table(t: dict) -> list[str]:
     """The trace mode's rates as markdown lines."""
-    lines = ["\n| mem | bits | trace, batch 1 | trace, batch 64 | trace (torch kernel), batch 1 | loop fast, batch 1 | "
-             "layers | heads | d_model | params (max_len) | exact |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["\n| mem | bits | trace, batch 1 | trace, batch 64 | trace, batch 1024 | trace (torch kernel), batch 1 | "
+             "loop fast, batch 1 | layers | heads | d_model | params (max_len) | exact |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def rate(x: dict) -> str:
+        return "skipped" if "skipped" in x else format(x["instructions_per_s"], ",.0f")
     for mem, r in t["by_mem"].items():
         b1, b64, lp = r["batch_1"], r["batch_64"], r["loop_fast_batch_1"]
-        tb = r.get("torch_batch_1", {})
+        b1024, tb = r.get("batch_1024", {"skipped": ""}), r.get("torch_batch_1", {})
         s = b1["sizes"]
         lines.append(f"| {int(mem):,} | {r['bits']} | {b1['instructions_per_s']:,.0f} ({b1.get('kernel', '')}) | "
-                     f"{b64['instructions_per_s']:,.0f} | {tb.get('instructions_per_s', 0):,.0f} | "
-                     f"{'skipped' if 'skipped' in lp else format(lp['instructions_per_s'], ',.0f')} | "
+                     f"{rate(b64)} | {rate(b1024)} | {tb.get('instructions_per_s', 0):,.0f} | {rate(lp)} | "
                      f"{s.get('layers')} | {s.get('heads')} | {s.get('d_model')} | {s.get('params', 0):,} "
-                     f"({b1['max_len']}) | {all(x.get('exact', True) for x in (b1, b64, tb, lp))} |")
+                     f"({b1['max_len']}) | {all(x.get('exact', True) for x in (b1, b64, b1024, tb, lp))} |")
     return lines
