@@ -61,6 +61,8 @@ def test_bench_subleq_quick(tmp_path, capsys):
     trace = data["trace_mode"]["by_mem"]["64"]
     assert all(trace[k]["exact"] for k in ("batch_1", "batch_64", "batch_1024", "loop_fast_batch_1"))
     assert trace["batch_1"]["proven_heads"] == trace["batch_1"]["heads"] > 0
+    assert trace["cli_batch_1"]["matches_reference"] and trace["cli_batch_1"]["steps"] == 3_000
+    reported(trace["cli_batch_1"], "steps_per_s", "steps_per_wall_s")
     reported(trace["batch_1"], "instructions_per_s")
     md = (tmp_path / "README_quick.md").read_text()
     assert "## SUBLEQ" in md and "| batch | fast | dense |" in md and "H100 roofline" in md

@@ -1,7 +1,7 @@
 """The trace-mode SUBLEQ's rate by memory size (`hardwire bench subleq --only cot`, the `trace_mode` entry of
 bench/results/subleq.json): instructions per second of `generate(..., attention="index")` at 256, 4,096 and 65,536
-words, batch 1, 64 and 1024 (where its tables fit in memory), beside the loop mode's fast path where one pass over
-the memory is feasible. Every run is checked against the emulator, token for token; the sizes show that nothing
+words, batch 1, 64 and 1024 (where its tables fit in memory), `hardwire subleq --mode cot` itself over 300,000
+instructions in a fresh process, and the loop mode's fast path where one pass over the memory is feasible. Every run is checked against the emulator, token for token; the sizes show that nothing
 grows with mem but the word width."""
 from __future__ import annotations
 
@@ -62,6 +62,34 @@ def trace_rate(mem: int, bits: int, batch: int, steps: int, kernel: str | None =
             "sizes": {k: size[k] for k in ("layers", "heads", "d_model", "d_mlp", "params") if k in size}}
 
 
+def cli_rate(mem: int, bits: int, steps: int) -> dict:
+    """`hardwire subleq COUNTER --mode cot` end to end in a fresh process (the counter image written to a file):
+    its own rate (steps over its run, prefill and decoding included) and the steps over the whole wall time
+    (start-up, compile and proof included), checked against the emulator by the command itself."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as tmp:
+        image = Path(tmp) / f"counter{mem}.sq"
+        image.write_text(" ".join(map(str, counter_image(mem))) + "\n")
+        cmd = ["hardwire", "subleq", str(image), "--mode", "cot", "--mem", str(mem), "--bits", str(bits),
+               "--max-steps", str(steps), "--json"]
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "hardwire", *cmd[1:]], capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+    out = {"command": " ".join(cmd).replace(str(image), f"counter{mem}.sq"), "returncode": done.returncode,
+           "wall_s": round(wall, 2)}
+    if done.returncode in (0, 3):   # 3: the step limit, as expected of a counter that never halts
+        got = json.loads(done.stdout)
+        out.update({k: got[k] for k in ("steps", "run_s", "steps_per_s", "matches_reference", "kernel", "prove_s")},
+                   steps_per_wall_s=round(got["steps"] / wall, 1))
+    else:
+        out["stderr"] = done.stderr[-1000:]
+    return out
+
+
 def loop_rate(mem: int, bits: int, steps: int) -> dict:
     """The loop mode's fast path on the same machine at batch 1 (float32 where it holds), checked likewise."""
     import torch
@@ -99,7 +127,8 @@ def bench_trace(quick: bool = False) -> dict:
         row: dict = {"bits": bits, "batch_1": trace_rate(mem, bits, 1, steps1),
                      "batch_64": trace_rate(mem, bits, 64, steps64),
                      "batch_1024": trace_rate(mem, bits, 1024, steps1024),
-                     "torch_batch_1": trace_rate(mem, bits, 1, steps1 // 4, "torch")}
+                     "torch_batch_1": trace_rate(mem, bits, 1, steps1 // 4, "torch"),
+                     "cli_batch_1": cli_rate(mem, bits, 3_000 if quick else 300_000)}
         if mem <= LOOP_MAX_MEM:
             row["loop_fast_batch_1"] = loop_rate(mem, bits, 300 if not quick else 20)
         else:
@@ -111,18 +140,23 @@ def bench_trace(quick: bool = False) -> dict:
 
 def trace_table(t: dict) -> list[str]:
     """The trace mode's rates as markdown lines."""
-    lines = ["\n| mem | bits | trace, batch 1 | trace, batch 64 | trace, batch 1024 | trace (torch kernel), batch 1 | "
-             "loop fast, batch 1 | layers | heads | d_model | params (max_len) | exact |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["\n| mem | bits | trace, batch 1 | trace, batch 64 | trace, batch 1024 | `hardwire subleq --mode cot` "
+             "(its run; whole wall) | trace (torch kernel), batch 1 | loop fast, batch 1 | layers | heads | d_model | "
+             "params (max_len) | exact |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def rate(x: dict) -> str:
         return "skipped" if "skipped" in x else format(x["instructions_per_s"], ",.0f")
     for mem, r in t["by_mem"].items():
         b1, b64, lp = r["batch_1"], r["batch_64"], r["loop_fast_batch_1"]
         b1024, tb = r.get("batch_1024", {"skipped": ""}), r.get("torch_batch_1", {})
+        cli = r.get("cli_batch_1", {})
+        cli_cell = (f"{cli['steps_per_s']:,.0f}; {cli['steps_per_wall_s']:,.0f} ({cli['steps']:,} steps)"
+                    if "steps_per_s" in cli else "not run")
+        exact = all(x.get("exact", True) for x in (b1, b64, b1024, tb, lp)) and cli.get("matches_reference", True)
         s = b1["sizes"]
         lines.append(f"| {int(mem):,} | {r['bits']} | {b1['instructions_per_s']:,.0f} ({b1.get('kernel', '')}) | "
-                     f"{rate(b64)} | {rate(b1024)} | {tb.get('instructions_per_s', 0):,.0f} | {rate(lp)} | "
+                     f"{rate(b64)} | {rate(b1024)} | {cli_cell} | {tb.get('instructions_per_s', 0):,.0f} | "
+                     f"{rate(lp)} | "
                      f"{s.get('layers')} | {s.get('heads')} | {s.get('d_model')} | {s.get('params', 0):,} "
-                     f"({b1['max_len']}) | {all(x.get('exact', True) for x in (b1, b64, b1024, tb, lp))} |")
+                     f"({b1['max_len']}) | {exact} |")
     return lines
