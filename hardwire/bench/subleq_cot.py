@@ -1,8 +1,9 @@
 """The trace-mode SUBLEQ's rate by memory size (`hardwire bench subleq --only cot`, the `trace_mode` entry of
 bench/results/subleq.json): instructions per second of `generate(..., attention="index")` at 256, 4,096 and 65,536
 words, batch 1, 64 and 1024 (where its tables fit in memory), `hardwire subleq --mode cot` itself over 300,000
-instructions in a fresh process, and the loop mode's fast path where one pass over the memory is feasible. Every run is checked against the emulator, token for token; the sizes show that nothing
-grows with mem but the word width."""
+instructions in a fresh process, and the loop mode's fast path where one pass over the memory is feasible. Every
+run is checked against the emulator, token for token; the sizes show that nothing grows with mem but the word
+width."""
 from __future__ import annotations
 
 import datetime
