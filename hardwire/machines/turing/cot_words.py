@@ -158,28 +158,18 @@ output next = if step[2] then word({stop}) else (word(0) + step[0]) * {M} + h + 
 
 def simulated_words(tm: tmlib.Machine, tape_input: list[int], enc: WordCot, steps: int) -> np.ndarray:
     """The simulator's chain of thought as words, straight into an int64 array (no trace of tapes, so a run of
-    47 million steps takes a few hundred MB): tmlib.simulate's loop, each step written as step_word, then the
-    `halt` word when the run stops at an undefined transition within `steps`."""
+    47 million steps takes a few hundred MB): tmlib.run_steps, each step written as step_word, then the `halt`
+    word when the run stops at an undefined transition within `steps`."""
     out = np.empty(steps + 1, np.int64)
     tape = {i: v for i, v in enumerate(tape_input) if v}
-    table, M, lo = tm.table, enc.M, enc.lo
+    M, lo = enc.M, enc.lo
     index = {c: k for k, c in enumerate(enc.codes)}
-    code_of = {(q, w, mv): index[Code("step", q, w, mv)] for t in table.values() if t is not None
+    code_of = {(q, w, mv): index[Code("step", q, w, mv)] for t in tm.table.values() if t is not None
                for w, mv, q in [t]}
     state, head, n = "A", 0, 0
-    while state != tmlib.HALT and n < steps:
-        t = table[(state, tape.get(head, 0))]
-        if t is None:
-            break
-        write, move, state = t
-        if write:
-            tape[head] = write
-        else:
-            tape.pop(head, None)
-        head += move
-        out[n] = code_of[(state, write, move)] * M + head - lo + 1
-        n += 1
-    if state != tmlib.HALT and table[(state, tape.get(head, 0))] is None:
+    for n, (state, write, move, head) in enumerate(tmlib.run_steps(tm, tape, steps), start=1):
+        out[n - 1] = code_of[(state, write, move)] * M + head - lo + 1
+    if tmlib.undefined_at(tm, state, tape, head):
         out[n] = enc.halt
         n += 1
     return out[:n]

@@ -95,16 +95,15 @@ def parse_tape(text: str | None, symbols: int) -> list[int]:
     return [int(c) for c in cells]
 
 
-def simulate(tm: Machine, tape_input: list[int] | None = None, max_steps: int = 10**6,
-             trace: list | None = None) -> Run:
-    """The direct simulator: a dict tape, unbounded in both directions. trace gets (state, head, tape)."""
-    tape = {i: v for i, v in enumerate(tape_input or []) if v}
+def run_steps(tm: Machine, tape: dict[int, int], max_steps: int):
+    """The machine's steps from state A at cell 0 on `tape` (cell -> non-blank symbol, updated in place), one
+    (new state, written symbol, move, head after) each, until Z, an undefined transition or max_steps."""
     table = tm.table
-    state, head, steps, lo, hi = "A", 0, 0, 0, 0
+    state, head, steps = "A", 0, 0
     while state != HALT and steps < max_steps:
         t = table[(state, tape.get(head, 0))]
         if t is None:
-            break
+            return
         write, move, state = t
         if write:
             tape[head] = write
@@ -112,10 +111,25 @@ def simulate(tm: Machine, tape_input: list[int] | None = None, max_steps: int = 
             tape.pop(head, None)
         head += move
         steps += 1
+        yield state, write, move, head
+
+
+def undefined_at(tm: Machine, state: str, tape: dict[int, int], head: int) -> bool:
+    """Whether the machine, not in Z, has no transition for the symbol under its head."""
+    return state != HALT and tm.table[(state, tape.get(head, 0))] is None
+
+
+def simulate(tm: Machine, tape_input: list[int] | None = None, max_steps: int = 10**6,
+             trace: list | None = None) -> Run:
+    """The direct simulator: a dict tape, unbounded in both directions. trace gets (state, head, tape)."""
+    tape = {i: v for i, v in enumerate(tape_input or []) if v}
+    state, head, steps, lo, hi = "A", 0, 0, 0, 0
+    for state, _, _, head in run_steps(tm, tape, max_steps):
+        steps += 1
         lo, hi = min(lo, head), max(hi, head)
         if trace is not None:
             trace.append((state, head, dict(tape)))
-    halted = state == HALT or table[(state, tape.get(head, 0))] is None
+    halted = state == HALT or undefined_at(tm, state, tape, head)
     return Run(steps, halted, tape, head, state, lo, hi)
 
 
