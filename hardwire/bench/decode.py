@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from hardwire.bench.common import cpu_name, fmt, write_json
-from hardwire.bench.decode_words import BB5, PATHS, bench_halt, bench_words, windows, word_plan
+from hardwire.bench.decode_words import BB5, bench_halt, bench_words, head_rows, run_paths, word_plan
 
 BB4 = "1RB1LB_1LA0LC_1RZ1LD_1RD0RA"          # halts after 107 steps
 PERCEPTA = {"tokens_per_s": 30_000, "source": "Percepta's transformer-vm (a WASM interpreter compiled into a "
@@ -56,10 +56,8 @@ def bench_run(run: dict, threads: int | None) -> dict:
     from hardwire.compiler.check.elaborate import check_source
     from hardwire.compiler.pipeline import compile_program
     from hardwire.machines.turing import tm as tmlib
-    from hardwire.runtime.generate import generate
-    from hardwire.runtime.index_attention import Rule, derive
+    from hardwire.runtime.index_attention import derive
     from hardwire.runtime.model import from_compiled
-    from hardwire.runtime.threads import intra_op_threads
     machine = tmlib.parse_spec(run["spec"])
     want, ref = expected_tokens(machine, run["steps"])
     cells, offset = tmlib.window_for(machine, [0], ref, None)
@@ -70,35 +68,11 @@ def bench_run(run: dict, threads: int | None) -> dict:
     model = from_compiled(compiled, "cpu", torch.float32)
     t0 = time.perf_counter()
     rules = derive(model)
-    out = {"name": run["name"], "spec": run["spec"], "tokens": len(want), "halted": ref.halted, "cells": cells,
-           "layers": compiled.config["n_layers"], "d_model": compiled.config["d_model"],
-           "max_len": compiled.config["max_len"], "compile_s": round(compile_s, 2),
-           "prove_s": round(time.perf_counter() - t0, 3),
-           "heads": [{"layer": r.layer, "head": r.head, "rule": r.kind, "margin": round(r.margin, 3),
-                      "score_error": float(f"{r.score_error:.3g}"), "leak": float(f"{r.leak:.3g}")}
-                     if isinstance(r, Rule) else {"layer": r.layer, "head": r.head, "refused": r.why} for r in rules],
-           "paths": {}}
-    from hardwire.runtime.index_native import available
-    if available():   # the kernel loaded (or compiled) before any timing: native_jit measures that apart
-        generate(model, [[0]], max_len=2, attention="index", kernel="native")
-    for path, kw in PATHS.items():
-        if path == "native" and not available():
-            out["paths"][path] = {"note": "numba is not installed (the `native` extra)"}
-            continue
-        limit = run["limit"].get(path)
-        n = min(len(want), limit if limit is not None else len(want))
-        stamps: list[float] = []
-        edges = {k: None for a, b in run["windows"] for k in (a, min(b, n - 1))}
-        timing = {"stamps": edges} if "kernel" in kw else {"on_token": lambda: stamps.append(time.perf_counter())}
-        t0 = time.perf_counter()
-        with intra_op_threads(threads if path == "dense" else None):
-            got = generate(model, [[0]], max_len=None if limit is None else limit + 1, **timing, **kw)[0]
-        total = time.perf_counter() - t0
-        n = len(got)
-        out["paths"][path] = {"tokens_run": n, "total_s": round(total, 3), "tokens_per_s": round(n / total, 1),
-                              "exact": got == want[:n],
-                              "windows": windows(edges if "kernel" in kw else stamps, n, run["windows"])}
-    return out
+    return {"name": run["name"], "spec": run["spec"], "tokens": len(want), "halted": ref.halted, "cells": cells,
+            "layers": compiled.config["n_layers"], "d_model": compiled.config["d_model"],
+            "max_len": compiled.config["max_len"], "compile_s": round(compile_s, 2),
+            "prove_s": round(time.perf_counter() - t0, 3),
+            "heads": head_rows(rules), "paths": run_paths(model, [0], want, run, threads)}
 
 
 def native_jit(cold: bool) -> dict:

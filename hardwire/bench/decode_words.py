@@ -34,6 +34,46 @@ def windows(stamps, n: int, spans: list[list[int]]) -> list[dict]:
     return out
 
 
+def head_rows(rules: list) -> list[dict]:
+    """Each head's proven rule (its margin, score error and leak) or why it was refused, as the JSON records it."""
+    from hardwire.runtime.index_attention import Rule
+    return [{"layer": r.layer, "head": r.head, "rule": r.kind, "margin": round(r.margin, 3),
+             "score_error": float(f"{r.score_error:.3g}"), "leak": float(f"{r.leak:.3g}")}
+            if isinstance(r, Rule) else {"layer": r.layer, "head": r.head, "refused": r.why} for r in rules]
+
+
+def run_paths(model, prompt: list, want, run: dict, threads: int | None = None) -> dict:
+    """Every path of PATHS on one chain of thought from `prompt` (the dense one on `threads`), each timed at the
+    windows' edges (the kernels' stamps, the others' on_token) and compared with `want` token for token."""
+    import numpy as np
+
+    from hardwire.runtime.generate import generate
+    from hardwire.runtime.index_native import available
+    from hardwire.runtime.threads import intra_op_threads
+    out = {}
+    if available():   # the kernel loaded (or compiled) before any timing: native_jit measures that apart
+        generate(model, [prompt], max_len=len(prompt) + 1, attention="index", kernel="native")
+    for path, kw in PATHS.items():
+        if path == "native" and not available():
+            out[path] = {"note": "numba is not installed (the `native` extra)"}
+            continue
+        limit = run["limit"].get(path)
+        n = min(len(want), limit if limit is not None else len(want))
+        stamps: list[float] = []
+        edges = {k: None for a, b in run["windows"] for k in (a, min(b, n - 1))}
+        timing = {"stamps": edges} if "kernel" in kw else {"on_token": lambda: stamps.append(time.perf_counter())}
+        t0 = time.perf_counter()
+        with intra_op_threads(threads if path == "dense" else None):
+            got = generate(model, [prompt], max_len=None if limit is None else limit + 1, arrays=True, **timing,
+                           **kw)[0]
+        total = time.perf_counter() - t0
+        n = len(got)
+        out[path] = {"tokens_run": n, "total_s": round(total, 3), "tokens_per_s": round(n / total, 1),
+                     "exact": bool(np.array_equal(np.asarray(got), np.asarray(want[:n]))),
+                     "windows": windows(edges if "kernel" in kw else stamps, n, run["windows"])}
+    return out
+
+
 def word_plan(quick: bool, long: bool) -> dict:
     """The word run: tokens, windows, and how far the slower paths go."""
     if quick:
@@ -46,16 +86,13 @@ def word_plan(quick: bool, long: bool) -> dict:
 
 def bench_words(run: dict) -> dict:
     """BB(5)'s word chain of thought for run["steps"] tokens, on every path (float64: the CLI's dtype here)."""
-    import numpy as np
     import torch
 
     from hardwire.compiler.check.elaborate import check_source
     from hardwire.compiler.pipeline import compile_program
     from hardwire.machines.turing import cot_words
     from hardwire.machines.turing import tm as tmlib
-    from hardwire.runtime.generate import generate
-    from hardwire.runtime.index_attention import Rule, derive
-    from hardwire.runtime.index_native import available
+    from hardwire.runtime.index_attention import derive
     from hardwire.runtime.model import from_compiled
     machine = tmlib.parse_spec(BB5)
     ref = tmlib.simulate(machine, [0], max_steps=run["steps"])
@@ -70,36 +107,12 @@ def bench_words(run: dict) -> dict:
     model = from_compiled(compiled, "cpu", torch.float64)
     t0 = time.perf_counter()
     rules = derive(model)
-    out = {"name": "BB(5) prefix, word tokens", "spec": BB5, "encoding": "words", "dtype": "float64",
-           "tokens": len(want), "cells": cells, "layers": compiled.config["n_layers"],
-           "d_model": compiled.config["d_model"], "max_len": compiled.config["max_len"],
-           "positions": "formula" if "embed.position_form" in compiled.tensors else "table",
-           "compile_s": round(compile_s, 2), "prove_s": round(time.perf_counter() - t0, 3),
-           "heads": [{"layer": r.layer, "head": r.head, "rule": r.kind, "margin": round(r.margin, 3),
-                      "score_error": float(f"{r.score_error:.3g}"), "leak": float(f"{r.leak:.3g}")}
-                     if isinstance(r, Rule) else {"layer": r.layer, "head": r.head, "refused": r.why} for r in rules],
-           "paths": {}}
-    prompt = enc.prompt([0])
-    if available():
-        generate(model, [prompt], max_len=3, attention="index", kernel="native")   # load the kernel first
-    for path, kw in PATHS.items():
-        if path == "native" and not available():
-            out["paths"][path] = {"note": "numba is not installed (the `native` extra)"}
-            continue
-        limit = run["limit"].get(path)
-        n = min(len(want), limit if limit is not None else len(want))
-        stamps: list[float] = []
-        edges = {k: None for a, b in run["windows"] for k in (a, min(b, n - 1))}
-        timing = {"stamps": edges} if "kernel" in kw else {"on_token": lambda: stamps.append(time.perf_counter())}
-        t0 = time.perf_counter()
-        got = generate(model, [prompt], max_len=None if limit is None else limit + 1, arrays=True, **timing, **kw)[0]
-        total = time.perf_counter() - t0
-        got = np.asarray(got, np.int64)
-        out["paths"][path] = {"tokens_run": len(got), "total_s": round(total, 3),
-                              "tokens_per_s": round(len(got) / total, 1),
-                              "exact": bool(np.array_equal(got, want[:len(got)])),
-                              "windows": windows(edges if "kernel" in kw else stamps, len(got), run["windows"])}
-    return out
+    return {"name": "BB(5) prefix, word tokens", "spec": BB5, "encoding": "words", "dtype": "float64",
+            "tokens": len(want), "cells": cells, "layers": compiled.config["n_layers"],
+            "d_model": compiled.config["d_model"], "max_len": compiled.config["max_len"],
+            "positions": "formula" if "embed.position_form" in compiled.tensors else "table",
+            "compile_s": round(compile_s, 2), "prove_s": round(time.perf_counter() - t0, 3),
+            "heads": head_rows(rules), "paths": run_paths(model, enc.prompt([0]), want, run)}
 
 
 def bench_halt(parts: tuple[str, ...] = ("cot", "loop"), before: dict | None = None) -> dict:
