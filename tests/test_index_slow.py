@@ -7,7 +7,6 @@ images in trace mode, and random causal programs of tests/fuzz_programs.py."""
 from __future__ import annotations
 
 import csv
-import random
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +19,10 @@ from hardwire.runtime.index_attention import Rule, derive
 from hardwire.runtime.model import from_compiled
 from hypothesis import HealthCheck, given, settings
 
-from hardwire.harness import sample_input
 from hardwire.machines.subleq import cot
 from tests.fuzz_programs import RandomChooser, build_program, compiled
 from tests.machines import machines
-from tests.test_index_attention import winners
+from tests.test_index_attention import rules_pick_the_softmax_keys
 from tests.test_position_form import BB5, both, word_cot
 from tests.test_subleq_cot import built, images, steps_that_fit
 
@@ -88,19 +86,7 @@ def test_rules_pick_what_the_softmax_attends_to_on_more_random_programs(seed):
     got = compiled(source.source) if "causal" in source.features else None
     if got is None:
         pytest.skip("not a causal program the compiler takes")
-    prog, model = got
-    rng = random.Random(seed)
-    bits = prog.word_bits if prog.word_vocab else 0
-    batch = [sample_input(rng, list(prog.vocab), prog.max_len, prog.distinct, bits, prog.exact_len) for _ in range(4)]
-    ids, lengths = model.encode(batch)
-    with torch.no_grad():
-        _, residuals, patterns = model(ids, lengths, trace=True)
-    layer_of = [i for i in range(model.config["n_layers"]) if model.p(f"layers.{i}.attn.W_Q") is not None]
-    for rule in (r for r in derive(model) if isinstance(r, Rule)):
-        att = patterns[layer_of.index(rule.layer)]
-        for b in range(len(batch)):
-            for j, k in enumerate(winners(rule, residuals[rule.layer][b], int(lengths[b])), start=1):
-                assert float(att[b, rule.head, j, k]) > 1 - 1e-6, (rule.layer, rule.head, j, k)
+    rules_pick_the_softmax_keys(*got, seed)
 
 
 def test_formula_and_table_agree_on_a_long_chain():
