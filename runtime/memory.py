@@ -17,6 +17,7 @@ from hardwire.compiler.core.errors import HardwireError
 RESIDUAL_COPIES = 4     # x, x + attention, the MLP's sum, the decoded columns' copy
 HEADROOM = 0.5          # the share of the memory available a batch may take (the interpreter and allocator need some)
 BUDGET_ENV = "HARDWIRE_MEMORY_BUDGET"   # bytes: overrides the budget taken from the machine
+TOKEN_BYTES = 56        # a generated token: the native kernel's int64 buffer and the list or array it returns
 
 
 def available_bytes(device: str = "cpu") -> int:
@@ -117,12 +118,12 @@ def index_bytes(model, prompt_len: int) -> int:
     """Bytes of `generate(model, [prompt], attention="index")` from a prompt of prompt_len tokens to max_len: the
     prefill's pass over the prompt, each proven head's table (a latest/earliest head's key codes, a position head's
     positions), each other head's KV cache over max_len, and the tokens (the kernel's int64 buffer and the list or
-    array it returns, about 48 bytes a token as Python ints)."""
+    array it returns, TOKEN_BYTES a token)."""
     from hardwire.runtime.index_attention import Rule, derive
     cfg = model.config
     size = next(iter(model.w.values())).element_size()
     limit = cfg["max_len"] + 1
-    total = estimate(model, prompt_len + 1).bytes(1) + 56 * limit
+    total = estimate(model, prompt_len + 1).bytes(1) + TOKEN_BYTES * limit
     rules = {(r.layer, r.head): r for r in derive(model) if isinstance(r, Rule)}
     for i, layer in enumerate(cfg["layers"]):
         for h in range(layer["heads"]):

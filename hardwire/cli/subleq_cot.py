@@ -38,11 +38,12 @@ def estimate_bytes(fixed_params: int, d_model: int, max_len: int, key_codes: int
     """Bytes a run takes at most, before anything of its size is allocated: the weights three times (the compile's
     arrays, the model, the decoder's compacted plan; the position rows are a formula, two rows whatever max_len);
     the latest tables (one slot per key code and a value vector each); the prefill's residual and scores; and the
-    tokens (the kernel's buffer and the list returned, about 56 bytes each)."""
+    tokens (memory.TOKEN_BYTES each)."""
     weights = 3 * fixed_params * 8
     tables = key_codes * value_dims * size
     prefill = (prompt_len + 1) * (6 * d_model + 3 * 512) * size
-    return weights + tables + prefill + 56 * (max_len + 1)
+    from hardwire.runtime.memory import TOKEN_BYTES
+    return weights + tables + prefill + TOKEN_BYTES * (max_len + 1)
 
 
 def load_model(a, prompt_len: int, steps: int):
